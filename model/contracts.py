@@ -1,0 +1,316 @@
+"""Sourcing and the contract book (ODD §7.3).
+
+Each month a buyer's component needs (lead firms: output × bill of materials; suppliers: tier-2
+inputs) are first covered by active contracts; expiring contracts are renewed with a probability
+that falls with poor delivery; open needs go to tender. A tender draws candidate suppliers by
+distance, keeps those that qualify (τ and certification meet the category's threshold), scores
+delivered cost (unit cost from τ and wages, transport by road km, incentives) less relationship
+history, and awards the open need to the best few that beat the import price (multi-sourcing),
+within their spare capacity. What is left is imported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.firms import LEAD
+from model.sampling import drop_duplicates, sample_by_location
+
+if TYPE_CHECKING:
+    from model.cluster_model import ClusterModel
+
+HISTORY_GAIN = 0.1  # share of the gap to a full record closed per month of good delivery
+
+
+class ContractBook:
+    """Active contracts as columns; ended contracts leave the book (their events are recorded)."""
+
+    COLS = {"cid": np.int64, "buyer": np.int64, "supplier": np.int64, "cat": np.int64, "value": np.float64,
+            "start": np.int64, "end": np.int64, "perf": np.float64}
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.next_id = 0
+        for name, dtype in self.COLS.items():
+            setattr(self, name, np.zeros(0, dtype=dtype))
+        self.hist_keys = np.zeros(0, dtype=np.int64)
+        self.hist_vals = np.zeros(0, dtype=np.float64)
+        self._key_base = 1 << 31
+
+    def add(self, buyer: np.ndarray, supplier: np.ndarray, cat: np.ndarray, value: np.ndarray,
+            start: int, end: np.ndarray) -> np.ndarray:
+        """Append contracts; return their ids."""
+        m = len(buyer)
+        ids = np.arange(self.next_id, self.next_id + m)
+        self.next_id += m
+        new = {"cid": ids, "buyer": buyer, "supplier": supplier, "cat": cat, "value": value,
+               "start": np.full(m, start), "end": end, "perf": np.ones(m)}
+        for name, dtype in self.COLS.items():
+            setattr(self, name, np.concatenate([getattr(self, name), np.asarray(new[name], dtype=dtype)]))
+        self.n += m
+        return ids
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the contracts where ``mask`` is False."""
+        for name in self.COLS:
+            setattr(self, name, getattr(self, name)[mask])
+        self.n = int(mask.sum())
+
+    def per_pair(self, n_firms: int, n_cats: int, by: str = "buyer") -> np.ndarray:
+        """Contracted value per (firm, category) as an (n_firms, n_cats) array."""
+        owner = self.buyer if by == "buyer" else self.supplier
+        flat = np.bincount(owner * n_cats + self.cat, weights=self.value, minlength=n_firms * n_cats)
+        return flat.reshape(n_firms, n_cats)
+
+    def history(self, buyer: np.ndarray, supplier: np.ndarray) -> np.ndarray:
+        """Relationship record (0–1) of each (buyer, supplier) pair."""
+        keys = buyer.astype(np.int64) * self._key_base + supplier
+        pos = np.searchsorted(self.hist_keys, keys)
+        pos = np.minimum(pos, max(len(self.hist_keys) - 1, 0))
+        found = (len(self.hist_keys) > 0) & (self.hist_keys[pos] == keys) if len(self.hist_keys) else np.zeros(len(keys), bool)
+        return np.where(found, self.hist_vals[pos] if len(self.hist_vals) else 0.0, 0.0)
+
+    def update_history(self, decay: float) -> None:
+        """Records fade; pairs with an active contract move toward 1 in proportion to delivery."""
+        self.hist_vals *= 1.0 - decay
+        if self.n:
+            keys = self.buyer * self._key_base + self.supplier
+            uk, inv = np.unique(keys, return_inverse=True)
+            perf = np.bincount(inv, weights=self.perf) / np.bincount(inv)
+            pos = np.searchsorted(self.hist_keys, uk)
+            pos_c = np.minimum(pos, max(len(self.hist_keys) - 1, 0))
+            found = (self.hist_keys[pos_c] == uk) if len(self.hist_keys) else np.zeros(len(uk), bool)
+            self.hist_vals[pos_c[found]] += (1 - self.hist_vals[pos_c[found]]) * HISTORY_GAIN * perf[found]
+            new_keys, new_vals = uk[~found], HISTORY_GAIN * perf[~found]
+            keys_all = np.concatenate([self.hist_keys, new_keys])
+            vals_all = np.concatenate([self.hist_vals, new_vals])
+            order = np.argsort(keys_all, kind="stable")
+            self.hist_keys, self.hist_vals = keys_all[order], vals_all[order]
+        keep = self.hist_vals > 1e-3
+        self.hist_keys, self.hist_vals = self.hist_keys[keep], self.hist_vals[keep]
+
+    def seed_history(self, buyer: np.ndarray, supplier: np.ndarray, value: float) -> None:
+        """Give pairs a starting record (followers and their lead firm)."""
+        keys = np.concatenate([self.hist_keys, buyer.astype(np.int64) * self._key_base + supplier])
+        vals = np.concatenate([self.hist_vals, np.full(len(buyer), value)])
+        uk, first = np.unique(keys, return_index=True)
+        self.hist_keys, self.hist_vals = uk, vals[first]
+
+    def partners(self, row: int, as_buyer: bool) -> list[int]:
+        """Rows of a firm's current suppliers (as_buyer) or customers."""
+        if as_buyer:
+            return sorted(set(self.supplier[self.buyer == row].tolist()))
+        return sorted(set(self.buyer[self.supplier == row].tolist()))
+
+
+def unit_cost(m: ClusterModel, threshold: float) -> np.ndarray:
+    """Unit cost of each firm's output in a category, relative to the world price (eq. 3.1).
+
+    Cost falls with τ, but technology beyond what the part needs (threshold + headroom) buys
+    nothing more; labour costs enter through the firm's wage relative to the domestic average.
+    """
+    s, f = m.sc.sourcing, m.firms
+    n = f.n
+    wage_rel = np.where(f.wage_tech[:n] > 0, f.wage_tech[:n] / max(m.labour.mean_wage_ref, 1e-9), 1.0)
+    useful = np.minimum(f.tech[:n], threshold + s.cost_tech_headroom)
+    return s.unit_cost_base * np.exp(-s.cost_tech_elasticity * useful) * (1 + s.wage_cost_share * (wage_rel - 1))
+
+
+def qualifies(m: ClusterModel, rows: np.ndarray, cat: int) -> np.ndarray:
+    """Whether firms ``rows`` may supply category ``cat`` now (eq. 3.2)."""
+    f, c = m.firms, m.categories[cat]
+    bonus = np.where(f.coached_until[rows] >= m.month, m.policy.qualification_bonus, 0.0)
+    ok = f.alive[rows] & f.caps[rows, cat] & (f.kind[rows] != LEAD) & (f.tech[rows] + bonus >= c.threshold)
+    if c.certification:
+        ok &= f.certified[rows]
+    return ok
+
+
+def renew_or_end(m: ClusterModel) -> None:
+    """Contracts reaching their end are renewed (∝ delivery performance) or ended."""
+    book, s = m.contracts, m.sc.sourcing
+    due = book.end <= m.month
+    if not due.any():
+        return
+    idx = np.flatnonzero(due)
+    still = np.zeros(len(idx), bool)
+    for c in np.unique(book.cat[idx]):
+        sel = book.cat[idx] == c
+        still[sel] = qualifies(m, book.supplier[idx[sel]], int(c)) & m.firms.alive[book.buyer[idx[sel]]]
+    p = s.renewal_base * book.perf[idx] ** s.renewal_performance_power * still
+    renew = m.rng_contracts.random(len(idx)) < p
+    r = idx[renew]
+    book.end[r] = m.month + m.rng_contracts.integers(s.contract_months_min, s.contract_months_max + 1, len(r))
+    m.recorder.contract_events(m, "renewed", r)
+    m.recorder.contract_events(m, "ended", idx[~renew])
+    keep = np.ones(book.n, bool)
+    keep[idx[~renew]] = False
+    book.keep(keep)
+
+
+def end_contracts_of(m: ClusterModel, rows: np.ndarray) -> None:
+    """End every contract of firms that exit (as buyer or supplier)."""
+    book = m.contracts
+    gone = np.isin(book.buyer, rows) | np.isin(book.supplier, rows)
+    if gone.any():
+        m.recorder.contract_events(m, "ended", np.flatnonzero(gone))
+        book.keep(~gone)
+
+
+def fit_to_needs(m: ClusterModel, need: np.ndarray) -> None:
+    """Scale contract volumes down where a buyer's need fell below what it contracted (volume ≤ need)."""
+    book = m.contracts
+    if not book.n:
+        return
+    contracted = book.per_pair(m.firms.n, len(m.categories))
+    ratio = np.where(contracted > need, need / np.maximum(contracted, 1e-12), 1.0)
+    book.value *= ratio[book.buyer, book.cat]
+
+
+def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all: bool = False) -> None:
+    """Award open needs to qualified suppliers; ``spare`` (capacity left per firm) is updated in place.
+
+    Buyers review imported needs with probability ``p_review`` a month (all of them at the start).
+    For each category, hardest first, a buyer runs up to ``tender_rounds`` rounds: it draws
+    candidates, ranks those that beat the import price by delivered cost, and awards in that order
+    up to each one's spare capacity and at most ``max_share`` of the open need per supplier.
+    """
+    f, s = m.firms, m.sc.sourcing
+    rng = m.rng_contracts
+    open_need = need - m.contracts.per_pair(len(need), len(m.categories))
+    review = review_all | (rng.random(open_need.shape) < s.p_review)
+    open_need = np.where(review & f.alive[: len(need), None], open_need, 0.0)
+    for c in np.argsort(-m.category_threshold, kind="stable"):
+        left = open_need[:, c].copy()
+        cap_share = s.max_share * open_need[:, c]
+        unit = unit_cost(m, m.categories[c].threshold)
+        rounds = s.initial_tender_rounds if review_all else s.tender_rounds
+        for _ in range(rounds):
+            buyers = np.flatnonzero(left > s.min_tender_value)
+            pool = np.flatnonzero(qualifies(m, np.arange(len(need)), int(c)) & (spare[: len(need)] > 1e-9))
+            if not len(buyers) or not len(pool):
+                break
+            _tender_round(m, int(c), buyers, pool, unit, left, cap_share, spare, review_all)
+
+
+def _tender_round(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit: np.ndarray,
+                  left: np.ndarray, cap_share: np.ndarray, spare: np.ndarray, initial: bool) -> None:
+    """One round of tenders for category ``c`` (eq. 3.3–3.4); updates ``left`` and ``spare``."""
+    f, s, book, rng = m.firms, m.sc.sourcing, m.contracts, m.rng_contracts
+    cand = drop_duplicates(sample_by_location(rng, f.loc[buyers], pool, f.loc[pool], m.reach_weight[c], s.n_candidates))
+    cand[cand == buyers[:, None]] = -1
+    valid = cand >= 0
+    cs = np.where(valid, cand, 0)
+    b = np.broadcast_to(buyers[:, None], cand.shape)
+    cost = unit[cs] * (1 + m.sc.economy.transport_cost_per_km * m.geo.km[f.loc[b], f.loc[cs]])
+    foreign_buyer = f.foreign[b]
+    credit = m.policy.local_credit[c][m.geo.province[f.loc[b]]]
+    cost -= np.where(~f.foreign[cs] & foreign_buyer, credit * unit[cs], 0.0)
+    cost -= np.where((f.coached_until[cs] >= m.month) & foreign_buyer, m.policy.matchmaking, 0.0)
+    cost -= s.history_weight * book.history(b.ravel(), cs.ravel()).reshape(cand.shape)
+    cost += s.score_noise * rng.gumbel(size=cand.shape)
+    valid &= cost < (1 + m.sc.economy.import_markup) * (1 + m.policy.import_spike[c])
+    order = np.argsort(np.where(valid, cost, np.inf), axis=1, kind="stable")
+    win = np.take_along_axis(cand, order, 1)
+    ok = np.take_along_axis(valid, order, 1)
+    offer = np.where(ok, np.minimum(spare[np.where(ok, win, 0)], cap_share[buyers][:, None]), 0.0)
+    before = np.cumsum(offer, axis=1) - offer
+    ask = np.clip(left[buyers][:, None] - before, 0.0, offer)
+    sup = np.where(ok, win, 0)
+    asked = np.bincount(sup.ravel(), weights=ask.ravel(), minlength=len(spare))
+    scale = np.where(asked > spare, spare / np.maximum(asked, 1e-12), 1.0)
+    award = ask * scale[sup]
+    keep = ok & (award > s.min_tender_value)
+    if not keep.any():
+        left[buyers] = 0.0  # nothing beat the import price: import the rest this month
+        return
+    bb, ss, vv = b[keep], win[keep], award[keep]
+    np.subtract.at(spare, ss, vv)
+    np.maximum(spare, 0, out=spare)
+    np.subtract.at(left, bb, vv)
+    lo = 1 if initial else s.contract_months_min  # at the start, stagger ends so renewals spread out
+    dur = rng.integers(lo, s.contract_months_max + 1, len(bb))
+    book.add(bb, ss, np.full(len(bb), c), vv, m.month, m.month + dur)
+    m.recorder.contract_events(m, "signed", np.arange(book.n - len(bb), book.n))
+
+
+def deliver(m: ClusterModel) -> np.ndarray:
+    """Suppliers deliver what their capacity allows; returns delivered value per contract."""
+    f, book = m.firms, m.contracts
+    committed = np.bincount(book.supplier, weights=book.value, minlength=f.n)
+    cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity)
+    share = np.where(committed > 0, np.minimum(1.0, cap / np.maximum(committed, 1e-12)), 1.0)
+    f.deliver_share[: f.n] = share
+    f.committed[: f.n] = committed
+    delivered = book.value * share[book.supplier]
+    book.perf = 0.7 * book.perf + 0.3 * share[book.supplier]
+    return delivered
+
+
+def component_needs(m: ClusterModel) -> np.ndarray:
+    """Value each firm needs per category this month (VND bn): lead firms' output × bill of
+    materials; suppliers' last output × their input share × the supplier input mix (eq. 2.1)."""
+    f, s = m.firms, m.sc.sourcing
+    n = f.n
+    alive = f.alive[:n]
+    lead = (f.kind[:n] == LEAD) & alive
+    lead_out = np.minimum(f.base_output[:n] * f.demand_mult[:n], f.effective_capacity(m.sc.labour.labour_tech_elasticity))
+    need = np.where(lead[:, None], lead_out[:, None] * m.bom[f.sector[:n]], 0.0)
+    sup = ~lead & alive
+    need += np.where(sup[:, None], (s.supplier_input_share * f.output[:n])[:, None] * m.supplier_bom[None, :], 0.0)
+    return need
+
+
+def run_demand_phase(m: ClusterModel) -> None:
+    """Phase 2: lead firms' demand path (trend × AR(1) shock) and every firm's component needs."""
+    e = m.sc.economy
+    m.demand_shock = e.demand_persistence * m.demand_shock + e.demand_volatility * m.rng_demand.standard_normal()
+    trend = (1 + e.export_growth) ** (m.month / 12) * np.exp(m.demand_shock)
+    f = m.firms
+    f.demand_mult[: f.n] *= trend
+    lead = f.kind[: f.n] == LEAD
+    # lead firms' parents add plant capacity as demand requires (workers remain the constraint)
+    f.capacity[: f.n] = np.where(lead, np.maximum(f.capacity[: f.n], f.base_output[: f.n] * f.demand_mult[: f.n]),
+                                 f.capacity[: f.n])
+    m.need = component_needs(m)
+
+
+def run_sourcing_phase(m: ClusterModel, initial: bool = False) -> None:
+    """Phase 3: renew or end, fit contracts to needs, tender open needs, deliver, import the rest."""
+    f, book = m.firms, m.contracts
+    n = f.n
+    if not initial:
+        renew_or_end(m)
+    fit_to_needs(m, m.need)
+    cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity)
+    committed = np.bincount(book.supplier, weights=book.value, minlength=n)
+    spare = np.maximum(cap - committed, 0.0) * (f.alive[:n] & (f.kind[:n] != LEAD))
+    run_tenders(m, m.need, spare, review_all=initial)
+    m.delivered = deliver(m)
+    book.update_history(m.sc.sourcing.history_decay)
+    m.policy.account_local_credit(m, m.delivered)
+    _sourcing_stats(m)
+
+
+def _sourcing_stats(m: ClusterModel) -> None:
+    """Where lead firms' inputs came from this month (for the indicators)."""
+    f, book = m.firms, m.contracts
+    n = f.n
+    lead_buy = f.kind[book.buyer] == LEAD
+    dom = lead_buy & ~f.foreign[book.supplier]
+    fsup = lead_buy & f.foreign[book.supplier]
+    got = np.bincount(book.buyer * len(m.categories) + book.cat, weights=m.delivered,
+                      minlength=n * len(m.categories)).reshape(n, len(m.categories))
+    m.imports = np.maximum(m.need - got, 0.0)
+    lead = (f.kind[:n] == LEAD) & f.alive[:n]
+    lead_out = np.minimum(f.base_output[:n] * f.demand_mult[:n], f.effective_capacity(m.sc.labour.labour_tech_elasticity)) * lead
+    prov = m.geo.province[f.loc[:n]]
+    n_p = len(m.geo.provinces)
+    m.stats.update(
+        lead_output=float(lead_out.sum()), lead_inputs=float(m.need[lead].sum()),
+        lead_from_domestic=float(m.delivered[dom].sum()), lead_from_fdi_suppliers=float(m.delivered[fsup].sum()),
+        lead_imports=float(m.imports[lead].sum()),
+        lead_output_by_province=np.bincount(prov, weights=lead_out, minlength=n_p),
+        lead_from_domestic_by_province=np.bincount(prov[book.buyer[dom]], weights=m.delivered[dom], minlength=n_p))

@@ -1,0 +1,304 @@
+"""Finance and demography (ODD §7.6): sales, costs, cash, investment, upgrading, exit, entry,
+spin-offs and the arrival and location choice of FDI projects."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.firms import LEAD, SME, SUPPLIER
+from model.labour import firm_wages, spinoff_founders
+from model.population import add_firms
+
+if TYPE_CHECKING:
+    from model.cluster_model import ClusterModel
+
+TECH_REF = 0.3  # τ at which a supplier's material cost equals the scenario's material share
+
+
+def sell_and_produce(m: ClusterModel, delivered: np.ndarray) -> None:
+    """Output and revenue: contract deliveries plus other sales (eq. 6.1).
+
+    Lead firms make what demand asks (up to what their workforce can); SMEs sell spare capacity
+    on their province's domestic market (rationed ∝ spare × (0.5 + τ)); foreign suppliers sell
+    spare capacity to their networks abroad up to their starting utilisation.
+    """
+    f, econ = m.firms, m.sc.economy
+    n = f.n
+    cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity)
+    contract = np.bincount(m.contracts.supplier, weights=delivered, minlength=n)
+    spare = np.maximum(cap - contract, 0.0) * f.alive[:n]
+    sme = (f.kind[:n] == SME) & f.alive[:n]
+    prov = m.geo.province[f.loc[:n]]
+    w = np.where(sme, spare * (0.5 + f.tech[:n]), 0.0)
+    wsum = np.bincount(prov, weights=w, minlength=len(m.geo.provinces))
+    market = m.domestic_market * (1 + econ.domestic_market_growth) ** (m.month / 12)
+    dom = np.where(sme, np.minimum(spare, market[prov] * np.divide(w, wsum[prov], out=np.zeros(n), where=wsum[prov] > 0)), 0.0)
+    sup = (f.kind[:n] == SUPPLIER) & f.alive[:n]
+    export = np.where(sup, np.minimum(spare, np.maximum(econ.initial_utilisation * f.capacity[:n] - contract, 0.0)), 0.0)
+    lead = (f.kind[:n] == LEAD) & f.alive[:n]
+    lead_out = np.where(lead, np.minimum(f.base_output[:n] * f.demand_mult[:n], cap), 0.0)
+    f.sales_contract[:n] = contract
+    f.sales_other[:n] = dom + export
+    f.output[:n] = np.where(lead, lead_out, contract + dom + export)
+    f.revenue[:n] = np.where(lead, lead_out, contract + dom * econ.domestic_market_price + export)
+
+
+def account(m: ClusterModel) -> None:
+    """Costs, R&D and cash; count loss months (eq. 6.2)."""
+    f, s, fin, learn = m.firms, m.sc.sourcing, m.sc.finance, m.sc.learning
+    n = f.n
+    wages = (firm_wages(m) * f.workers[:n]).sum(axis=1) / 1000.0  # VND bn
+    lead = f.kind[:n] == LEAD
+    # suppliers' materials cost more per unit the further their τ is below the reference (scrap, rework)
+    efficiency = np.exp(-s.cost_tech_elasticity * (f.tech[:n] - TECH_REF))
+    materials = np.where(lead, m.bom_total[f.sector[:n]], (s.material_share + s.supplier_input_share) * efficiency) * f.output[:n]
+    fixed = fin.fixed_cost_share * f.capacity[:n]
+    sme = (f.kind[:n] == SME) & f.alive[:n]
+    rd_rate = learn.rd_share * (1 + m.policy.rd_rate * m.policy.rd_response)
+    rd = np.where(sme & (f.cash[:n] > 0), rd_rate * f.revenue[:n], 0.0)
+    subsidy = m.policy.spend_rd(m, rd * m.policy.rd_rate)
+    profit = f.revenue[:n] - wages - materials - fixed - rd + subsidy
+    f.rd_spend[:n] = rd
+    f.profit[:n] = np.where(f.alive[:n], profit, 0.0)
+    f.cash[:n] += f.profit[:n]
+    f.loss_months[:n] = np.where(f.profit[:n] < 0, f.loss_months[:n] + 1, 0)
+
+
+def invest_and_upgrade(m: ClusterModel) -> None:
+    """Capacity investment, capability upgrading and certification (eq. 6.3–6.5)."""
+    f, fin, s, rng = m.firms, m.sc.finance, m.sc.sourcing, m.rng_demography
+    n = f.n
+    alive = f.alive[:n] & (f.kind[:n] != LEAD)
+    util = np.divide(f.output[:n], f.capacity[:n], out=np.zeros(n), where=f.capacity[:n] > 0)
+    add = f.capacity[:n] * fin.capacity_step
+    cost = add * fin.capital_per_capacity
+    want = alive & (util > fin.invest_utilisation)
+    can = m.policy.finance(m, want, cost)
+    f.capacity[:n] += np.where(can, add, 0.0)
+    f.capacity[:n] -= fin.capacity_decay * np.maximum(f.capacity[:n] - f.output[:n], 0.0) * alive
+
+    # upgrading: the easiest category of the chain not yet made, if τ reaches its threshold
+    sme = alive & (f.kind[:n] == SME)
+    in_chain = (m.bom[f.sector[:n]] > 0) | (m.supplier_bom[None, :] > 0)
+    thr = np.where(in_chain & ~f.caps[:n] & (m.category_threshold[None, :] <= f.tech[:n, None]),
+                   m.category_threshold[None, :], np.inf)
+    nxt = np.argmin(thr, axis=1)
+    has_next = np.isfinite(thr[np.arange(n), nxt])
+    up_cost = fin.upgrade_cost * (1 + 3 * m.category_threshold[nxt])
+    want = sme & has_next & (rng.random(n) < fin.p_upgrade)
+    can = m.policy.finance(m, want, up_cost)
+    f.caps[np.flatnonzero(can), nxt[can]] = True
+
+    coached = f.coached_until[:n] >= m.month
+    p_cert = s.p_certify * np.where(coached, 2.0, 1.0)
+    cert = sme & ~f.certified[:n] & (f.tech[:n] >= s.certification_tech) & (rng.random(n) < p_cert) \
+        & (f.cash[:n] > s.certification_cost)
+    f.certified[:n] |= cert
+    f.cash[:n] -= cert * s.certification_cost
+
+
+def exits(m: ClusterModel) -> np.ndarray:
+    """Firms with sustained losses and no cash close; their workers return to the pool (eq. 6.6)."""
+    f = m.firms
+    n = f.n
+    gone = np.flatnonzero(f.alive[:n] & (f.kind[:n] != LEAD) & (f.loss_months[:n] >= m.sc.finance.exit_loss_months)
+                          & (f.cash[:n] < 0))
+    close_firms(m, gone)
+    return gone
+
+
+def close_firms(m: ClusterModel, rows: np.ndarray) -> None:
+    """Take firms out: release workers to their district pool, end contracts, free land."""
+    if not len(rows):
+        return
+    from model.contracts import end_contracts_of
+
+    f = m.firms
+    released = np.zeros((f.n, 3), dtype=np.int64)
+    released[rows] = f.workers[rows]
+    np.add.at(m.labour.pools, m.geo.district[f.loc[rows]], f.workers[rows])
+    m.recorder.pool_flows(m, "exit", released, to_pool=True)
+    f.workers[rows] = 0
+    f.alive[rows] = False
+    np.subtract.at(m.geo.occupied, f.loc[rows], f.land_ha[rows] * (m.geo.kind[f.loc[rows]] != 3))
+    np.maximum(m.geo.occupied, 0, out=m.geo.occupied)
+    end_contracts_of(m, rows)
+    for r in rows:
+        agent = m.firm_agents.pop(int(r), None)
+        if agent is not None:
+            agent.remove()
+
+
+def enter_smes(m: ClusterModel, imports_by_buyer_cat: np.ndarray) -> int:
+    """New SMEs where unmet local demand for easy categories is large (eq. 6.7)."""
+    f, d, rng = m.firms, m.sc.demography, m.rng_demography
+    n = f.n
+    prov = m.geo.province[f.loc[:n]]
+    n_p = len(m.geo.provinces)
+    easy = m.category_threshold <= d.entrant_tech + 0.15
+    k_rows = len(imports_by_buyer_cat)  # firms born this month after sourcing have no imports yet
+    unmet = np.bincount(prov[:k_rows], weights=imports_by_buyer_cat[:, easy].sum(axis=1), minlength=n_p)
+    sme = f.alive[:n] & (f.kind[:n] == SME)
+    sme_out = np.bincount(prov, weights=f.output[:n] * sme, minlength=n_p)
+    n_sme = np.bincount(prov, weights=sme, minlength=n_p)
+    opportunity = np.divide(unmet, sme_out + 1.0)
+    lam = d.sme_entry_rate / 12 * n_sme * np.minimum(3.0, opportunity / d.entry_opportunity_ref)
+    counts = rng.poisson(lam)
+    total = 0
+    for p in np.flatnonzero(counts):
+        k = int(counts[p])
+        locs = np.flatnonzero((m.geo.province == p) & (m.geo.free_ha(m.month) > 0.5))
+        if not len(locs):
+            continue
+        loc = locs[rng.integers(0, len(locs), k)]
+        peers = np.flatnonzero(sme & (prov == p))
+        sector = f.sector[peers[rng.integers(0, len(peers), k)]] if len(peers) else np.zeros(k, np.int64)
+        tech = np.clip(d.entrant_tech + 0.07 * rng.standard_normal(k), 0.02, 0.9)
+        emp = d.entrant_employees * np.exp(0.6 * rng.standard_normal(k))
+        opw = np.full(k, np.median(np.divide(f.output[peers], np.maximum(f.employees[peers], 1)))) if len(peers) else np.full(k, 0.06)
+        rows = add_firms(m, SME, loc, sector, tech, emp, opw, certified=np.zeros(k, bool))
+        _occupy(m, rows)
+        total += k
+    return total
+
+
+def spin_off(m: ClusterModel) -> int:
+    """Engineers leave FDI firms to found SMEs near their former employer (eq. 5.4)."""
+    f, rng = m.firms, m.rng_demography
+    founders = spinoff_founders(m)
+    parents = np.repeat(np.arange(f.n), founders)
+    if not len(parents):
+        return 0
+    f.workers[parents, 2] -= 1
+    np.maximum(f.workers[:, 2], 0, out=f.workers[:, 2])
+    k = len(parents)
+    tech = np.clip(0.6 * f.tech[parents] + 0.03 * rng.standard_normal(k), 0.02, 0.95)
+    emp = np.full(k, 8.0)
+    opw = np.full(k, 0.06)
+    locs = _outside_or_same(m, f.loc[parents])
+    rows = add_firms(m, SME, locs, f.sector[parents], tech, emp, opw, certified=np.zeros(k, bool),
+                     parent=parents)
+    _occupy(m, rows)
+    m.recorder.flows(m, "spinoff", parents, rows, 2, np.ones(k, dtype=np.int64))
+    return k
+
+
+def _outside_or_same(m: ClusterModel, locs: np.ndarray) -> np.ndarray:
+    """A founder's SME starts in the same place if it has room, else outside parks in the province."""
+    geo = m.geo
+    free = geo.free_ha(m.month)
+    outside = {p: np.flatnonzero((geo.province == p) & (geo.kind == 3)) for p in range(len(geo.provinces))}
+    out = locs.copy()
+    for i, loc in enumerate(locs):
+        if free[loc] < 0.1 and len(outside[geo.province[loc]]):
+            out[i] = outside[geo.province[loc]][0]
+    return out
+
+
+def _occupy(m: ClusterModel, rows: np.ndarray) -> None:
+    f, geo = m.firms, m.geo
+    np.add.at(geo.occupied, f.loc[rows], f.land_ha[rows] * (geo.kind[f.loc[rows]] != 3))
+
+
+def arrive_fdi(m: ClusterModel) -> int:
+    """FDI projects arrive (Poisson) and choose a park by a logit (eq. 6.8); full parks take none."""
+    d, rng, geo, f = m.sc.demography, m.rng_demography, m.geo, m.firms
+    pol = m.policy
+    n_base = rng.poisson(d.fdi_arrivals_per_year / 12)
+    n_extra = rng.poisson(pol.extra_arrivals / 12) if pol.extra_arrivals > 0 else 0
+    shares = _norm(np.array([d.fdi_sector_shares.get(s, 0.0) for s in m.sector_ids]))
+    sectors = list(rng.choice(len(shares), n_base, p=shares)) if n_base else []
+    if n_extra:
+        sectors += list(rng.choice(len(shares), n_extra, p=pol.promo_sector_shares if pol.promo_sector_shares is not None else shares))
+        pol.spend_promotion(m, n_extra)
+    arrived = 0
+    for sector in sectors:
+        kind = LEAD if rng.random() < d.p_lead else SUPPLIER
+        emp = d.fdi_employees * np.exp(0.8 * rng.standard_normal())
+        pollutes = rng.random() < m.polluting_share[sector]
+        if pollutes and pol.refuse_polluting:
+            m.refused_projects += 1
+            continue
+        land = emp / d.workers_per_ha
+        loc = choose_park(m, sector, land, pollutes, rng)
+        if loc < 0:
+            m.unplaced_projects += 1
+            continue
+        tech = float(np.clip(0.72 + 0.08 * rng.standard_normal(), 0.4, 0.98))
+        opw = 0.15 if kind == LEAD else 0.1
+        rows = add_firms(m, kind, np.array([loc]), np.array([sector]), np.array([tech]), np.array([emp]),
+                         np.array([opw]), base_output=np.array([emp * opw]) if kind == LEAD else None)
+        f.workers[rows] = np.maximum(f.workers[rows] // 10, 1)  # a new plant starts with a core team and hires
+        _occupy(m, rows)
+        arrived += 1
+    return arrived
+
+
+def choose_park(m: ClusterModel, sector: int, land: float, pollutes: bool, rng: np.random.Generator) -> int:
+    """Logit over open parks with room: land, labour, suppliers, agglomeration, incentives, distance."""
+    d, geo, f = m.sc.demography, m.geo, m.firms
+    free = geo.free_ha(m.month)
+    ok = (geo.kind != 3) & (free >= land) & geo.allows_sector[:, sector] & ~(geo.clean_only & pollutes)
+    if not ok.any():
+        return -1
+    n = f.n
+    alive = f.alive[:n]
+    labour = geo.reach.astype(float) @ m.labour.pools.sum(axis=1).astype(float)
+    in_chain = m.bom[sector] > 0
+    supplier = alive & (f.kind[:n] != LEAD) & (f.caps[:n] & in_chain[None, :]).any(axis=1)
+    sup_at = np.bincount(f.loc[:n][supplier], minlength=len(geo.ids)).astype(float)
+    sup_near = (geo.km <= 40).astype(float) @ sup_at
+    same = np.bincount(f.loc[:n][alive & f.foreign[:n] & (f.sector[:n] == sector)], minlength=len(geo.ids))
+    u = (d.beta_land * np.log1p(np.minimum(free, 1e4)) + d.beta_labour * np.log1p(labour)
+         + d.beta_suppliers * np.log1p(sup_near) + d.beta_agglomeration * np.log1p(same)
+         + d.beta_incentive * m.policy.incentive[geo.province]
+         + d.beta_distance * geo.km_hanoi / 100 + d.beta_port * geo.km_port / 100)
+    u = np.where(ok, u + rng.gumbel(size=len(u)), -np.inf)
+    return int(np.argmax(u))
+
+
+def relocate(m: ClusterModel) -> None:
+    """Move scattered plants from the listed districts into parks before the deadline."""
+    pol = m.policy
+    if not pol.relocate_districts or pol.relocate_deadline is None:
+        return
+    f, geo = m.firms, m.geo
+    n = f.n
+    src = np.isin(geo.district[f.loc[:n]], pol.relocate_districts) & (geo.kind[f.loc[:n]] == 3) & f.alive[:n]
+    rows = np.flatnonzero(src)
+    if not len(rows):
+        return
+    left = pol.relocate_deadline - m.month + 1  # months until the deadline, this one included
+    k = len(rows) if left <= 1 else int(np.ceil(len(rows) / left))
+    for r in rows[:k]:
+        prov = geo.province[f.loc[r]]
+        free = geo.free_ha(m.month)
+        cand = np.flatnonzero((geo.province == prov) & (geo.kind != 3) & (free >= f.land_ha[r])
+                              & ~np.isin(geo.district, pol.relocate_districts))
+        if not len(cand):
+            continue
+        dest = cand[np.argmin(geo.km[f.loc[r], cand])]
+        f.loc[r] = dest
+        geo.occupied[dest] += f.land_ha[r]
+        f.cash[r] -= pol.relocation_cost
+        m.relocations += 1
+
+
+def _norm(w: np.ndarray) -> np.ndarray:
+    s = w.sum()
+    return w / s if s > 0 else np.full(len(w), 1 / len(w))
+
+
+def run_demography_phase(m: ClusterModel) -> None:
+    """Phase 6: sales and accounts, investment and upgrading, exit, entry, spin-offs, FDI arrivals."""
+    sell_and_produce(m, m.delivered)
+    account(m)
+    invest_and_upgrade(m)
+    gone = exits(m)
+    spun = spin_off(m)
+    entered = enter_smes(m, m.imports)
+    arrived = arrive_fdi(m)
+    relocate(m)
+    m.stats.update(firm_exits=len(gone), spinoffs=spun, firm_entries=entered + spun, fdi_arrivals=arrived)

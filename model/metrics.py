@@ -1,0 +1,271 @@
+"""Every reported indicator, as named functions in one registry (ODD §7.7).
+
+``INDICATORS`` maps a column name to (function, unit, meaning). Each function takes the model
+after a month's phases and returns a number. ``province_rows`` gives the per-province table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+from model.firms import LEAD, SME
+
+if TYPE_CHECKING:
+    from model.cluster_model import ClusterModel
+
+Indicator = tuple[Callable[["ClusterModel"], float], str, str]
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b > 0 else 0.0
+
+
+def localisation_rate(m: ClusterModel) -> float:
+    return _ratio(m.stats["lead_from_domestic"], m.stats["lead_output"])
+
+
+def localisation_rate_input(m: ClusterModel) -> float:
+    return _ratio(m.stats["lead_from_domestic"], m.stats["lead_inputs"])
+
+
+def local_sourcing_fdi_suppliers(m: ClusterModel) -> float:
+    return _ratio(m.stats["lead_from_fdi_suppliers"], m.stats["lead_output"])
+
+
+def imports_share(m: ClusterModel) -> float:
+    return _ratio(m.stats["lead_imports"], m.stats["lead_inputs"])
+
+
+def _domestic_sellers(m: ClusterModel, to_lead: bool) -> int:
+    f, book = m.firms, m.contracts
+    sel = ~f.foreign[book.supplier] & ((f.kind[book.buyer] == LEAD) == to_lead)
+    return int(len(np.unique(book.supplier[sel])))
+
+
+def domestic_tier1_suppliers(m: ClusterModel) -> float:
+    return _domestic_sellers(m, True)
+
+
+def domestic_tier2_suppliers(m: ClusterModel) -> float:
+    return _domestic_sellers(m, False)
+
+
+def fdi_firms_with_domestic_supplier_share(m: ClusterModel) -> float:
+    f, book = m.firms, m.contracts
+    leads = f.alive[: f.n] & (f.kind[: f.n] == LEAD)
+    with_dom = np.unique(book.buyer[~f.foreign[book.supplier] & (f.kind[book.buyer] == LEAD)])
+    return _ratio(len(with_dom), leads.sum())
+
+
+def _alive(m: ClusterModel) -> np.ndarray:
+    return m.firms.alive[: m.firms.n]
+
+
+def n_fdi_firms(m: ClusterModel) -> float:
+    return int((_alive(m) & m.firms.foreign[: m.firms.n]).sum())
+
+
+def n_domestic_firms(m: ClusterModel) -> float:
+    return int((_alive(m) & ~m.firms.foreign[: m.firms.n]).sum())
+
+
+def _employment(m: ClusterModel, foreign: bool | None) -> int:
+    f = m.firms
+    emp = f.employees
+    sel = _alive(m) if foreign is None else _alive(m) & (f.foreign[: f.n] == foreign)
+    return int(emp[sel].sum())
+
+
+def _mean_wage(m: ClusterModel, foreign: bool) -> float:
+    from model.labour import firm_wages
+
+    f = m.firms
+    sel = _alive(m) & (f.foreign[: f.n] == foreign)
+    w = (firm_wages(m) * f.workers[: f.n])[sel].sum()
+    return _ratio(w, f.workers[: f.n][sel].sum())
+
+
+def mean_tech_domestic(m: ClusterModel) -> float:
+    f = m.firms
+    sel = _alive(m) & (f.kind[: f.n] == SME)
+    return float(f.tech[: f.n][sel].mean()) if sel.any() else 0.0
+
+
+def tech_gap(m: ClusterModel) -> float:
+    f = m.firms
+    sel = _alive(m) & f.foreign[: f.n]
+    emp = f.employees[sel]
+    fdi = float(np.average(f.tech[: f.n][sel], weights=emp)) if emp.sum() > 0 else 0.0
+    return fdi - mean_tech_domestic(m)
+
+
+def _graph(m: ClusterModel) -> tuple[sparse.csr_matrix, int]:
+    """Undirected, unweighted firm-to-firm contract graph over alive firms."""
+    f, book = m.firms, m.contracts
+    n = f.n
+    a = sparse.coo_matrix((np.ones(book.n), (book.buyer, book.supplier)), shape=(n, n)).tocsr()
+    a = ((a + a.T) > 0).astype(np.float64)
+    return a, int(_alive(m).sum())
+
+
+def network_density(m: ClusterModel) -> float:
+    a, n_alive = _graph(m)
+    return _ratio(a.nnz / 2, n_alive * (n_alive - 1) / 2)
+
+
+def largest_component_share(m: ClusterModel) -> float:
+    a, n_alive = _graph(m)
+    if a.nnz == 0:
+        return 0.0
+    _, labels = connected_components(a, directed=False)
+    labels = labels[_alive(m)]
+    return _ratio(np.bincount(labels).max(), n_alive)
+
+
+def clustering(m: ClusterModel) -> float:
+    """Mean local clustering coefficient of firms with two or more partners.
+
+    Counting triangles costs Σ degree² and the lead firms are hubs, so the value is refreshed on
+    snapshot months (and the first and last) and carried forward in between.
+    """
+    due = m.steps == 1 or not m.running or m.steps % m.sc.recording.snapshot_every == 0
+    if not due and "clustering" in m.stats:
+        return m.stats["clustering"]
+    m.stats["clustering"] = _clustering(m)
+    return m.stats["clustering"]
+
+
+def _clustering(m: ClusterModel) -> float:
+    a, _ = _graph(m)
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    tri = np.asarray((a @ a).multiply(a).sum(axis=1)).ravel() / 2
+    ok = deg >= 2
+    return float((2 * tri[ok] / (deg[ok] * (deg[ok] - 1))).mean()) if ok.any() else 0.0
+
+
+def industrial_output(m: ClusterModel) -> float:
+    f = m.firms
+    return float(f.output[: f.n][_alive(m)].sum())
+
+
+def value_added_domestic(m: ClusterModel) -> float:
+    f, s = m.firms, m.sc.sourcing
+    sel = _alive(m) & ~f.foreign[: f.n]
+    return float((f.revenue[: f.n] - (s.material_share + s.supplier_input_share) * f.output[: f.n])[sel].sum())
+
+
+def domestic_output_share(m: ClusterModel) -> float:
+    f = m.firms
+    sel = _alive(m)
+    return _ratio(f.output[: f.n][sel & ~f.foreign[: f.n]].sum(), f.output[: f.n][sel].sum())
+
+
+def ellison_glaeser_electronics(m: ClusterModel) -> float:
+    """Ellison–Glaeser concentration of electronics-assembly employment across locations."""
+    f = m.firms
+    sector = m.sector_ids.index("electronics_assembly") if "electronics_assembly" in m.sector_ids else 0
+    return ellison_glaeser(f.loc[: f.n], f.employees, (f.sector[: f.n] == sector) & _alive(m), _alive(m),
+                           len(m.geo.ids))
+
+
+def ellison_glaeser(area: np.ndarray, emp: np.ndarray, in_sector: np.ndarray, alive: np.ndarray, n_area: int) -> float:
+    """EG index γ = (G − (1 − Σx²)H) / ((1 − Σx²)(1 − H)) (Ellison & Glaeser 1997)."""
+    total = np.bincount(area[alive], weights=emp[alive], minlength=n_area)
+    sec = np.bincount(area[in_sector], weights=emp[in_sector], minlength=n_area)
+    if total.sum() <= 0 or sec.sum() <= 0:
+        return 0.0
+    x, s = total / total.sum(), sec / sec.sum()
+    z = emp[in_sector] / sec.sum()
+    h = float((z**2).sum())
+    g = float(((s - x) ** 2).sum())
+    denom = (1 - (x**2).sum()) * (1 - h)
+    return float((g - (1 - (x**2).sum()) * h) / denom) if denom > 0 else 0.0
+
+
+INDICATORS: dict[str, Indicator] = {
+    "localisation_rate": (localisation_rate, "share", "lead firms' inputs bought from domestic firms ÷ lead firms' output value"),
+    "localisation_rate_input": (localisation_rate_input, "share", "lead firms' inputs bought from domestic firms ÷ their input purchases"),
+    "local_sourcing_fdi_suppliers": (local_sourcing_fdi_suppliers, "share", "lead firms' inputs from foreign suppliers in the region ÷ lead output"),
+    "imports_share": (imports_share, "share", "lead firms' imported inputs ÷ their input purchases"),
+    "domestic_tier1_suppliers": (domestic_tier1_suppliers, "firms", "domestic firms with a contract with an FDI lead firm"),
+    "domestic_tier2_suppliers": (domestic_tier2_suppliers, "firms", "domestic firms with a contract with a supplier"),
+    "fdi_firms_with_domestic_supplier_share": (fdi_firms_with_domestic_supplier_share, "share", "FDI lead firms with at least one domestic supplier"),
+    "n_fdi_firms": (n_fdi_firms, "firms", "FDI lead firms and foreign suppliers in operation"),
+    "n_domestic_firms": (n_domestic_firms, "firms", "domestic firms in operation"),
+    "employment_total": (lambda m: _employment(m, None), "persons", "workers employed by all firms"),
+    "employment_fdi": (lambda m: _employment(m, True), "persons", "workers in FDI firms"),
+    "employment_domestic": (lambda m: _employment(m, False), "persons", "workers in domestic firms"),
+    "mean_wage_fdi": (lambda m: _mean_wage(m, True), "VND m/month", "mean monthly wage in FDI firms"),
+    "mean_wage_domestic": (lambda m: _mean_wage(m, False), "VND m/month", "mean monthly wage in domestic firms"),
+    "mean_tech_domestic": (mean_tech_domestic, "τ (0–1)", "mean technology level of domestic SMEs"),
+    "tech_gap": (tech_gap, "τ (0–1)", "employment-weighted mean τ of FDI firms minus mean τ of SMEs"),
+    "contracts_active": (lambda m: m.contracts.n, "contracts", "active supply contracts"),
+    "network_density": (network_density, "share", "contract edges ÷ possible firm pairs"),
+    "largest_component_share": (largest_component_share, "share", "firms in the largest connected group of the contract network ÷ firms"),
+    "clustering": (clustering, "coefficient", "mean local clustering of the contract network"),
+    "industrial_output": (industrial_output, "VND bn/month", "gross output of all firms"),
+    "value_added_domestic": (value_added_domestic, "VND bn/month", "domestic firms' revenue less materials and components"),
+    "domestic_output_share": (domestic_output_share, "share", "domestic firms' output ÷ all firms' output"),
+    "ellison_glaeser_electronics": (ellison_glaeser_electronics, "index", "Ellison–Glaeser concentration of electronics employment across locations"),
+    "unemployed_pool": (lambda m: int(m.labour.pools.sum()), "persons", "job seekers in district pools"),
+}
+
+EVENT_COUNTS = {
+    "firm_entries": ("firms", "new domestic firms this month (entrants and spin-offs)"),
+    "firm_exits": ("firms", "firms that closed this month"),
+    "spinoffs": ("firms", "SMEs founded by engineers leaving FDI firms this month"),
+    "fdi_arrivals": ("firms", "FDI projects that opened this month"),
+    "flows_fdi_to_domestic": ("persons", "workers moving from FDI to domestic firms this month"),
+    "flows_domestic_to_fdi": ("persons", "workers moving from domestic to FDI firms this month"),
+    "policy_spend": ("VND bn", "policy spending this month"),
+    "policy_spend_cumulative": ("VND bn", "policy spending since the start"),
+}
+
+
+def indicator_row(m: ClusterModel) -> dict[str, float]:
+    """All indicators for the month just simulated."""
+    row = {name: float(fn(m)) for name, (fn, _, _) in INDICATORS.items()}
+    row.update({k: float(m.stats[k]) for k in EVENT_COUNTS})
+    return row
+
+
+def province_rows(m: ClusterModel) -> list[dict]:
+    """Per-province indicators for the month just simulated."""
+    f, geo = m.firms, m.geo
+    n = f.n
+    alive = _alive(m)
+    prov = geo.province[f.loc[:n]]
+    emp = f.employees
+    park = np.isin(geo.kind[f.loc[:n]], (0, 2))  # industrial (KCN) and high-tech parks
+    elec = m.sector_ids.index("electronics_assembly") if "electronics_assembly" in m.sector_ids else 0
+    is_elec = f.sector[:n] == elec
+    tot_emp, tot_elec = emp[alive].sum(), emp[alive & is_elec].sum()
+    lead_out = m.stats["lead_output_by_province"]
+    lead_dom = m.stats["lead_from_domestic_by_province"]
+    rows = []
+    for p, name in enumerate(geo.provinces):
+        sel = alive & (prov == p)
+        e = emp[sel].sum()
+        sme = sel & ~f.foreign[:n]
+        lq = _ratio(_ratio(emp[sel & is_elec].sum(), e), _ratio(tot_elec, tot_emp))
+        rows.append({
+            "province": name,
+            "n_fdi_firms": int((sel & f.foreign[:n]).sum()),
+            "n_domestic_firms": int(sme.sum()),
+            "n_park_firms": int((sel & park).sum()),
+            "employment_total": int(e),
+            "employment_park": int(emp[sel & park].sum()),
+            "employment_fdi": int(emp[sel & f.foreign[:n]].sum()),
+            "employment_domestic": int(emp[sme].sum()),
+            "industrial_output": float(f.output[:n][sel].sum()),
+            "domestic_output_share": _ratio(f.output[:n][sme].sum(), f.output[:n][sel].sum()),
+            "localisation_rate": _ratio(lead_dom[p], lead_out[p]),
+            "mean_tech_domestic": float(f.tech[:n][sme].mean()) if sme.any() else 0.0,
+            "location_quotient_electronics": lq,
+        })
+    return rows

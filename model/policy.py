@@ -1,0 +1,284 @@
+"""Applying the scenario's policy timeline (ODD §7.1) and keeping the spending ledger.
+
+At the start of each month ``apply`` resets the lever state and switches on every block whose
+window contains the month; mechanisms read the state (e.g. ``local_credit``, ``learning_multiplier``)
+and report money spent through the ``spend_*`` methods, so that every VND is booked to a block.
+A block whose yearly ``budget`` is used up pauses until January.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from model.firms import LEAD, SME
+from model.geography import month_index
+from model.population import link_partners
+
+if TYPE_CHECKING:
+    from model.cluster_model import ClusterModel
+
+
+class PolicyState:
+    """The levers' effect this month and the money they spent."""
+
+    def __init__(self, m: ClusterModel):
+        self.blocks = list(m.sc.policies)
+        self.labels = [b.label or f"{b.type}#{i}" for i, b in enumerate(self.blocks)]
+        self.start = [month_index(b.start, m.sc.start) for b in self.blocks]
+        self.end = [month_index(b.end, m.sc.start) if b.end else 10**6 for b in self.blocks]
+        self.year_spend = np.zeros(len(self.blocks))
+        self.month_spend = np.zeros(len(self.blocks))
+        self.total_spend = 0.0
+        self.done_events: set[tuple[int, int, str]] = set()
+        self.base_quality = m.inst.quality.copy() if hasattr(m, "inst") else None
+        self._reset(m)
+
+    def _reset(self, m: ClusterModel) -> None:
+        n_c, n_p = len(m.categories), len(m.geo.provinces)
+        self.local_credit = np.zeros((n_c, n_p))
+        self.local_credit_block = np.full((n_c, n_p), -1)
+        self.import_spike = np.zeros(n_c)
+        self.qualification_bonus = 0.0
+        self.matchmaking = 0.0
+        self.learning_multiplier = 1.0
+        self.rd_rate, self.rd_response, self.rd_block = 0.0, 0.0, -1
+        self.credit: Any = None
+        self.credit_block = -1
+        self.extra_graduates = np.zeros((len(m.sc.institutions), 3))
+        self.extra_arrivals, self.promo_sector_shares, self.promo_block = 0.0, None, -1
+        self.incentive = np.zeros(n_p)
+        self.refuse_polluting = False
+        self.relocate_districts: list[int] = []
+        self.relocate_deadline: int | None = None
+        self.relocation_cost = 0.0
+        self.sector_demand = np.ones(len(m.sector_ids))
+
+    # -- the monthly switch -------------------------------------------------------------------------
+    def apply(self, m: ClusterModel) -> None:
+        """Switch on the blocks active this month and apply dated events."""
+        if m.date.endswith("-01"):
+            self.year_spend[:] = 0.0
+        self.month_spend[:] = 0.0
+        self._reset(m)
+        m.inst.quality[:] = self.base_quality
+        f = m.firms
+        f.demand_mult[: f.n] = 1.0
+        for i, b in enumerate(self.blocks):
+            self._events(m, i, b)  # dated events (parks, roads, exits) fire once, even after the window
+            if not (self.start[i] <= m.month <= self.end[i]) or self._exhausted(i, b):
+                continue
+            getattr(self, "_" + b.type)(m, i, b)
+        f.demand_mult[: f.n] *= self.sector_demand[f.sector[: f.n]]
+
+    def _exhausted(self, i: int, b: Any) -> bool:
+        return b.budget is not None and self.year_spend[i] >= b.budget
+
+    def _room(self, i: int) -> float:
+        """VND bn block ``i`` may still spend this year."""
+        b = self.blocks[i]
+        return np.inf if b.budget is None else max(b.budget - self.year_spend[i], 0.0)
+
+    def book(self, i: int, amount: float) -> None:
+        """Record spending of block ``i``."""
+        if i < 0 or amount <= 0:
+            return
+        self.year_spend[i] += amount
+        self.month_spend[i] += amount
+        self.total_spend += amount
+
+    def _provinces(self, m: ClusterModel, b: Any) -> np.ndarray:
+        mask = np.ones(len(m.geo.provinces), bool)
+        if b.provinces:
+            mask = np.array([p in b.provinces for p in m.geo.provinces])
+        return mask
+
+    def _categories(self, m: ClusterModel, cats: list[str]) -> np.ndarray:
+        return np.array([c in cats for c in m.category_ids]) if cats else np.ones(len(m.category_ids), bool)
+
+    # -- levers ---------------------------------------------------------------------------------------
+    def _supplier_development(self, m: ClusterModel, i: int, b: Any) -> None:
+        f = m.firms
+        n = f.n
+        self.learning_multiplier = max(self.learning_multiplier, b.learning_multiplier)
+        self.qualification_bonus = max(self.qualification_bonus, b.qualification_bonus)
+        self.matchmaking = max(self.matchmaking, b.matchmaking)
+        enrolled = (f.coached_until[:n] >= m.month) & f.alive[:n]
+        monthly_cost = b.cost_per_sme / 12
+        room = self._room(i) - enrolled.sum() * monthly_cost
+        quota = int(np.floor(b.smes_per_year / 12 + m.rng_policy.random()))
+        quota = int(min(quota, max(room // max(monthly_cost * b.months, 1e-9), 0)))
+        if quota > 0:
+            self._enrol(m, b, quota)
+        enrolled = (f.coached_until[:n] >= m.month) & f.alive[:n]
+        self.book(i, min(enrolled.sum() * monthly_cost, self._room(i)))
+
+    def _enrol(self, m: ClusterModel, b: Any, quota: int) -> None:
+        f = m.firms
+        n = f.n
+        cats = self._categories(m, b.categories)
+        prov = self._provinces(m, b)[m.geo.province[f.loc[:n]]]
+        ok = f.alive[:n] & (f.kind[:n] == SME) & (f.coached_until[:n] < m.month) & prov
+        if b.categories:
+            ok &= (f.caps[:n] & cats[None, :]).any(axis=1)
+        rows = np.flatnonzero(ok)
+        if not len(rows):
+            return
+        if b.selection == "closest_to_threshold":
+            thr = m.category_threshold[None, :]
+            gap = np.where(cats[None, :] & (thr > f.tech[rows, None]), thr - f.tech[rows, None], np.inf)
+            score = -gap.min(axis=1)
+        elif b.selection == "largest":
+            score = f.workers[rows].sum(axis=1).astype(float)
+        else:
+            score = m.rng_policy.random(len(rows))
+        pick = rows[np.argsort(-score, kind="stable")[:quota]]
+        f.coached_until[pick] = m.month + b.months - 1
+
+    def _local_content_incentive(self, m: ClusterModel, i: int, b: Any) -> None:
+        sel = self._categories(m, b.categories)[:, None] & self._provinces(m, b)[None, :]
+        self.local_credit = np.where(sel, np.maximum(self.local_credit, b.credit_rate), self.local_credit)
+        self.local_credit_block = np.where(sel, i, self.local_credit_block)
+
+    def account_local_credit(self, m: ClusterModel, delivered: np.ndarray) -> None:
+        """Book the credit paid on domestic inputs bought by foreign firms this month."""
+        book, f = m.contracts, m.firms
+        if not book.n or not (self.local_credit > 0).any():
+            return
+        prov = m.geo.province[f.loc[book.buyer]]
+        rate = self.local_credit[book.cat, prov]
+        elig = ~f.foreign[book.supplier] & f.foreign[book.buyer] & (rate > 0)
+        blocks = self.local_credit_block[book.cat, prov]
+        for blk in np.unique(blocks[elig]):
+            sel = elig & (blocks == blk)
+            self.book(int(blk), min(float((rate[sel] * delivered[sel]).sum()), self._room(int(blk))))
+
+    def _training_expansion(self, m: ClusterModel, i: int, b: Any) -> None:
+        j = m.inst.names.index(b.institution)
+        extra = np.array(b.extra_graduates.as_tuple())
+        self.extra_graduates[j] += extra
+        m.inst.quality[j] = min(1.0, m.inst.quality[j] + b.quality_gain)
+        self.book(i, min(extra.sum() * b.cost_per_graduate / 12, self._room(i)))
+
+    def _university_partnership(self, m: ClusterModel, i: int, b: Any) -> None:
+        quota = int(np.floor(b.partnerships_per_year / 12 + m.rng_policy.random()))
+        if quota and len(m.inst.names):
+            q = m.inst.quality / m.inst.quality.sum() if m.inst.quality.sum() > 0 else None
+            inst = int(m.rng_policy.choice(len(m.inst.names), p=q))
+            made = link_partners(m, inst, quota)
+            self.partner_links = getattr(self, "partner_links", {})
+            self.partner_links[i] = self.partner_links.get(i, 0) + made
+        links = getattr(self, "partner_links", {}).get(i, 0)
+        self.book(i, min(links * b.cost_per_partnership / 12, self._room(i)))
+
+    def _sme_credit(self, m: ClusterModel, i: int, b: Any) -> None:
+        self.credit, self.credit_block = b, i
+
+    def finance(self, m: ClusterModel, want: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        """Which firms can pay ``cost`` now (own cash, or with the SME credit); charges them."""
+        f = m.firms
+        n = f.n
+        own = want & (f.cash[:n] >= cost)
+        f.cash[:n] -= np.where(own, cost, 0.0)
+        if self.credit is None:
+            return own
+        c = self.credit
+        cover = c.cover_share * cost
+        elig = want & ~own & (f.kind[:n] == SME) & (f.tech[:n] >= c.min_tech) & (f.cash[:n] + cover >= cost)
+        elig &= self._provinces(m, c)[m.geo.province[f.loc[:n]]]
+        rows = np.flatnonzero(elig)
+        grant = c.subsidy_share * cover[rows]
+        ok = np.cumsum(grant) <= self._room(self.credit_block)
+        rows = rows[ok]
+        f.cash[rows] -= cost[rows] - c.subsidy_share * cover[rows]  # the loan is repaid but for the grant equivalent
+        self.book(self.credit_block, float(grant[ok].sum()))
+        got = own.copy()
+        got[rows] = True
+        return got
+
+    def _rd_subsidy(self, m: ClusterModel, i: int, b: Any) -> None:
+        self.rd_rate, self.rd_response, self.rd_block = b.rate, b.rd_response, i
+
+    def spend_rd(self, m: ClusterModel, subsidy: np.ndarray) -> np.ndarray:
+        """Pay the R&D subsidy within budget; returns the subsidy each firm receives."""
+        if self.rd_block < 0:
+            return np.zeros_like(subsidy)
+        room = self._room(self.rd_block)
+        total = subsidy.sum()
+        scale = 1.0 if total <= room else room / total
+        self.book(self.rd_block, float(total * scale))
+        return subsidy * scale
+
+    def _infrastructure(self, m: ClusterModel, i: int, b: Any) -> None:
+        pass  # infrastructure acts through its dated events (see _events)
+
+    def _investment_promotion(self, m: ClusterModel, i: int, b: Any) -> None:
+        self.extra_arrivals += b.extra_arrivals_per_year
+        if b.sector_shares:
+            w = np.array([b.sector_shares.get(s, 0.0) for s in m.sector_ids])
+            self.promo_sector_shares = w / w.sum() if w.sum() > 0 else None
+        self.incentive = np.maximum(self.incentive, b.incentive * self._provinces(m, b))
+        self.promo_block, self.promo_cost = i, b.cost_per_project
+
+    def spend_promotion(self, m: ClusterModel, projects: int) -> None:
+        self.book(self.promo_block, min(projects * self.promo_cost, self._room(self.promo_block)))
+
+    def _environmental_standard(self, m: ClusterModel, i: int, b: Any) -> None:
+        self.refuse_polluting |= b.refuse_polluting
+        self.relocate_districts = [m.geo.district_ids.index(d) for d in b.relocate_from]
+        self.relocate_deadline = month_index(b.relocate_by, m.sc.start) if b.relocate_by else None
+        self.relocation_cost = b.relocation_cost
+        for d in b.no_new_parks_in:
+            planned = (m.geo.district == m.geo.district_ids.index(d)) & (m.geo.opens > m.month) & (m.geo.kind != 3)
+            m.geo.blocked |= planned
+
+    def _export_demand_shock(self, m: ClusterModel, i: int, b: Any) -> None:
+        hit = np.array([not b.sectors or s in b.sectors for s in m.sector_ids])
+        self.sector_demand = np.where(hit, self.sector_demand * (1 + b.magnitude), self.sector_demand)
+
+    def _lead_firm_exit(self, m: ClusterModel, i: int, b: Any) -> None:
+        row = m.lead_rows[b.firm]
+        m.firms.demand_mult[row] *= 1 - b.downsizing
+
+    def _import_cost_spike(self, m: ClusterModel, i: int, b: Any) -> None:
+        hit = self._categories(m, b.categories)
+        self.import_spike = np.where(hit, self.import_spike + b.magnitude, self.import_spike)
+
+    # -- dated events ---------------------------------------------------------------------------------
+    def _events(self, m: ClusterModel, i: int, b: Any) -> None:
+        if b.type == "infrastructure":
+            for j, o in enumerate(b.park_openings):
+                if self._once(m, i, j, "open", o.opens):
+                    loc = m.geo.index[o.location]
+                    m.geo.opens[loc] = min(m.geo.opens[loc], m.month)
+                    if o.area_ha is not None:
+                        m.geo.area[loc] = o.area_ha
+                    self.book(i, b.cost_per_ha * (m.geo.area[loc] - m.geo.occupied[loc]))
+            for j, o in enumerate(b.park_expansions):
+                if self._once(m, i, j, "expand", o.date):
+                    m.geo.area[m.geo.index[o.location]] += o.add_ha
+                    self.book(i, b.cost_per_ha * o.add_ha)
+            for j, r in enumerate(b.roads):
+                if self._once(m, i, j, "road", r.date):
+                    m.geo.upgrade_road(r.a, r.b, r.factor)
+                    m.refresh_weights()
+                    self.book(i, b.cost_per_road)
+        elif b.type == "lead_firm_exit" and b.downsizing >= 1.0 and self._once(m, i, 0, "exit", b.start):
+            from model.demography import close_firms
+
+            row = m.lead_rows[b.firm]
+            if m.firms.alive[row]:
+                close_firms(m, np.array([row]))
+                m.firms.kind[row] = LEAD
+
+    def _once(self, m: ClusterModel, i: int, j: int, what: str, date: str) -> bool:
+        key = (i, j, what)
+        if key in self.done_events or month_index(date, m.sc.start) > m.month:
+            return False
+        self.done_events.add(key)
+        return True
+
+    @property
+    def month_by_label(self) -> dict[str, float]:
+        return {label: float(v) for label, v in zip(self.labels, self.month_spend, strict=True)}

@@ -1,0 +1,154 @@
+"""Creating firms and institutions: the starting population and every later entrant (ODD §5).
+
+One function, ``add_firms``, creates rows in the firm table and their Mesa agents, whether for
+the scenario's starting groups, an SME entrant, a spin-off or an arriving FDI project.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from agents import DomesticSME, FDIFirm, TrainingCentre, University
+from model.firms import LEAD, SME, SUPPLIER
+
+if TYPE_CHECKING:
+    from model.cluster_model import ClusterModel
+
+KIND_CODE = {"fdi_lead": LEAD, "fdi_supplier": SUPPLIER, "domestic_sme": SME}
+
+
+class Institutions:
+    """Columns of universities and training centres."""
+
+    def __init__(self, m: ClusterModel):
+        specs = m.sc.institutions
+        self.names = [s.name for s in specs]
+        self.kind = [s.kind for s in specs]
+        self.loc = np.array([m.geo.index[s.location] for s in specs], dtype=np.int64)
+        self.graduates = np.array([s.graduates.as_tuple() for s in specs], dtype=float).reshape(-1, 3)
+        self.quality = np.array([s.quality for s in specs], dtype=float)
+        self.agents = [(University if s.kind == "university" else TrainingCentre)(m, i) for i, s in enumerate(specs)]
+
+
+def capabilities_for(m: ClusterModel, tech: np.ndarray, sector: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Categories a new firm can make: those of its sector's chain within reach of its τ.
+
+    A firm makes every category of its sector's bill of materials (or the supplier input mix) whose
+    threshold is at most τ + 0.05, keeping each with probability 0.75 and at least the easiest one.
+    """
+    thr = m.category_threshold
+    in_chain = (m.bom[sector] > 0) | (m.supplier_bom[None, :] > 0)
+    feasible = in_chain & (thr[None, :] <= tech[:, None] + 0.05)
+    caps = feasible & (rng.random(feasible.shape) < 0.75)
+    # guarantee one capability: the easiest category of the firm's chain
+    easiest = np.argmin(np.where(in_chain, thr[None, :], np.inf), axis=1)
+    caps[np.arange(len(tech)), easiest] = True
+    return caps
+
+
+def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, tech: np.ndarray,
+              employees: np.ndarray, output_per_worker: np.ndarray, *, names: list[str] | None = None,
+              certified: np.ndarray | None = None, base_output: np.ndarray | None = None,
+              parent: np.ndarray | None = None, utilisation: float = 0.75) -> np.ndarray:
+    """Create firms (rows + agents); return their rows."""
+    f, rng, lab = m.firms, m.rng_demography, m.sc.labour
+    count = len(loc)
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    foreign = kind != SME
+    mix = np.array((lab.skill_mix_fdi if foreign else lab.skill_mix_domestic).as_tuple())
+    employees = np.maximum(np.asarray(employees, dtype=float), 1.0)
+    workers = np.floor(employees[:, None] * mix[None, :] + rng.random((count, 3))).astype(np.int64)
+    workers[:, 0] = np.maximum(workers[:, 0], 1)
+    emp = workers.sum(axis=1)
+    output = emp * output_per_worker if base_output is None else np.asarray(base_output, dtype=float)
+    capacity = output / (1.0 if kind == LEAD else utilisation)
+    caps = np.zeros((count, len(m.categories)), bool) if kind == LEAD else capabilities_for(m, tech, sector, rng)
+    cert = certified if certified is not None else np.full(count, foreign)
+    rows = f.add(
+        count, kind=kind, foreign=foreign, sector=sector, loc=loc, tech=tech, tech0=tech, capacity=capacity,
+        labour_coef=emp / np.maximum(output, 1e-9), cash=output * m.sc.finance.initial_cash_months,
+        base_output=output if kind == LEAD else 0.0, demand_mult=1.0, output=output, certified=cert,
+        parent=-1 if parent is None else parent, coached_until=-1, entry_step=m.month,
+        land_ha=emp / m.sc.demography.workers_per_ha, deliver_share=1.0, uni_partner=-1,
+        pollutes=rng.random(count) < m.polluting_share[sector])
+    f.caps[rows] = caps
+    f.workers[rows] = workers
+    f.skill_mix[rows] = mix
+    label = {LEAD: "FDI", SUPPLIER: "FDI supplier", SME: "SME"}[kind]
+    f.names.extend(names if names is not None else [f"{label} {r}" for r in rows])
+    cls = FDIFirm if foreign else DomesticSME
+    for r in rows:
+        agent = cls(m, int(r))
+        f.agent_id[r] = agent.unique_id
+        m.firm_agents[int(r)] = agent
+    return rows
+
+
+def build_population(m: ClusterModel) -> None:
+    """Create the scenario's lead firms, their followers, the firm groups and institutions."""
+    sc, rng, geo = m.sc, m.rng_demography, m.geo
+    sector_index = {s: i for i, s in enumerate(m.sector_ids)}
+    for spec in sc.lead_firms:
+        loc = geo.index[spec.location]
+        lead = add_firms(m, LEAD, np.array([loc]), np.array([sector_index[spec.sector]]), np.array([spec.tech]),
+                         np.array([spec.employees]), np.array([0.0]), names=[spec.name],
+                         base_output=np.array([spec.output]))
+        if spec.followers:
+            k = spec.followers
+            near = _nearby_parks(m, loc, k, rng)
+            emp = spec.follower_employees * np.exp(0.7 * rng.standard_normal(k))
+            tech = np.clip(spec.follower_tech + 0.08 * rng.standard_normal(k), 0.3, 0.98)
+            rows = add_firms(m, SUPPLIER, near, np.full(k, sector_index[spec.sector]), tech, emp,
+                             np.full(k, spec.follower_output_per_worker), parent=np.full(k, lead[0]),
+                             names=[f"{spec.name} supplier {i + 1}" for i in range(k)])
+            m.contracts.seed_history(np.full(k, lead[0]), rows, 1.0)  # followers keep their lead firm's trust
+    for grp in sc.firm_groups:
+        if grp.count == 0:
+            continue
+        loc_ids = list(grp.locations)
+        w = np.array([grp.locations[x] for x in loc_ids], float)
+        loc = np.array([geo.index[x] for x in loc_ids])[rng.choice(len(loc_ids), grp.count, p=w / w.sum())]
+        sec_ids = list(grp.sectors)
+        ws = np.array([grp.sectors[x] for x in sec_ids], float)
+        sector = np.array([sector_index[x] for x in sec_ids])[rng.choice(len(sec_ids), grp.count, p=ws / ws.sum())]
+        emp = grp.employees_median * np.exp(grp.employees_sigma * rng.standard_normal(grp.count))
+        tech = np.clip(grp.tech_mean + grp.tech_sd * rng.standard_normal(grp.count), 0.02, 0.98)
+        cert = rng.random(grp.count) < grp.certified_share
+        kind = KIND_CODE[grp.kind]
+        base = emp * grp.output_per_worker if kind == LEAD else None
+        add_firms(m, kind, loc, sector, tech, emp, np.full(grp.count, grp.output_per_worker), certified=cert,
+                  base_output=base)
+    m.inst = Institutions(m)
+    _seed_partnerships(m)
+
+
+def _nearby_parks(m: ClusterModel, loc: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Parks for followers: the lead firm's park or others within 30 km (weighted to its own)."""
+    geo = m.geo
+    near = np.flatnonzero((geo.km[loc] <= 30) & (geo.kind != 3) & geo.is_open(0))
+    w = np.where(near == loc, 3.0, 1.0)
+    return near[rng.choice(len(near), k, p=w / w.sum())]
+
+
+def _seed_partnerships(m: ClusterModel) -> None:
+    """Starting firm–institution partnerships: each institution links to the nearest skilled SMEs."""
+    for i, count in enumerate(s.partnerships for s in m.sc.institutions):
+        link_partners(m, i, count)
+
+
+def link_partners(m: ClusterModel, inst: int, count: int) -> int:
+    """Link up to ``count`` unlinked domestic firms to institution ``inst``, nearest and most skilled first."""
+    f = m.firms
+    n = f.n
+    free = np.flatnonzero(f.alive[:n] & ~f.foreign[:n] & (f.uni_partner[:n] < 0))
+    if count <= 0 or not len(free):
+        return 0
+    km = m.geo.km[m.inst.loc[inst], f.loc[free]]
+    skilled = f.workers[free, 2] / np.maximum(f.workers[free].sum(axis=1), 1)
+    score = -km / 50.0 + 5 * skilled + 0.05 * m.rng_demography.standard_normal(len(free))
+    pick = free[np.argsort(-score, kind="stable")[:count]]
+    f.uni_partner[pick] = inst
+    return len(pick)

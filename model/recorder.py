@@ -1,0 +1,146 @@
+"""In-memory tables of one run: indicators, firm snapshots and event logs (ODD §7.7).
+
+Events are appended as NumPy chunks (never row by row) and turned into DataFrames once, by
+``tables()``. The results store (experiments.store) writes them; the model does no file I/O.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from model.firms import KIND_NAMES, LEAD
+from model.labour import firm_wages  # noqa: F401  (kept for snapshot extensions)
+from model.metrics import indicator_row, province_rows
+
+if TYPE_CHECKING:
+    from model.cluster_model import ClusterModel
+
+SKILL_NAMES = np.array(["operator", "technician", "engineer"])
+OWNER = np.array(["domestic", "fdi"])
+EVENT_NAMES = ("signed", "renewed", "ended")
+
+
+class Recorder:
+    """Collects everything a run reports."""
+
+    def __init__(self, flows_detail: str = "all"):
+        self.indicators: list[dict] = []
+        self.provinces: list[dict] = []
+        self.snapshots: list[pd.DataFrame] = []
+        self.policy: list[dict] = []
+        self._contracts: list[dict[str, np.ndarray]] = []
+        self._flows: list[dict[str, np.ndarray]] = []
+        self.flows_detail = flows_detail
+        self.enabled = True
+
+    # -- event logs ---------------------------------------------------------------------------------
+    def contract_events(self, m: ClusterModel, event: str, idx: np.ndarray) -> None:
+        """Log contract events for book positions ``idx``."""
+        if not self.enabled or len(idx) == 0:
+            return
+        book, f = m.contracts, m.firms
+        b, s = book.buyer[idx], book.supplier[idx]
+        self._contracts.append({
+            "step": np.full(len(idx), m.steps), "event": np.full(len(idx), EVENT_NAMES.index(event), np.int8),
+            "contract_id": book.cid[idx].copy(), "buyer_id": f.agent_id[b], "supplier_id": f.agent_id[s],
+            "buyer_foreign": f.foreign[b], "supplier_foreign": f.foreign[s], "category": book.cat[idx].copy(),
+            "tier": np.where(f.kind[b] == LEAD, 1, 2).astype(np.int8), "value": book.value[idx].copy()})
+
+    def flows(self, m: ClusterModel, kind: str, origin: np.ndarray, dest: np.ndarray, skill: int,
+              count: np.ndarray) -> None:
+        """Log firm-to-firm labour flows (job moves, spin-offs)."""
+        if not self.enabled or len(origin) == 0:
+            return
+        f = m.firms
+        self._flows.append({
+            "step": np.full(len(origin), m.steps), "kind": np.full(len(origin), kind, dtype=object),
+            "from_id": f.agent_id[origin], "to_id": f.agent_id[dest],
+            "from_owner": OWNER[f.foreign[origin].astype(int)], "to_owner": OWNER[f.foreign[dest].astype(int)],
+            "skill": np.full(len(origin), SKILL_NAMES[skill]), "count": count.astype(np.int64)})
+
+    def pool_flows(self, m: ClusterModel, kind: str, counts: np.ndarray, to_pool: bool) -> None:
+        """Log flows between firms and the pool/outside; ``counts`` is (firms, skills)."""
+        if not self.enabled or self.flows_detail != "all":
+            return
+        rows, skills = np.nonzero(counts)
+        if not len(rows):
+            return
+        f = m.firms
+        owner = OWNER[f.foreign[rows].astype(int)]
+        pool = np.full(len(rows), "pool" if to_pool or kind == "hire" else "outside", dtype=object)
+        ids = f.agent_id[rows]
+        minus = np.full(len(rows), -1)
+        out = kind != "hire"
+        self._flows.append({
+            "step": np.full(len(rows), m.steps), "kind": np.full(len(rows), kind, dtype=object),
+            "from_id": ids if out else minus, "to_id": minus if out else ids,
+            "from_owner": owner if out else pool, "to_owner": pool if out else owner,
+            "skill": SKILL_NAMES[skills], "count": counts[rows, skills].astype(np.int64)})
+
+    # -- per-month records --------------------------------------------------------------------------
+    def record_month(self, m: ClusterModel) -> None:
+        """Indicators, province rows, policy spending and (every k months) firm snapshots."""
+        base = {"step": m.steps, "date": m.date}
+        self.indicators.append(base | indicator_row(m))
+        self.provinces.extend(base | row for row in province_rows(m))
+        for label, block_type, spend in m.policy_spend_rows():
+            self.policy.append(base | {"policy": label, "lever": block_type, "spend": spend})
+        if self.enabled and (m.steps % m.sc.recording.snapshot_every == 0 or not m.running or m.steps == 1):
+            self.snapshots.append(self.snapshot(m))
+
+    def snapshot(self, m: ClusterModel) -> pd.DataFrame:
+        """Per-firm state now (alive firms and institutions)."""
+        f, geo = m.firms, m.geo
+        rows = np.flatnonzero(f.alive[: f.n])
+        loc = f.loc[rows]
+        kind = np.array(KIND_NAMES)[f.kind[rows]]
+        customers = np.bincount(m.contracts.supplier, minlength=f.n)[rows]
+        firms = pd.DataFrame({
+            "step": m.steps, "date": m.date, "firm_id": f.agent_id[rows],
+            "name": [f.names[r] for r in rows], "kind": kind, "owner": OWNER[f.foreign[rows].astype(int)],
+            "province": np.array(geo.provinces)[geo.province[loc]], "district": np.array(geo.district_ids)[geo.district[loc]],
+            "location": np.array(geo.ids)[loc], "lat": geo.lat[loc], "lon": geo.lon[loc],
+            "sector": np.array(m.sector_ids)[f.sector[rows]], "tech": f.tech[rows],
+            "employees": f.workers[rows].sum(axis=1), "operators": f.workers[rows, 0],
+            "technicians": f.workers[rows, 1], "engineers": f.workers[rows, 2], "output": f.output[rows],
+            "capacity": f.capacity[rows], "cash": f.cash[rows], "n_customers": customers})
+        inst = m.inst
+        il = inst.loc
+        insts = pd.DataFrame({
+            "step": m.steps, "date": m.date, "firm_id": [a.unique_id for a in inst.agents], "name": inst.names,
+            "kind": inst.kind, "owner": "public", "province": np.array(geo.provinces)[geo.province[il]],
+            "district": np.array(geo.district_ids)[geo.district[il]], "location": np.array(geo.ids)[il],
+            "lat": geo.lat[il], "lon": geo.lon[il], "sector": "education", "tech": inst.quality,
+            "employees": 0, "operators": 0, "technicians": 0, "engineers": 0, "output": 0.0, "capacity": 0.0,
+            "cash": 0.0, "n_customers": 0})
+        return pd.concat([firms, insts], ignore_index=True)
+
+    # -- tables ---------------------------------------------------------------------------------------
+    def tables(self, m: ClusterModel) -> dict[str, pd.DataFrame]:
+        """All tables of the run so far (new DataFrames; safe to keep)."""
+        dates = {r["step"]: r["date"] for r in self.indicators}
+        contracts = _concat(self._contracts, ["step", "event", "contract_id", "buyer_id", "supplier_id",
+                                              "buyer_foreign", "supplier_foreign", "category", "tier", "value"])
+        contracts.insert(1, "date", contracts["step"].map(dates).fillna(m.sc.start).astype(str))
+        contracts["event"] = np.array(EVENT_NAMES)[contracts["event"].to_numpy(dtype=int)]
+        contracts["buyer_owner"] = OWNER[contracts.pop("buyer_foreign").to_numpy(dtype=int)]
+        contracts["supplier_owner"] = OWNER[contracts.pop("supplier_foreign").to_numpy(dtype=int)]
+        contracts["category"] = np.array(m.category_ids)[contracts["category"].to_numpy(dtype=int)]
+        flows = _concat(self._flows, ["step", "kind", "from_id", "to_id", "from_owner", "to_owner", "skill", "count"])
+        flows.insert(1, "date", flows["step"].map(dates).fillna(m.sc.start).astype(str))
+        for col in ("kind", "from_owner", "to_owner", "skill"):
+            flows[col] = flows[col].astype(str)
+        policy = pd.DataFrame(self.policy, columns=["step", "date", "policy", "lever", "spend"])
+        firms = pd.concat(self.snapshots, ignore_index=True) if self.snapshots else self.snapshot(m).iloc[:0]
+        return {"indicators": pd.DataFrame(self.indicators), "indicators_province": pd.DataFrame(self.provinces),
+                "firms": firms, "contracts": contracts, "flows": flows, "policy": policy,
+                "locations": m.locations_table()}
+
+
+def _concat(chunks: list[dict[str, np.ndarray]], columns: list[str]) -> pd.DataFrame:
+    if not chunks:
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in columns})
+    return pd.DataFrame({c: np.concatenate([ch[c] for ch in chunks]) for c in columns})

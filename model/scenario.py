@@ -1,0 +1,383 @@
+"""The scenario: a strict pydantic schema and the loader that names file, line and key on error.
+
+A scenario file sets the starting population (lead firms, supplier and SME groups, institutions),
+references a geography file, may override any mechanism parameter, and lists policies on a
+timeline. ``load_scenario(path, overrides)`` returns a frozen ``Scenario`` or raises
+``ScenarioError`` whose message lists every problem as ``file:line: key.path: got X; allowed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
+
+from model import yamlio
+from model.params import (
+    DEFAULT_CATEGORIES,
+    DEFAULT_SECTORS,
+    Category,
+    Demography,
+    Economy,
+    Finance,
+    LabourParams,
+    Learning,
+    P,
+    Sector,
+    SkillTriple,
+    Sourcing,
+    Strict,
+)
+from model.policy_schema import Policy, YearMonth
+from model.yamlio import ConfigError as ScenarioError
+from model.yamlio import ConfigIssue as ScenarioIssue
+
+__all__ = ["Scenario", "ScenarioError", "ScenarioIssue", "load_scenario"]
+
+LAST_MONTH = "2045-12"
+
+
+class Point(Strict):
+    lat: float = Field(ge=-90, le=90, description="degrees")
+    lon: float = Field(ge=-180, le=180, description="degrees")
+
+
+class District(Strict):
+    """A labour catchment: a district (or city) with its working-age population."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="identifier")
+    name: str = Field(min_length=1, description="name with diacritics")
+    province: str = Field(description="province name")
+    lat: float = Field(ge=-90, le=90, description="degrees")
+    lon: float = Field(ge=-180, le=180, description="degrees")
+    working_age: int = Field(ge=0, le=50_000_000, description="persons aged 15–64")
+
+
+class Location(Strict):
+    """A place firms sit: an industrial park (KCN), cluster (CCN), high-tech park, or outside parks."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="identifier")
+    name: str = Field(min_length=1, description="name with diacritics")
+    kind: Literal["kcn", "ccn", "hitech", "outside"] = Field(description="type of place")
+    district: str = Field(description="district id")
+    lat: float | None = Field(None, ge=-90, le=90, description="degrees; default: the district's point")
+    lon: float | None = Field(None, ge=-180, le=180, description="degrees; default: the district's point")
+    area_ha: float = Field(0, ge=0, le=100_000, description="ha of industrial land (ignored for 'outside')")
+    occupied_ha: float = Field(0, ge=0, le=100_000, description="ha occupied at the start")
+    opens: YearMonth = Field("2000-01", description="month the park opens (planned parks open later)")
+    sectors: list[str] = Field(default_factory=list, description="sectors allowed (empty = all)")
+    clean_only: bool = Field(False, description="only non-polluting projects allowed")
+
+    @model_validator(mode="after")
+    def _occupancy(self) -> Location:
+        if self.kind != "outside" and self.occupied_ha > self.area_ha:
+            raise ValueError(f"occupied_ha {self.occupied_ha} exceeds area_ha {self.area_ha}")
+        return self
+
+
+class DistanceOverride(Strict):
+    a: str = Field(description="district id")
+    b: str = Field(description="district id")
+    km: float = Field(ge=0, le=5000, description="road km")
+
+
+class Geography(Strict):
+    """Places, catchments and distances; usually its own file referenced by the scenario."""
+
+    provinces: list[str] = Field(min_length=1, description="province names with diacritics")
+    districts: list[District] = Field(min_length=1, description="labour catchments")
+    locations: list[Location] = Field(min_length=1, description="parks, clusters and outside-park places")
+    road_factor: float = P(1.3, 1, 3, unit="road km per straight-line km", source="Assumption: typical detour factor")
+    distances: list[DistanceOverride] = Field(default_factory=list, description="road km that replace the estimate")
+    hanoi: Point = Field(default_factory=lambda: Point(lat=21.028, lon=105.854), description="Hà Nội centre")
+    port: Point = Field(default_factory=lambda: Point(lat=20.86, lon=106.68), description="Hải Phòng port")
+
+
+class LeadFirmSpec(Strict):
+    """A named FDI lead firm and the foreign suppliers that followed it."""
+
+    name: str = Field(min_length=1, description="firm name")
+    sector: str = Field(description="sector id")
+    location: str = Field(description="location id")
+    employees: int = Field(ge=1, le=500_000, description="persons at the start")
+    output: float = Field(ge=0, le=1e7, description="VND bn per month at the start")
+    tech: float = P(0.9, 0, 1, unit="τ relative to the world frontier", source="Assumption: lead firms near their parent's frontier")
+    followers: int = P(0, 0, 1000, unit="foreign tier-1 suppliers that followed it", source="Tuổi Trẻ 2014 (>50 Korean suppliers to SEV)")
+    follower_employees: float = P(600, 1, 100_000, unit="persons, median follower size", source="Assumption")
+    follower_tech: float = P(0.7, 0, 1, unit="mean τ of followers", source="Assumption")
+    follower_output_per_worker: float = P(0.12, 0.001, 100, unit="VND bn/month per worker", source="Assumption")
+
+
+class FirmGroup(Strict):
+    """A group of similar firms drawn at random: domestic SMEs, foreign suppliers or small FDI assemblers."""
+
+    label: str = Field(min_length=1, description="name of the group")
+    kind: Literal["domestic_sme", "fdi_supplier", "fdi_lead"] = Field(description="agent type")
+    count: int = Field(ge=0, le=1_000_000, description="number of firms")
+    locations: dict[str, float] = Field(min_length=1, description="location id → weight")
+    sectors: dict[str, float] = Field(min_length=1, description="sector id → weight")
+    employees_median: float = P(60, 1, 100_000, unit="persons", source="see the scenario file")
+    employees_sigma: float = P(0.9, 0, 5, unit="s.d. of log employees", source="Assumption: firm sizes are log-normal")
+    tech_mean: float = P(0.3, 0, 1, unit="mean τ", source="see the scenario file")
+    tech_sd: float = P(0.1, 0, 1, unit="s.d. of τ", source="Assumption")
+    output_per_worker: float = P(0.05, 0.0001, 100, unit="VND bn/month per worker", source="see the scenario file")
+    certified_share: float = P(0.2, 0, 1, unit="share certified at the start", source="VASI: ~100 tier-1 of ~5,000 SI firms")
+
+    @model_validator(mode="after")
+    def _weights(self) -> FirmGroup:
+        for name, weights in (("locations", self.locations), ("sectors", self.sectors)):
+            if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+                raise ValueError(f"{name} weights must be ≥ 0 with a positive sum")
+        return self
+
+
+class InstitutionSpec(Strict):
+    """A university or training centre."""
+
+    name: str = Field(min_length=1, description="name")
+    kind: Literal["university", "training_centre"] = Field(description="type")
+    location: str = Field(description="location id")
+    graduates: SkillTriple = Field(description="graduates per year by skill")
+    quality: float = P(0.5, 0, 1, unit="training and research quality (0–1)", source="see the scenario file")
+    partnerships: int = P(0, 0, 10_000, unit="firm partnerships at the start", source="see the scenario file")
+
+
+class Recording(Strict):
+    snapshot_every: int = P(12, 1, 600, unit="months between firm snapshots (the last month is always kept)",
+                            source="Design choice")
+    flows: Literal["moves", "all"] = Field("all", description="'moves': firm-to-firm moves and spin-offs only; 'all': also hires, separations, exits")
+
+
+class Scenario(Strict):
+    """A complete, validated scenario."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="short name used in run ids")
+    description: str = Field("", description="what the scenario is")
+    question: str = Field("", description="the question the scenario answers")
+    source_policy: str = Field("", description="which source-document policy it represents")
+    start: YearMonth = Field("2023-01", description="first simulated month")
+    end: YearMonth = Field("2030-12", description=f"last simulated month (at most {LAST_MONTH})")
+    geography: Geography
+    economy: Economy = Field(default_factory=Economy)
+    sourcing: Sourcing = Field(default_factory=Sourcing)
+    learning: Learning = Field(default_factory=Learning)
+    labour: LabourParams = Field(default_factory=LabourParams)
+    finance: Finance = Field(default_factory=Finance)
+    demography: Demography = Field(default_factory=Demography)
+    categories: list[Category] = Field(default_factory=lambda: [Category(**c) for c in DEFAULT_CATEGORIES])
+    sectors: list[Sector] = Field(default_factory=lambda: [Sector(**s) for s in DEFAULT_SECTORS])
+    lead_firms: list[LeadFirmSpec] = Field(default_factory=list)
+    firm_groups: list[FirmGroup] = Field(default_factory=list)
+    institutions: list[InstitutionSpec] = Field(default_factory=list)
+    policies: list[Policy] = Field(default_factory=list)
+    recording: Recording = Field(default_factory=Recording)
+
+    _source: str | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _horizon(self) -> Scenario:
+        if not self.start < self.end:
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        if self.end > LAST_MONTH or self.start < "2000-01":
+            raise ValueError(f"the horizon must lie within 2000-01 .. {LAST_MONTH}")
+        return self
+
+    @property
+    def source_path(self) -> str | None:
+        return self._source
+
+    def resolved_dict(self) -> dict[str, Any]:
+        """The full merged configuration as JSON-able data."""
+        return self.model_dump(mode="json")
+
+    def config_hash(self) -> str:
+        text = json.dumps(self.resolved_dict(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Read, merge (``extends:``), override (``--set``) and validate a scenario file."""
+    file = str(path)
+    data, lines = yamlio.load_with_extends(path)
+    yamlio.apply_overrides(data, lines, overrides)
+    _inline_geography(data, lines, Path(path))
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(_issues(err, data, lines, file)) from None
+    issues = [yamlio.ConfigIssue(*_where(data, lines, file, p), v, m) for p, v, m in _cross_references(sc)]
+    if issues:
+        raise ScenarioError(issues)
+    sc._source = file
+    return sc
+
+
+def _where(data: Any, lines: yamlio.LineMap, file: str, path: tuple) -> tuple[str, int | None, str]:
+    f, line, p, _ = yamlio.locate(data, path, lines, file)
+    return f, line, yamlio.format_path(p)
+
+
+def _inline_geography(data: dict, lines: yamlio.LineMap, scenario_path: Path) -> None:
+    """Replace ``geography: FILE`` by the file's content (relative to the scenario file)."""
+    ref = data.get("geography")
+    if not isinstance(ref, str):
+        return
+    geo, geo_lines = yamlio.read_yaml(scenario_path.parent / ref)
+    data["geography"] = geo
+    for p, loc in geo_lines.items():
+        lines[("geography",) + p] = loc
+
+
+def _issues(err: ValidationError, data: Any, lines: yamlio.LineMap, file: str) -> list[ScenarioIssue]:
+    out = []
+    for e in err.errors(include_url=False):
+        f, line, path, value = yamlio.locate(data, e["loc"], lines, file)
+        out.append(ScenarioIssue(f, line, yamlio.format_path(path), value, _explain(e, path)))
+    return out
+
+
+def _explain(e: dict, path: tuple) -> str:
+    """Turn a pydantic error into 'what is allowed'."""
+    kind, ctx = e["type"], e.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return f"unknown key '{path[-1] if path else ''}'; allowed keys: {_allowed_keys(path)}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return f"{e['msg'].lower()} (allowed range: {_bounds(path)})"
+    if kind == "literal_error":
+        return f"allowed values: {ctx.get('expected')}"
+    if kind == "union_tag_invalid":
+        return f"unknown policy type {ctx.get('tag')!r}; allowed: {ctx.get('expected_tags')}"
+    if kind == "string_pattern_mismatch":
+        return "must look like YYYY-MM" if "4" in str(ctx.get("pattern")) else f"must match {ctx.get('pattern')}"
+    return e["msg"]
+
+
+def _field_info(path: tuple):
+    """The pydantic model and field that a data path points at (None when unknown)."""
+    model: Any = Scenario
+    field = None
+    for part in path:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return model, None
+        field = fields[part]
+        ann = field.annotation
+        model = _inner_model(ann)
+    return model, field
+
+
+def _inner_model(ann: Any) -> Any:
+    from typing import get_args
+
+    if hasattr(ann, "model_fields"):
+        return ann
+    for arg in get_args(ann):
+        inner = _inner_model(arg)
+        if inner is not None:
+            return inner
+    return None
+
+
+def _allowed_keys(path: tuple) -> str:
+    model, _ = _field_info(path[:-1])
+    if model is None or not hasattr(model, "model_fields"):
+        return "(see docs/ODD.md)"
+    return ", ".join(sorted(model.model_fields))
+
+
+def _bounds(path: tuple) -> str:
+    _, field = _field_info(path)
+    lo = hi = None
+    for m in getattr(field, "metadata", []) if field else []:
+        lo = getattr(m, "ge", lo) if getattr(m, "ge", None) is not None else lo
+        hi = getattr(m, "le", hi) if getattr(m, "le", None) is not None else hi
+    unit = f"; {field.description}" if field is not None and field.description else ""
+    return f"{lo} .. {hi}{unit}"
+
+
+def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:
+    """Check names that refer to other parts of the scenario; return (path, value, message)."""
+    g = sc.geography
+    provinces, districts = set(g.provinces), {d.id: d for d in g.districts}
+    locs = {loc.id: loc for loc in g.locations}
+    sectors, cats = {s.id for s in sc.sectors}, {c.id for c in sc.categories}
+    leads, insts = {f.name for f in sc.lead_firms}, {i.name for i in sc.institutions}
+    out: list[tuple[tuple, Any, str]] = []
+
+    def need(value: Any, allowed: set | dict, path: tuple, what: str) -> None:
+        if value not in allowed:
+            out.append((path, value, f"unknown {what}; allowed: {', '.join(sorted(allowed)) or '(none)'}"))
+
+    for kind, items in (("district", g.districts), ("location", g.locations), ("category", sc.categories),
+                        ("sector", sc.sectors), ("lead firm", sc.lead_firms), ("institution", sc.institutions)):
+        seen: set = set()
+        for i, it in enumerate(items):
+            key = getattr(it, "id", None) or it.name
+            if key in seen:
+                out.append((_collection(kind) + (i,), key, f"duplicate {kind} id"))
+            seen.add(key)
+    for i, d in enumerate(g.districts):
+        need(d.province, provinces, ("geography", "districts", i, "province"), "province")
+    for i, loc in enumerate(g.locations):
+        need(loc.district, districts, ("geography", "locations", i, "district"), "district")
+        for j, s in enumerate(loc.sectors):
+            need(s, sectors, ("geography", "locations", i, "sectors", j), "sector")
+    for i, s in enumerate(sc.sectors):
+        for c in s.bom:
+            need(c, cats, ("sectors", i, "bom", c), "component category")
+    for i, f in enumerate(sc.lead_firms):
+        need(f.sector, sectors, ("lead_firms", i, "sector"), "sector")
+        need(f.location, locs, ("lead_firms", i, "location"), "location")
+    for i, grp in enumerate(sc.firm_groups):
+        for loc in grp.locations:
+            need(loc, locs, ("firm_groups", i, "locations", loc), "location")
+        for s in grp.sectors:
+            need(s, sectors, ("firm_groups", i, "sectors", s), "sector")
+    for i, inst in enumerate(sc.institutions):
+        need(inst.location, locs, ("institutions", i, "location"), "location")
+    for s in sc.demography.fdi_sector_shares:
+        need(s, sectors, ("demography", "fdi_sector_shares", s), "sector")
+    for i, pol in enumerate(sc.policies):
+        _check_policy(pol, ("policies", i), need, provinces, districts, locs, sectors, cats, leads, insts)
+    return out
+
+
+def _collection(kind: str) -> tuple[str, ...]:
+    return {"district": ("geography", "districts"), "location": ("geography", "locations"),
+            "category": ("categories",), "sector": ("sectors",), "lead firm": ("lead_firms",),
+            "institution": ("institutions",)}[kind]
+
+
+def _check_policy(pol: Any, path: tuple, need: Any, provinces: set, districts: dict, locs: dict,
+                  sectors: set, cats: set, leads: set, insts: set) -> None:
+    for j, p in enumerate(pol.provinces):
+        need(p, provinces, path + ("provinces", j), "province")
+    for j, c in enumerate(getattr(pol, "categories", [])):
+        need(c, cats, path + ("categories", j), "component category")
+    for j, s in enumerate(getattr(pol, "sectors", [])):
+        need(s, sectors, path + ("sectors", j), "sector")
+    for s in getattr(pol, "sector_shares", {}):
+        need(s, sectors, path + ("sector_shares", s), "sector")
+    if pol.type == "lead_firm_exit":
+        need(pol.firm, leads, path + ("firm",), "lead firm")
+    if pol.type == "training_expansion":
+        need(pol.institution, insts, path + ("institution",), "institution")
+    if pol.type == "infrastructure":
+        for j, o in enumerate(pol.park_openings):
+            need(o.location, locs, path + ("park_openings", j, "location"), "location")
+        for j, o in enumerate(pol.park_expansions):
+            need(o.location, locs, path + ("park_expansions", j, "location"), "location")
+        for j, r in enumerate(pol.roads):
+            need(r.a, districts, path + ("roads", j, "a"), "district")
+            need(r.b, districts, path + ("roads", j, "b"), "district")
+    if pol.type == "environmental_standard":
+        for key in ("relocate_from", "no_new_parks_in"):
+            for j, d in enumerate(getattr(pol, key)):
+                need(d, districts, path + (key, j), "district")

@@ -1,0 +1,266 @@
+"""YAML reading that remembers where every key came from.
+
+Scenario and sweep files are validated by pydantic; to tell a user *where* a bad value is, we
+keep, for every key path, the file and line it was read from. This module turns YAML into plain
+Python data plus a ``{path: (file, line)}`` map, merges ``extends:`` chains, applies ``--set``
+overrides, and formats pydantic errors as ``file:line: key.path: message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+LineMap = dict[Path_, tuple[str, int | None]]
+
+MAX_NODES = 200_000  # refuse YAML alias bombs and absurdly large files
+MAX_BYTES = 5_000_000
+MAX_EXTENDS_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem found in a configuration file."""
+
+    file: str
+    line: int | None
+    path: str
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        key = f" {self.path}:" if self.path else ""
+        shown = "" if self.value is _MISSING else f" got {_short(self.value)};"
+        return f"{where}:{key}{shown} {self.message}"
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; ``str(err)`` is the message to show a user (one line per issue)."""
+
+    def __init__(self, issues: Iterable[ConfigIssue]):
+        self.errors = list(issues)
+        super().__init__("\n".join(str(i) for i in self.errors))
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def format_path(path: Path_) -> str:
+    """Render ``('policies', 0, 'budget')`` as ``policies[0].budget``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that also refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _node_to_data(node: yaml.Node, file: str, path: Path_, lines: LineMap, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError([ConfigIssue(file, node.start_mark.line + 1, format_path(path), _MISSING,
+                                       f"file too complex (more than {MAX_NODES} YAML nodes)")])
+    lines[path] = (file, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = _StrictLoader(" ").construct_object(key_node) if not isinstance(
+                key_node, yaml.ScalarNode) else _construct_scalar(key_node)
+            if not isinstance(key, str):
+                raise ConfigError([ConfigIssue(file, key_node.start_mark.line + 1, format_path(path),
+                                               key, "keys must be text")])
+            if key in out:
+                raise ConfigError([ConfigIssue(file, key_node.start_mark.line + 1,
+                                               format_path(path + (key,)), _MISSING,
+                                               "duplicate key (each key may appear once)")])
+            out[key] = _node_to_data(value_node, file, path + (key,), lines, budget)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_node_to_data(v, file, path + (i,), lines, budget) for i, v in enumerate(node.value)]
+    return _construct_scalar(node)
+
+
+def _construct_scalar(node: yaml.Node) -> Any:
+    loader = _StrictLoader("")
+    value = loader.construct_object(node, deep=True)
+    # YAML turns 2023-01-15 into a date; scenario dates are text "YYYY-MM", keep text for errors.
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return node.value
+    return value
+
+
+def read_yaml(path: str | Path) -> tuple[Any, LineMap]:
+    """Read one YAML file into plain data and a line map; raise ConfigError on any problem."""
+    file = str(path)
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(file, None, "", _MISSING, "file not found")]) from None
+    except OSError as err:
+        raise ConfigError([ConfigIssue(file, None, "", _MISSING, f"cannot read: {err.strerror}")]) from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError([ConfigIssue(file, None, "", _MISSING,
+                                       f"file is larger than {MAX_BYTES // 1_000_000} MB")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError([ConfigIssue(file, None, "", _MISSING,
+                                       f"not UTF-8 text (byte {err.start})")]) from None
+    try:
+        node = yaml.compose(text, Loader=_StrictLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError([ConfigIssue(file, line, "", _MISSING, f"YAML syntax error: {problem}")]) from None
+    if node is None:
+        return {}, {(): (file, 1)}
+    lines: LineMap = {}
+    try:
+        data = _node_to_data(node, file, (), lines, [MAX_NODES])
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise ConfigError([ConfigIssue(file, mark.line + 1 if mark else None, "", _MISSING,
+                                       f"YAML error: {getattr(err, 'problem', err)}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(file, 1, "", data, "the file must be a mapping of keys to values")])
+    return data, lines
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """Merge ``override`` into ``base``: mappings merge key by key, anything else is replaced."""
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        out = dict(base)
+        for key, value in override.items():
+            out[key] = deep_merge(base[key], value) if key in base else value
+        return out
+    return override
+
+
+def merge_lines(base: LineMap, override: LineMap, override_data: Any) -> LineMap:
+    """Line map of ``deep_merge``: the override's lines win; replaced subtrees drop the base's lines."""
+    replaced = [p for p in override if p and not isinstance(_get(override_data, p), Mapping)]
+    out = {p: loc for p, loc in base.items()
+           if not any(p[: len(r)] == r and len(p) > len(r) for r in replaced)}
+    out.update(override)
+    return out
+
+
+def _get(data: Any, path: Path_) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def load_with_extends(path: str | Path, _depth: int = 0, _seen: tuple[str, ...] = ()) -> tuple[dict, LineMap]:
+    """Read a file and the chain of files it ``extends:`` (relative paths are from the file)."""
+    p = Path(path).resolve()
+    if str(p) in _seen:
+        raise ConfigError([ConfigIssue(str(path), None, "extends", _MISSING,
+                                       "circular 'extends:' chain: " + " -> ".join(_seen + (str(p),)))])
+    if _depth > MAX_EXTENDS_DEPTH:
+        raise ConfigError([ConfigIssue(str(path), None, "extends", _MISSING,
+                                       f"'extends:' chain deeper than {MAX_EXTENDS_DEPTH}")])
+    data, lines = read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data, lines
+    if not isinstance(parent, str):
+        raise ConfigError([ConfigIssue(str(path), lines.get(("extends",), (None, None))[1], "extends",
+                                       parent, "must be the path of another scenario file")])
+    parent_path = (Path(path).parent / parent)
+    base, base_lines = load_with_extends(parent_path, _depth + 1, _seen + (str(p),))
+    lines.pop(("extends",), None)
+    return deep_merge(base, data), merge_lines(base_lines, lines, data)
+
+
+def apply_overrides(data: dict, lines: LineMap, overrides: Iterable[str]) -> dict:
+    """Apply ``a.b.c=VALUE`` overrides (VALUE parsed as YAML; list items by index: ``a.0.b``)."""
+    issues = []
+    for text in overrides:
+        if "=" not in text:
+            issues.append(ConfigIssue("--set", None, text, _MISSING, "expected KEY.PATH=VALUE"))
+            continue
+        key, raw = text.split("=", 1)
+        parts: list[str | int] = [int(k) if k.lstrip("-").isdigit() else k for k in key.strip().split(".")]
+        if not key.strip() or any(k == "" for k in parts):
+            issues.append(ConfigIssue("--set", None, key, _MISSING, "empty key in the dotted path"))
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        if hasattr(value, "isoformat") and not isinstance(value, str):
+            value = raw.strip()
+        target: Any = data
+        try:
+            for part in parts[:-1]:
+                if isinstance(target, dict) and part not in target:
+                    target[part] = {}
+                target = target[part]
+            if isinstance(target, list) and not isinstance(parts[-1], int):
+                raise TypeError
+            target[parts[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            issues.append(ConfigIssue("--set", None, format_path(tuple(parts)), value,
+                                      "this path does not exist in the scenario"))
+            continue
+        path = tuple(parts)
+        for p in [p for p in lines if p[: len(path)] == path]:
+            del lines[p]
+        lines[path] = ("--set", None)
+    if issues:
+        raise ConfigError(issues)
+    return data
+
+
+def locate(data: Any, loc: Iterable[Any], lines: LineMap, default_file: str) -> tuple[str, int | None, Path_, Any]:
+    """Map a pydantic error location to (file, line, data path, value at that path)."""
+    path: Path_ = ()
+    node: Any = data
+    value: Any = _MISSING
+    found = True
+    for part in loc:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+            path += (part,)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path += (part,)
+        elif isinstance(node, Mapping) and node.get("type") == part:
+            continue  # the tag pydantic adds for a discriminated union
+        elif isinstance(part, str) and isinstance(node, Mapping):
+            found = False  # a required key that is missing
+            if "[" not in part:
+                path += (part,)
+        else:
+            found = False
+    if found:
+        value = node
+    probe = path
+    while probe not in lines and probe:
+        probe = probe[:-1]
+    file, line = lines.get(probe, (default_file, None))
+    return file, line, path, value
