@@ -30,33 +30,62 @@ class ContractBook:
     COLS = {"cid": np.int64, "buyer": np.int64, "supplier": np.int64, "cat": np.int64, "value": np.float64,
             "start": np.int64, "end": np.int64, "perf": np.float64}
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 4096) -> None:
         self.n = 0
         self.next_id = 0
-        for name, dtype in self.COLS.items():
-            setattr(self, name, np.zeros(0, dtype=dtype))
+        self._buf = {name: np.zeros(capacity, dtype=dtype) for name, dtype in self.COLS.items()}
+        self._rebind()
         self.hist_keys = np.zeros(0, dtype=np.int64)
         self.hist_vals = np.zeros(0, dtype=np.float64)
         self._key_base = 1 << 31
 
+    def _rebind(self) -> None:
+        """Expose the in-use part of each buffer as an attribute (views: in-place writes persist)."""
+        for name in self.COLS:
+            setattr(self, name, self._buf[name][: self.n])
+
     def add(self, buyer: np.ndarray, supplier: np.ndarray, cat: np.ndarray, value: np.ndarray,
             start: int, end: np.ndarray) -> np.ndarray:
-        """Append contracts; return their ids."""
+        """Append contracts (amortised growth of the buffers); return their ids."""
         m = len(buyer)
+        if self.n + m > len(self._buf["cid"]):
+            size = max(2 * len(self._buf["cid"]), self.n + m)
+            for name, buf in self._buf.items():
+                grown = np.zeros(size, dtype=buf.dtype)
+                grown[: self.n] = buf[: self.n]
+                self._buf[name] = grown
         ids = np.arange(self.next_id, self.next_id + m)
         self.next_id += m
         new = {"cid": ids, "buyer": buyer, "supplier": supplier, "cat": cat, "value": value,
-               "start": np.full(m, start), "end": end, "perf": np.ones(m)}
-        for name, dtype in self.COLS.items():
-            setattr(self, name, np.concatenate([getattr(self, name), np.asarray(new[name], dtype=dtype)]))
+               "start": start, "end": end, "perf": 1.0}
+        for name in self.COLS:
+            self._buf[name][self.n : self.n + m] = new[name]
         self.n += m
+        self._rebind()
         return ids
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the contracts where ``mask`` is False."""
-        for name in self.COLS:
-            setattr(self, name, getattr(self, name)[mask])
-        self.n = int(mask.sum())
+        k = int(mask.sum())
+        for name, buf in self._buf.items():
+            buf[:k] = buf[: self.n][mask]
+        self.n = k
+        self._rebind()
+
+    def find(self, buyer: np.ndarray, supplier: np.ndarray, cat: int) -> np.ndarray:
+        """Book position of the active contract for each (buyer, supplier, cat), or -1."""
+        out = np.full(len(buyer), -1, dtype=np.int64)
+        sel = np.flatnonzero(self.cat == cat)
+        if not len(sel) or not len(buyer):
+            return out
+        keys = self.buyer[sel] * self._key_base + self.supplier[sel]
+        order = np.argsort(keys, kind="stable")
+        sk = keys[order]
+        q = buyer.astype(np.int64) * self._key_base + supplier
+        pos = np.minimum(np.searchsorted(sk, q), len(sk) - 1)
+        hit = sk[pos] == q
+        out[hit] = sel[order[pos[hit]]]
+        return out
 
     def per_pair(self, n_firms: int, n_cats: int, by: str = "buyer") -> np.ndarray:
         """Contracted value per (firm, category) as an (n_firms, n_cats) array."""
@@ -164,9 +193,13 @@ def fit_to_needs(m: ClusterModel, need: np.ndarray) -> None:
     book = m.contracts
     if not book.n:
         return
-    contracted = book.per_pair(m.firms.n, len(m.categories))
+    contracted = book.per_pair(len(need), len(m.categories))
     ratio = np.where(contracted > need, need / np.maximum(contracted, 1e-12), 1.0)
     book.value *= ratio[book.buyer, book.cat]
+    tiny = book.value < 0.5 * m.sc.sourcing.min_tender_value  # volumes too small to keep a contract alive
+    if tiny.any():
+        m.recorder.contract_events(m, "ended", np.flatnonzero(tiny))
+        book.keep(~tiny)
 
 
 def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all: bool = False) -> None:
@@ -230,6 +263,13 @@ def _tender_round(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray,
     np.subtract.at(spare, ss, vv)
     np.maximum(spare, 0, out=spare)
     np.subtract.at(left, bb, vv)
+    # a supplier that already holds a contract with this buyer for this category gets more volume on it
+    pos = book.find(bb, ss, c)
+    ext = pos >= 0
+    if ext.any():
+        np.add.at(book.value, pos[ext], vv[ext])
+        m.recorder.contract_events(m, "extended", np.unique(pos[ext]))
+    bb, ss, vv = bb[~ext], ss[~ext], vv[~ext]
     lo = 1 if initial else s.contract_months_min  # at the start, stagger ends so renewals spread out
     dur = rng.integers(lo, s.contract_months_max + 1, len(bb))
     book.add(bb, ss, np.full(len(bb), c), vv, m.month, m.month + dur)
@@ -245,7 +285,7 @@ def deliver(m: ClusterModel) -> np.ndarray:
     f.deliver_share[: f.n] = share
     f.committed[: f.n] = committed
     delivered = book.value * share[book.supplier]
-    book.perf = 0.7 * book.perf + 0.3 * share[book.supplier]
+    book.perf[:] = 0.7 * book.perf + 0.3 * share[book.supplier]
     return delivered
 
 

@@ -144,7 +144,7 @@ def enter_smes(m: ClusterModel, imports_by_buyer_cat: np.ndarray) -> int:
     sme_out = np.bincount(prov, weights=f.output[:n] * sme, minlength=n_p)
     n_sme = np.bincount(prov, weights=sme, minlength=n_p)
     opportunity = np.divide(unmet, sme_out + 1.0)
-    lam = d.sme_entry_rate / 12 * n_sme * np.minimum(3.0, opportunity / d.entry_opportunity_ref)
+    lam = d.sme_entry_rate / 12 * n_sme * np.minimum(2.0, opportunity / d.entry_opportunity_ref)
     counts = rng.poisson(lam)
     total = 0
     for p in np.flatnonzero(counts):

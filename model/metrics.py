@@ -105,12 +105,16 @@ def tech_gap(m: ClusterModel) -> float:
 
 
 def _graph(m: ClusterModel) -> tuple[sparse.csr_matrix, int]:
-    """Undirected, unweighted firm-to-firm contract graph over alive firms."""
+    """Undirected, unweighted firm-to-firm contract graph over alive firms (built once a month)."""
+    cached = getattr(m, "_graph_cache", None)
+    if cached is not None and cached[0] == m.steps:
+        return cached[1], cached[2]
     f, book = m.firms, m.contracts
     n = f.n
     a = sparse.coo_matrix((np.ones(book.n), (book.buyer, book.supplier)), shape=(n, n)).tocsr()
     a = ((a + a.T) > 0).astype(np.float64)
-    return a, int(_alive(m).sum())
+    m._graph_cache = (m.steps, a, int(_alive(m).sum()))
+    return a, m._graph_cache[2]
 
 
 def network_density(m: ClusterModel) -> float:

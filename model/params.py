@@ -158,11 +158,11 @@ class Sourcing(Strict):
                             source="Assumption")
     renewal_performance_power: float = P(3.0, 0, 20, unit="renewal ∝ delivered share to this power",
                                          source="Assumption: buyers punish late or short delivery hard")
-    min_tender_value: float = P(0.02, 0, 100, unit="VND bn/month; smaller open needs are imported",
+    min_tender_value: float = P(0.1, 0, 100, unit="VND bn/month; smaller open needs are imported",
                                 source="Assumption")
     supplier_input_share: float = P(0.20, 0, 0.9, unit="share of a supplier's output value bought as components (tier-2 demand)",
                                     source="Assumption")
-    material_share: float = P(0.35, 0, 0.95, unit="share of a supplier's output value spent on raw materials (not tendered)",
+    material_share: float = P(0.45, 0, 0.95, unit="share of a supplier's output value spent on raw materials (not tendered)",
                               source="Assumption")
     p_review: float = P(0.25, 0, 1, unit="probability per month a buyer re-tenders a need it imports",
                         source="Assumption: purchasing reviews import sourcing about quarterly")
@@ -244,7 +244,7 @@ class LabourParams(Strict):
                                             description="share of workforce by skill in domestic firms. Assumption")
     labour_tech_elasticity: float = P(0.5, 0, 3, unit="labour needed per unit output falls as ((1+τ0)/(1+τ))^elasticity",
                                       source="Assumption")
-    p_spinoff: float = P(0.0003, 0, 0.1, unit="probability per month an engineer at an FDI firm founds an SME",
+    p_spinoff: float = P(0.0001, 0, 0.1, unit="probability per month an engineer at an FDI firm founds an SME",
                          source="Assumption")
     layoff_slack: float = P(0.1, 0, 2, unit="workers above need kept before layoffs, fraction", source="Assumption")
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 SKILL_NAMES = np.array(["operator", "technician", "engineer"])
 OWNER = np.array(["domestic", "fdi"])
-EVENT_NAMES = ("signed", "renewed", "ended")
+EVENT_NAMES = ("signed", "renewed", "extended", "ended")
 
 
 class Recorder:
