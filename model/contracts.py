@@ -67,7 +67,7 @@ class ContractBook:
     def keep(self, mask: np.ndarray) -> None:
         """Drop the contracts where ``mask`` is False."""
         k = int(mask.sum())
-        for name, buf in self._buf.items():
+        for buf in self._buf.values():
             buf[:k] = buf[: self.n][mask]
         self.n = k
         self._rebind()
