@@ -95,8 +95,10 @@ class ClusterModel(Model):
     def _warm_start(self) -> None:
         """Month 0 before the first step: the contracts and markets the region already has."""
         f = self.firms
+        self.month = -1  # the contracts the region already has were signed before the first month
         self.need = _initial_needs(self)
         run_sourcing_phase(self, initial=True)
+        self.month = 0
         # the domestic market absorbs what SMEs sold outside lead-firm chains at the start
         from model.demography import sell_and_produce
 

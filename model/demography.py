@@ -180,6 +180,7 @@ def spin_off(m: ClusterModel) -> int:
     locs = _outside_or_same(m, f.loc[parents])
     rows = add_firms(m, SME, locs, f.sector[parents], tech, emp, opw, certified=np.zeros(k, bool),
                      parent=parents)
+    m.labour.inflow_total -= k  # the founder came from the parent firm, not from outside
     _occupy(m, rows)
     m.recorder.flows(m, "spinoff", parents, rows, 2, np.ones(k, dtype=np.int64))
     return k
@@ -229,8 +230,8 @@ def arrive_fdi(m: ClusterModel) -> int:
         tech = float(np.clip(0.72 + 0.08 * rng.standard_normal(), 0.4, 0.98))
         opw = 0.15 if kind == LEAD else 0.1
         rows = add_firms(m, kind, np.array([loc]), np.array([sector]), np.array([tech]), np.array([emp]),
-                         np.array([opw]), base_output=np.array([emp * opw]) if kind == LEAD else None)
-        f.workers[rows] = np.maximum(f.workers[rows] // 10, 1)  # a new plant starts with a core team and hires
+                         np.array([opw]), base_output=np.array([emp * opw]) if kind == LEAD else None,
+                         staff_share=0.1)  # a new plant starts with a core team and hires the rest
         _occupy(m, rows)
         arrived += 1
     return arrived

@@ -51,8 +51,14 @@ def capabilities_for(m: ClusterModel, tech: np.ndarray, sector: np.ndarray, rng:
 def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, tech: np.ndarray,
               employees: np.ndarray, output_per_worker: np.ndarray, *, names: list[str] | None = None,
               certified: np.ndarray | None = None, base_output: np.ndarray | None = None,
-              parent: np.ndarray | None = None, utilisation: float = 0.75) -> np.ndarray:
-    """Create firms (rows + agents); return their rows."""
+              parent: np.ndarray | None = None, utilisation: float = 0.75,
+              staff_share: float = 1.0) -> np.ndarray:
+    """Create firms (rows + agents); return their rows.
+
+    A firm is sized by ``employees`` (its output plan follows), but starts with ``staff_share`` of
+    that workforce and hires the rest. During a run its starting staff are new to the industry
+    and booked as a labour inflow.
+    """
     f, rng, lab = m.firms, m.rng_demography, m.sc.labour
     count = len(loc)
     if count == 0:
@@ -63,6 +69,11 @@ def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, t
     workers = np.floor(employees[:, None] * mix[None, :] + rng.random((count, 3))).astype(np.int64)
     workers[:, 0] = np.maximum(workers[:, 0], 1)
     emp = workers.sum(axis=1)
+    if staff_share < 1.0:
+        workers = np.maximum(np.floor(workers * staff_share).astype(np.int64), 0)
+        workers[:, 0] = np.maximum(workers[:, 0], 1)
+    if hasattr(m, "labour"):
+        m.labour.inflow_total += int(workers.sum())
     output = emp * output_per_worker if base_output is None else np.asarray(base_output, dtype=float)
     capacity = output / (1.0 if kind == LEAD else utilisation)
     caps = np.zeros((count, len(m.categories)), bool) if kind == LEAD else capabilities_for(m, tech, sector, rng)

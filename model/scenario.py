@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
@@ -202,8 +202,9 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     """Read, merge (``extends:``), override (``--set``) and validate a scenario file."""
     file = str(path)
     data, lines = yamlio.load_with_extends(path)
-    yamlio.apply_overrides(data, lines, overrides)
     _inline_geography(data, lines, Path(path))
+    _fill_parameter_defaults(data)
+    yamlio.apply_overrides(data, lines, overrides)
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as err:
@@ -213,6 +214,23 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         raise ScenarioError(issues)
     sc._source = file
     return sc
+
+
+PARAMETER_BLOCKS = {"economy": Economy, "sourcing": Sourcing, "learning": Learning, "labour": LabourParams,
+                    "finance": Finance, "demography": Demography, "recording": Recording}
+
+
+def _fill_parameter_defaults(data: dict) -> None:
+    """Start every parameter block from its defaults, so a file or ``--set`` may change one
+    nested value (``labour.p_search.operator``) and keep the others."""
+    for key, block in PARAMETER_BLOCKS.items():
+        given = data.get(key, {})
+        if isinstance(given, dict):
+            merged = yamlio.deep_merge(block().model_dump(mode="json"), given)
+            for name, field in block.model_fields.items():
+                if get_origin(field.annotation) is dict and name in given:
+                    merged[name] = given[name]  # a mapping of shares is replaced whole, not merged
+            data[key] = merged
 
 
 def _where(data: Any, lines: yamlio.LineMap, file: str, path: tuple) -> tuple[str, int | None, str]:

@@ -1,0 +1,36 @@
+"""Shared fixtures: the tiny test world and helpers to run models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mesa
+import pytest
+
+from model.cluster_model import ClusterModel
+from model.scenario import Scenario, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+TINY = DATA / "tiny.yaml"
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+
+
+def run_model(sc: Scenario, seed: int = 1) -> ClusterModel:
+    """Run a scenario to its end and free Mesa's global agent registry entry."""
+    m = ClusterModel(sc, seed=seed)
+    while m.running:
+        m.step()
+    mesa.Agent._ids.pop(m, None)
+    return m
+
+
+@pytest.fixture
+def tiny() -> Scenario:
+    return load_scenario(TINY)
+
+
+@pytest.fixture(scope="session")
+def baseline_short() -> ClusterModel:
+    """The baseline over its first six months (seed 3), shared by read-only tests."""
+    return run_model(load_scenario(BASELINE, ["end=2023-06"]), seed=3)
