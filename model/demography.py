@@ -205,7 +205,7 @@ def _occupy(m: ClusterModel, rows: np.ndarray) -> None:
 
 def arrive_fdi(m: ClusterModel) -> int:
     """FDI projects arrive (Poisson) and choose a park by a logit (eq. 6.8); full parks take none."""
-    d, rng, f = m.sc.demography, m.rng_demography, m.firms
+    d, rng = m.sc.demography, m.rng_demography
     pol = m.policy
     n_base = rng.poisson(d.fdi_arrivals_per_year / 12)
     n_extra = rng.poisson(pol.extra_arrivals / 12) if pol.extra_arrivals > 0 else 0

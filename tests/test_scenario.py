@@ -160,7 +160,9 @@ def test_every_number_has_bounds_unit_and_source(block):
 
 
 def test_scenario_is_frozen(tiny):
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
         tiny.name = "x"  # type: ignore[misc]
     assert isinstance(tiny, Scenario)
 
