@@ -146,6 +146,8 @@ class InstitutionSpec(Strict):
 
 
 class Recording(Strict):
+    """What a run records beyond the monthly indicators."""
+
     snapshot_every: int = P(12, 1, 600, unit="months between firm snapshots (the last month is always kept)",
                             source="Design choice")
     flows: Literal["moves", "all"] = Field("all", description="'moves': firm-to-firm moves and spin-offs only; 'all': also hires, separations, exits")
