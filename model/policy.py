@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model.firms import LEAD, SME
+from model.firms import SME
 from model.geography import month_index
 from model.population import link_partners
 
@@ -270,7 +270,6 @@ class PolicyState:
             row = m.lead_rows[b.firm]
             if m.firms.alive[row]:
                 close_firms(m, np.array([row]))
-                m.firms.kind[row] = LEAD
 
     def _once(self, m: ClusterModel, i: int, j: int, what: str, date: str) -> bool:
         key = (i, j, what)

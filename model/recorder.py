@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from model.firms import KIND_NAMES, LEAD
-from model.labour import firm_wages  # noqa: F401  (kept for snapshot extensions)
 from model.metrics import indicator_row, province_rows
 
 if TYPE_CHECKING:
