@@ -245,7 +245,10 @@ def _inline_geography(data: dict, lines: yamlio.LineMap, scenario_path: Path) ->
     ref = data.get("geography")
     if not isinstance(ref, str):
         return
-    geo, geo_lines = yamlio.read_yaml(scenario_path.parent / ref)
+    # relative to the file that names it (a parent scenario's geography stays the parent's)
+    origin = lines.get(("geography",), (str(scenario_path), None))[0]
+    base = Path(origin).parent if origin != "--set" else Path.cwd()
+    geo, geo_lines = yamlio.read_yaml(base / ref)
     data["geography"] = geo
     for p, loc in geo_lines.items():
         lines[("geography",) + p] = loc

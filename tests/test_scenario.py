@@ -173,3 +173,11 @@ def test_partial_nested_override_keeps_defaults_but_share_maps_are_replaced(tmp_
     assert sc.labour.p_search.engineer == params.LabourParams().p_search.engineer
     path = write(tmp_path, TINY_TEXT + "demography:\n  fdi_sector_shares: {semiconductors: 1.0}\n")
     assert load_scenario(path).demography.fdi_sector_shares == {"semiconductors": 1.0}
+
+
+def test_geography_path_is_relative_to_the_file_that_names_it(tmp_path):
+    sub = tmp_path / "variants"
+    sub.mkdir()
+    (sub / "child.yaml").write_text(f"extends: {TINY}\nname: child\n", encoding="utf-8")
+    sc = load_scenario(sub / "child.yaml")
+    assert [loc.id for loc in sc.geography.locations] == ["park_a", "park_b", "out_a"]
