@@ -108,7 +108,8 @@ class PolicyState:
         monthly_cost = b.cost_per_sme / 12
         room = self._room(i) - enrolled.sum() * monthly_cost
         quota = int(np.floor(b.smes_per_year / 12 + m.rng_policy.random()))
-        quota = int(min(quota, max(room // max(monthly_cost * b.months, 1e-9), 0)))
+        if np.isfinite(room):  # enrol only as many as the budget can carry through their coaching
+            quota = int(min(quota, max(room // max(monthly_cost * b.months, 1e-9), 0)))
         if quota > 0:
             self._enrol(m, b, quota)
         enrolled = (f.coached_until[:n] >= m.month) & f.alive[:n]
