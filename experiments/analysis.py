@@ -1,0 +1,269 @@
+"""Sweep analysis: sensitivity indices (SALib), scenario discovery (PRIM) and fan charts.
+
+``analyze(out)`` writes ``<out>/analysis/``: ``report.md``, PNG figures and CSV tables.
+
+Failed runs are handled explicitly and reported: an outcome is taken from complete runs only,
+averaged over a point's successful replicates. Sobol' (Saltelli) and Morris estimators need whole
+blocks of points (a Saltelli block of D+2 or 2D+2 rows per base sample, a Morris trajectory of D+1
+rows), so a block with any point lacking a value is dropped whole and the report says how many.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments.prim import prim
+from experiments.query import connect
+from experiments.sweep import SweepFolder
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    indicator: str
+    at: str = "end"  # "end" or "YYYY-MM"
+
+    @property
+    def label(self) -> str:
+        return f"{self.indicator}@{self.at}"
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_]+", "_", f"{self.indicator}_{self.at}")
+
+    @classmethod
+    def parse(cls, text: str) -> OutcomeSpec:
+        name, _, at = text.partition("@")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name) or not re.fullmatch(r"(end|\d{4}-(0[1-9]|1[0-2]))?", at):
+            raise ValueError(f"outcome {text!r}: expected INDICATOR[@YYYY-MM|@end]")
+        return cls(name, at or "end")
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, *text: str) -> None:
+        self.lines.extend(text)
+
+    def table(self, frame: pd.DataFrame, floatfmt: str = ".4g") -> None:
+        cols = list(frame.columns)
+        self.lines.append("| " + " | ".join(map(str, cols)) + " |")
+        self.lines.append("|" + "---|" * len(cols))
+        for row in frame.itertuples(index=False):
+            cells = [format(v, floatfmt) if isinstance(v, float) else str(v) for v in row]
+            self.lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+        self.lines.append("")
+
+
+def outcome_values(con, outcome: OutcomeSpec) -> pd.DataFrame:
+    """One row per run of the design: run_id, policy, point, replicate, status, value (NaN if missing)."""
+    cols = {r[0] for r in con.execute("DESCRIBE indicators").fetchall()} if _has(con, "indicators") else set()
+    if outcome.indicator not in cols:
+        raise ValueError(f"unknown indicator {outcome.indicator!r}; indicators.parquet has: "
+                         f"{', '.join(sorted(cols - {'run_id', 'policy', 'point', 'replicate', 'seed'}))}")
+    col = '"' + outcome.indicator + '"'
+    if outcome.at == "end":
+        sub = f"SELECT run_id, arg_max({col}, step) AS value FROM indicators GROUP BY run_id"
+    else:
+        sub = f"SELECT run_id, any_value({col}) AS value FROM indicators WHERE date = '{outcome.at}' GROUP BY run_id"
+    return con.execute(f"""SELECT r.run_id, r.policy, r.point, r.replicate, r.status, CAST(v.value AS DOUBLE) AS value
+                           FROM runs r LEFT JOIN ({sub}) v USING (run_id)
+                           ORDER BY r.policy, r.point, r.replicate""").df()
+
+
+def _has(con, view: str) -> bool:
+    return bool(con.execute(f"SELECT count(*) FROM duckdb_views() WHERE view_name = '{view}'").fetchone()[0])
+
+
+def point_means(values: pd.DataFrame, n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean outcome per design point over successful replicates (NaN where none) and the count used."""
+    ok = values.dropna(subset=["value"])
+    g = ok.groupby("point")["value"]
+    y = np.full(n_points, np.nan)
+    n = np.zeros(n_points, dtype=int)
+    y[g.mean().index.to_numpy()] = g.mean().to_numpy()
+    n[g.size().index.to_numpy()] = g.size().to_numpy()
+    return y, n
+
+
+def whole_blocks(y: np.ndarray, block: int) -> np.ndarray:
+    """Boolean mask over the blocks of ``block`` consecutive points that have no missing value."""
+    return ~np.isnan(y.reshape(-1, block)).any(axis=1)
+
+
+def sobol_indices(meta: dict, y: np.ndarray, seed: int) -> tuple[pd.DataFrame | None, int, int]:
+    """First-order and total Sobol' indices with 95% bootstrap intervals; (table, blocks used, blocks)."""
+    from SALib.analyze import sobol
+
+    problem, d = meta["problem"], meta["problem"]["num_vars"]
+    second = bool(meta["design"].get("second_order"))
+    block = 2 * d + 2 if second else d + 2
+    keep = whole_blocks(y, block)
+    if keep.sum() < 2:
+        return None, int(keep.sum()), len(keep)
+    yk = y.reshape(-1, block)[keep].ravel()
+    res = sobol.analyze(problem, yk, calc_second_order=second, conf_level=0.95, seed=seed)
+    table = pd.DataFrame({"parameter": problem["names"], "S1": res["S1"], "S1_conf": res["S1_conf"],
+                          "ST": res["ST"], "ST_conf": res["ST_conf"]})
+    return table, int(keep.sum()), len(keep)
+
+
+def morris_indices(meta: dict, unit: np.ndarray, y: np.ndarray, seed: int) -> tuple[pd.DataFrame | None, int, int]:
+    """Morris mu*, mu, sigma and the 95% interval of mu*; (table, trajectories used, trajectories)."""
+    from SALib.analyze import morris
+
+    problem, d = meta["problem"], meta["problem"]["num_vars"]
+    keep = whole_blocks(y, d + 1)
+    if keep.sum() < 2:
+        return None, int(keep.sum()), len(keep)
+    rows = np.repeat(keep, d + 1)
+    res = morris.analyze(problem, unit[rows], y[rows], conf_level=0.95, num_levels=meta["design"]["levels"],
+                         seed=seed)
+    table = pd.DataFrame({"parameter": problem["names"], "mu_star": res["mu_star"],
+                          "mu_star_conf": res["mu_star_conf"], "mu": res["mu"], "sigma": res["sigma"]})
+    return table, int(keep.sum()), len(keep)
+
+
+def fan_table(con, indicator: str) -> pd.DataFrame:
+    """Quantiles (5, 25, 50, 75, 95%) of an indicator per policy and date over complete runs."""
+    col = '"' + indicator + '"'
+    q = con.execute(f"""SELECT policy, date, count(*) AS n,
+                          quantile_cont({col}, [0.05, 0.25, 0.5, 0.75, 0.95]) AS q
+                        FROM indicators GROUP BY policy, date ORDER BY policy, date""").df()
+    qs = pd.DataFrame(q.pop("q").tolist(), columns=["q05", "q25", "q50", "q75", "q95"])
+    return pd.concat([q, qs], axis=1)
+
+
+def analyze(out: str | Path, outcomes: list[OutcomeSpec] | None = None, method: str = "auto",
+            prim_threshold: float | None = None, prim_below: bool = False, dest: str | Path | None = None,
+            seed: int | None = None) -> Path:
+    """Write the analysis of a sweep folder; return the path of ``report.md``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from experiments import analysis_plots as plots
+
+    folder = SweepFolder(out)
+    meta = folder.read_meta()
+    dest = Path(dest) if dest else folder.root / "analysis"
+    dest.mkdir(parents=True, exist_ok=True)
+    outcomes = outcomes or [OutcomeSpec(o["indicator"], o["at"]) for o in meta.get("outcomes", [])]
+    seed = meta["seed"] if seed is None else seed
+    method = meta["design"]["method"] if method == "auto" else method
+    points = pd.read_parquet(folder.points)
+    con = connect(folder.root)
+    rep = Report([f"# Sweep analysis: {meta['name']}", "",
+                  f"Design: {meta['design']['method']}, {meta['n_points']} points × {len(meta['policies'])} "
+                  f"policies × {meta['replications']} replicates = {meta['n_runs']} runs (master seed {meta['seed']}).", ""])
+    runs = con.execute("SELECT * FROM runs").df()
+    _runs_section(rep, runs, dest)
+    if not (runs["status"] == "complete").any():
+        rep.add("No run is complete: nothing to analyse.")
+        return _write(rep, dest)
+    for oc in outcomes:
+        values = outcome_values(con, oc)
+        values.to_csv(dest / f"outcome_{oc.slug}.csv", index=False)
+        rep.add(f"## Outcome `{oc.label}`", "")
+        missing = values[values["value"].isna()]
+        rep.add(f"{len(values) - len(missing)} of {len(values)} runs give a value; "
+                f"{len(missing)} do not ({(missing['status'] != 'complete').sum()} not complete, "
+                f"{(missing['status'] == 'complete').sum()} complete without that date).", "")
+        if method in ("sobol", "morris") and meta["problem"]["num_vars"]:
+            _sensitivity(rep, meta, method, values, points, oc, dest, seed, plots)
+        if meta["problem"]["num_vars"]:
+            _prim_section(rep, meta, values, points, oc, dest, prim_threshold, prim_below, plots)
+        fan = fan_table(con, oc.indicator)
+        fan.to_csv(dest / f"fan_{oc.indicator}.csv", index=False)
+        png = plots.fan_chart(fan, oc.indicator, dest / f"fan_{oc.indicator}.png")
+        rep.add(f"### Fan chart of `{oc.indicator}` by policy", "",
+                "Median, 25–75% and 5–95% bands over all complete runs (every point and replicate).", "",
+                f"![fan chart]({png.name})", "")
+    con.close()
+    return _write(rep, dest)
+
+
+def _write(rep: Report, dest: Path) -> Path:
+    path = dest / "report.md"
+    path.write_text("\n".join(rep.lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _runs_section(rep: Report, runs: pd.DataFrame, dest: Path) -> None:
+    counts = runs.pivot_table(index="policy", columns="status", values="run_id", aggfunc="count", fill_value=0)
+    counts = counts.reindex(columns=["complete", "failed", "pending"], fill_value=0).reset_index()
+    rep.add("## Runs", "")
+    rep.table(counts)
+    failed = runs[runs["status"] == "failed"][["run_id", "policy", "point", "replicate", "attempts", "error"]]
+    failed.to_csv(dest / "failed_runs.csv", index=False)
+    if len(failed):
+        failed = failed.assign(error=failed["error"].fillna("").str.split("\n").str[0].str.slice(0, 160))
+        rep.add(f"{len(failed)} runs failed (tracebacks in the sweep index; list in `failed_runs.csv`). "
+                "They are excluded from every statistic below, and the sensitivity analysis drops whole "
+                "blocks that contain them:", "")
+        rep.table(failed.head(20))
+
+
+def _sensitivity(rep, meta, method, values, points, oc, dest, seed, plots) -> None:
+    n_points = meta["n_points"]
+    for policy, vals in values.groupby("policy", sort=False):
+        y, _ = point_means(vals, n_points)
+        if method == "sobol":
+            table, used, total = sobol_indices(meta, y, seed)
+            what = "Sobol' indices (first order S1, total ST; ± half-width of the 95% bootstrap interval)"
+            unit = "Saltelli blocks"
+        else:
+            unit_cols = [f"u_{c}" for c in meta["problem"]["names"]]
+            table, used, total = morris_indices(meta, points[unit_cols].to_numpy(), y, seed)
+            what = "Morris elementary effects (mu* with its 95% bootstrap half-width, mu, sigma)"
+            unit = "trajectories"
+        rep.add(f"### {what} — policy `{policy}`", "", f"{used} of {total} {unit} complete and used"
+                + (f"; {total - used} dropped because a point in them has no value." if used < total else "."), "")
+        if table is None:
+            rep.add("Too few complete blocks to estimate indices.", "")
+            continue
+        name = f"{method}_{oc.slug}_{policy}"
+        table.to_csv(dest / f"{name}.csv", index=False)
+        rep.table(table)
+        png = plots.sensitivity_bars(table, method, f"{oc.label} — {policy}", dest / f"{name}.png")
+        rep.add(f"![{method}]({png.name})", "")
+
+
+def _prim_section(rep, meta, values, points, oc, dest, threshold, below, plots) -> None:
+    names = meta["problem"]["names"]
+    data = values.dropna(subset=["value"]).merge(points[["point"] + names], on="point")
+    if data.empty:
+        return
+    thr = float(np.quantile(data["value"], 0.25 if below else 0.75)) if threshold is None else threshold
+    y = (data["value"] <= thr) if below else (data["value"] >= thr)
+    rel = "≤" if below else "≥"
+    rep.add(f"### Scenario discovery (PRIM): when is `{oc.label}` {rel} {thr:.4g}?", "")
+    if not y.any() or y.all():
+        rep.add(f"{int(y.sum())} of {len(y)} runs are cases of interest: PRIM needs some of each.", "")
+        return
+    x = data[names + ["policy"]] if data["policy"].nunique() > 1 else data[names]
+    res = prim(x, y.to_numpy())
+    res.trajectory.to_csv(dest / f"prim_{oc.slug}.csv", index=False)
+    row = res.trajectory.iloc[res.chosen]
+    rep.add(f"{int(y.sum())} of {len(y)} complete runs are cases of interest"
+            + (" (threshold: the upper quartile)" if threshold is None and not below else "")
+            + (" (threshold: the lower quartile)" if threshold is None and below else "") + ". "
+            f"Chosen box (densest with coverage ≥ 50%, peeling step {int(row['step'])}): coverage "
+            f"{row['coverage']:.2f}, density {row['density']:.2f}, mass {row['mass']:.2f} "
+            f"(base rate {y.mean():.2f}).", "")
+    box = res.box_table()
+    if box.empty:
+        rep.add("No restriction raises the density: the outcome does not depend on these ranges.", "")
+    else:
+        rep.table(box)
+    png = plots.prim_tradeoff(res.trajectory, res.chosen, oc.label, dest / f"prim_{oc.slug}.png")
+    rep.add(f"![PRIM peeling trajectory]({png.name})", "")
+
+
+def load_meta(out: str | Path) -> dict:
+    return json.loads((Path(out) / "sweep.json").read_text(encoding="utf-8"))

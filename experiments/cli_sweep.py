@@ -1,0 +1,168 @@
+"""The sweep commands of ``clusterlink``: sweep, status, query, analyze.
+
+``experiments.cli`` calls ``register(app)``; ``python -m experiments.cli_sweep`` runs them alone.
+
+Exit codes of ``sweep``: 0 every run complete; 3 the sweep went through but some runs failed
+(see ``clusterlink status DIR``); 1 the sweep could not run (invalid file, folder holds another
+sweep, executor aborted).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from model.yamlio import ConfigError
+
+EXIT_RUNS_FAILED = 3
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def sweep(
+    file: Annotated[Path, typer.Argument(help="sweep file (YAML)", exists=True, dir_okay=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="sweep folder [results/sweeps/NAME]")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1,
+                                                help="local processes (default: all cores); with --dask, LocalCluster size")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address, tcp://HOST:PORT")] = None,
+    dask: Annotated[bool, typer.Option("--dask", help="run on a new Dask LocalCluster")] = False,
+    in_process: Annotated[bool, typer.Option("--in-process", help="run in this process, one run at a time")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the sweep in --out (it must exist)")] = False,
+    idle_timeout: Annotated[float, typer.Option(help="Dask: abort after this many seconds without workers")] = 600.0,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Run a sweep: every (policy, point, replicate) once; finished runs are skipped on a re-run."""
+    from experiments.executors import SweepAborted
+    from experiments.sweep import SweepError, run_sweep
+
+    if sum([bool(scheduler), dask, in_process]) > 1:
+        _fail("choose one of --scheduler, --dask, --in-process")
+    kind = "inprocess" if in_process else "dask" if (dask or scheduler) else "pool"
+    try:
+        summary = run_sweep(file, out, workers=workers, scheduler=scheduler, executor=kind, resume=resume,
+                            progress=progress)
+    except (ConfigError, SweepError, SweepAborted) as err:
+        _fail(str(err))
+    typer.echo(f"{summary.out}: {summary.complete}/{summary.total} complete, {summary.failed} failed, "
+               f"{summary.pending} pending; ran {summary.ran} now ({summary.skipped} were already complete) "
+               f"in {summary.elapsed_s:.1f} s")
+    if summary.failed:
+        typer.echo(f"some runs failed: clusterlink status {summary.out} --errors; re-run with --resume to retry",
+                   err=True)
+        raise typer.Exit(EXIT_RUNS_FAILED)
+
+
+def status(
+    folder: Annotated[Path, typer.Argument(help="sweep folder")],
+    errors: Annotated[bool, typer.Option("--errors", help="list failed runs with the last line of their error")] = False,
+    traceback: Annotated[str | None, typer.Option(help="print the traceback of this run id")] = None,
+) -> None:
+    """Runs complete, failed and pending in a sweep folder, by policy."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from experiments.sweep import SweepError, sweep_status
+
+    try:
+        index = sweep_status(folder)
+    except SweepError as err:
+        _fail(str(err))
+    if traceback:
+        row = index[index["run_id"] == traceback]
+        if row.empty:
+            _fail(f"no run {traceback!r} in {folder}")
+        typer.echo(row["traceback"].iloc[0] or f"{traceback}: status {row['status'].iloc[0]}, no traceback")
+        return
+    counts = index.pivot_table(index="policy", columns="status", values="run_id", aggfunc="count", fill_value=0)
+    table = Table(title=f"{folder} — {len(index)} runs")
+    table.add_column("policy")
+    for s in ("complete", "failed", "pending"):
+        table.add_column(s, justify="right")
+    for policy, row in counts.iterrows():
+        table.add_row(str(policy), *(str(int(row.get(s, 0))) for s in ("complete", "failed", "pending")))
+    Console().print(table)
+    if errors:
+        for r in index[index["status"] == "failed"].itertuples():
+            last = (r.error or "").strip().splitlines()[-1:] or [""]
+            typer.echo(f"{r.run_id} (attempts {r.attempts}): {last[0]}")
+
+
+def query(
+    folder: Annotated[Path, typer.Argument(help="sweep folder")],
+    sql: Annotated[str, typer.Argument(help="SQL over the views runs, indicators, indicators_province, firms, "
+                                            "contracts, flows, policy, locations")],
+    csv: Annotated[Path | None, typer.Option("--csv", help="write the whole result to this CSV file")] = None,
+    limit: Annotated[int, typer.Option(help="rows to print")] = 50,
+) -> None:
+    """Query a sweep with SQL (DuckDB)."""
+    import duckdb
+    from rich.console import Console
+    from rich.table import Table
+
+    from experiments import query as q
+    from experiments.sweep import SweepError
+
+    sql = sql.strip().rstrip(";")
+    try:
+        if csv:
+            n = q.export_csv(folder, sql, csv)
+            typer.echo(f"{n} rows written to {csv}")
+            return
+        frame = q.query(folder, sql)
+    except (SweepError, duckdb.Error) as err:
+        _fail(str(err))
+    table = Table(show_lines=False)
+    for c in frame.columns:
+        table.add_column(str(c))
+    for row in frame.head(limit).itertuples(index=False):
+        table.add_row(*(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row))
+    Console().print(table)
+    if len(frame) > limit:
+        typer.echo(f"... {len(frame) - limit} more rows (use --limit or --csv)")
+
+
+def analyze(
+    folder: Annotated[Path, typer.Argument(help="sweep folder")],
+    outcome: Annotated[list[str] | None, typer.Option("--outcome", "-o",
+                                                      help="INDICATOR[@YYYY-MM|@end] (repeat; default: the sweep file's outcomes)")] = None,
+    method: Annotated[str, typer.Option(help="auto (from the design), sobol, morris or none")] = "auto",
+    prim_threshold: Annotated[float | None, typer.Option(help="PRIM: outcome threshold (default: upper quartile)")] = None,
+    prim_below: Annotated[bool, typer.Option(help="PRIM: cases of interest are at or below the threshold")] = False,
+    dest: Annotated[Path | None, typer.Option(help="output folder [DIR/analysis]")] = None,
+) -> None:
+    """Sensitivity indices, PRIM scenario discovery and fan charts: Markdown + PNG + CSV."""
+    from experiments.analysis import OutcomeSpec
+    from experiments.analysis import analyze as run_analysis
+    from experiments.sweep import SweepError
+
+    if method not in ("auto", "sobol", "morris", "none"):
+        _fail(f"--method {method!r}: allowed auto, sobol, morris, none")
+    try:
+        outcomes = [OutcomeSpec.parse(o) for o in outcome] if outcome else None
+        report = run_analysis(folder, outcomes, method, prim_threshold, prim_below, dest)
+    except (ValueError, SweepError) as err:
+        _fail(str(err))
+    typer.echo(f"report: {report}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the sweep commands to the ``clusterlink`` app."""
+    app.command("sweep")(sweep)
+    app.command("status")(status)
+    app.command("query")(query)
+    app.command("analyze")(analyze)
+
+
+def main() -> None:
+    app = typer.Typer(add_completion=False, help="clusterlink sweeps")
+    register(app)
+    app()
+
+
+if __name__ == "__main__":
+    main()

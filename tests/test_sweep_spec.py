@@ -1,0 +1,134 @@
+"""Sweep files and designs: strict validation with file/line errors; deterministic, correctly typed points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from experiments import designs
+from experiments.sweep_spec import SweepSpecError, load_sweep, yaml_value
+from model import yamlio
+from tests.sweep_helpers import write_sweep
+
+PARAMS = """uncertain:
+  - {path: economy.export_growth, type: real, range: [0.0, 0.1]}
+  - {path: sourcing.p_review, type: real, range: [0.05, 0.5], distribution: normal, mean: 0.2, sd: 0.1}
+  - {path: firm_groups.0.count, type: integer, range: [10, 13]}
+  - {path: recording.flows, type: categorical, values: [moves, all]}
+  - {path: categories.0.certification, type: boolean}
+"""
+
+
+def spec_with(tmp_path, design: str, params: str = PARAMS, extra: str = ""):
+    return load_sweep(write_sweep(tmp_path, f"name: t\nseed: 11\nreplications: 2\n{params}design: {design}\n{extra}"))
+
+
+def error_of(tmp_path, body: str) -> SweepSpecError:
+    with pytest.raises(SweepSpecError) as err:
+        load_sweep(write_sweep(tmp_path, body))
+    return err.value
+
+
+def test_unknown_key_names_file_line_and_allowed_keys(tmp_path):
+    body = "name: t\nseed: 1\nuncertain:\n  - {path: economy.export_growth, type: real, range: [0, 1], colour: red}\n"
+    err = error_of(tmp_path, body)
+    issue = err.errors[0]
+    assert issue.line == 5  # write_sweep puts `base:` on line 1
+    assert issue.path == "uncertain[0].colour" and issue.value == "red"
+    assert "allowed keys" in issue.message and "distribution" in issue.message
+    assert str(tmp_path / "sweep.yaml") + ":5:" in str(err)
+
+
+@pytest.mark.parametrize("body, path, fragment", [
+    ("name: t\nseed: 1\nuncertain:\n  - {path: a.b, type: reel, range: [0, 1]}\n", "uncertain[0].type", "allowed"),
+    ("name: t\nseed: 1\nuncertain:\n  - {path: a.b, type: integer, range: [5, 2]}\n", "uncertain[0]", "low < high"),
+    ("name: t\nseed: 1\nuncertain:\n  - {path: a.b, type: real, range: [0, 1], distribution: normal, mean: 0}\n",
+     "uncertain[0]", "missing ['sd']"),
+    ("name: t\nseed: 1\ndesign: {method: sobol, samples: 6}\nuncertain:\n  - {path: a.b, type: boolean}\n",
+     "design", "power of 2"),
+    ("name: t\nseed: -1\n", "seed", "greater than or equal"),
+    ("name: t\n", "seed", "required key is missing"),
+    ("name: t\nseed: 1\npolicies: [{name: a}, {name: a}]\n", "", "duplicate policy"),
+    ("name: t\nseed: 1\npolicies: [{name: a, scenario: nowhere.yaml}]\n", "policies[0].scenario", "not found"),
+])
+def test_invalid_sweep_files_are_explained(tmp_path, body, path, fragment):
+    err = error_of(tmp_path, body)
+    assert any(i.path == path and fragment in i.message for i in err.errors), str(err)
+    assert all(i.file == str(tmp_path / "sweep.yaml") for i in err.errors)
+
+
+def test_yaml_values_round_trip_through_the_override_parser():
+    for value in [0.1, 1e-05, 2.5e20, -3, True, False, "moves", "2024-12", "yes", [1, 2]]:
+        data = {"k": None}
+        yamlio.apply_overrides(data, {}, [f"k={yaml_value(value)}"])
+        assert data["k"] == value and type(data["k"]) is type(value)
+
+
+@pytest.mark.parametrize("design, n_points", [
+    ("{method: grid, levels: 3}", 3 * 3 * 3 * 2 * 2),  # integer [10,13] has 4 values > 3 levels -> 3
+    ("{method: lhs, samples: 7}", 7),
+    ("{method: sobol, samples: 8}", 8 * (5 + 2)),
+    ("{method: sobol, samples: 8, second_order: true}", 8 * (2 * 5 + 2)),
+    ("{method: morris, samples: 3, levels: 4}", 3 * (5 + 1)),
+])
+def test_every_design_maps_each_type_correctly(tmp_path, design, n_points):
+    spec = spec_with(tmp_path, design)
+    points = designs.points_table(spec)
+    assert len(points) == n_points
+    assert points["export_growth"].between(0.0, 0.1).all()
+    assert points["p_review"].between(0.05, 0.5).all()
+    assert points["count"].map(type).eq(int).all() and points["count"].between(10, 13).all()
+    assert set(points["flows"]) <= {"moves", "all"}
+    assert points["certification"].map(type).eq(bool).all()
+    # the value is what the unit coordinate says, for every design
+    for p in spec.uncertain:
+        assert designs.to_values(p, points[f"u_{p.column}"].to_numpy()) == list(points[p.column])
+    # the same file gives the same points
+    again = designs.points_table(spec_with(tmp_path, design))
+    assert again.equals(points)
+
+
+def test_grid_covers_every_discrete_value_and_the_range_ends(tmp_path):
+    spec = spec_with(tmp_path, "{method: grid, levels: 4}")
+    points = designs.points_table(spec)
+    assert sorted(points["count"].unique()) == [10, 11, 12, 13]
+    assert set(points["certification"]) == {False, True} and set(points["flows"]) == {"moves", "all"}
+    assert points["export_growth"].min() == 0.0 and points["export_growth"].max() == 0.1
+    assert len(points.drop(columns=[c for c in points if c.startswith("u_") or c == "point"]).drop_duplicates()) == len(points)
+
+
+def test_integer_and_categorical_values_are_equally_likely(tmp_path):
+    spec = spec_with(tmp_path, "{method: lhs, samples: 400}")
+    points = designs.points_table(spec)
+    counts = points["count"].value_counts()
+    assert set(counts.index) == {10, 11, 12, 13} and counts.min() == counts.max()  # LHS strata
+    assert points["certification"].sum() == 200
+
+
+def test_distributions_shape_the_sample(tmp_path):
+    params = """uncertain:
+  - {path: economy.export_growth, type: real, range: [-0.2, 0.4], distribution: normal, mean: 0.05, sd: 0.02}
+  - {path: economy.import_markup, type: real, range: [0.0, 1.0], distribution: triangular, mode: 0.9}
+  - {path: economy.frontier_growth, type: real, range: [0.0, 0.2], distribution: lognormal, median: 0.02, sd: 0.5}
+"""
+    points = designs.points_table(spec_with(tmp_path, "{method: lhs, samples: 2000}", params))
+    assert abs(points["export_growth"].mean() - 0.05) < 0.002 and abs(points["export_growth"].std() - 0.02) < 0.002
+    assert abs(points["import_markup"].mean() - (0.0 + 1.0 + 0.9) / 3) < 0.01
+    assert abs(points["frontier_growth"].median() - 0.02) < 0.001
+
+
+def test_tasks_carry_overrides_and_seeds_keyed_by_point_and_replicate(tmp_path):
+    spec = spec_with(tmp_path, "{method: lhs, samples: 3}",
+                     extra="policies:\n  - {name: a}\n  - {name: b, set: {economy.import_markup: 0.2}}\n")
+    tasks = designs.tasks_table(spec, designs.points_table(spec))
+    assert len(tasks) == 2 * 3 * 2 and tasks["run_id"].is_unique
+    # common random numbers: both policies use the same seed at a (point, replicate)
+    a, b = (tasks[tasks.policy == p].set_index(["point", "replicate"])["seed"] for p in ("a", "b"))
+    assert a.equals(b) and a.is_unique
+    assert tasks["seed"].iloc[0] == int(np.random.SeedSequence(11, spawn_key=(0, 0)).generate_state(1, np.uint64)[0] >> 1)
+    row = tasks[(tasks.policy == "b")].iloc[0]
+    parsed = dict(o.split("=", 1) for o in row["overrides"])
+    assert yaml.safe_load(parsed["economy.import_markup"]) == 0.2
+    assert yaml.safe_load(parsed["firm_groups.0.count"]) == row["count"]
+    assert yaml.safe_load(parsed["recording.flows"]) == row["flows"]
