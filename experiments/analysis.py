@@ -174,8 +174,11 @@ def analyze(out: str | Path, outcomes: list[OutcomeSpec] | None = None, method: 
         rep.add(f"{len(values) - len(missing)} of {len(values)} runs give a value; "
                 f"{len(missing)} do not ({(missing['status'] != 'complete').sum()} not complete, "
                 f"{(missing['status'] == 'complete').sum()} complete without that date).", "")
+        _policy_table(rep, values)
         if method in ("sobol", "morris") and meta["problem"]["num_vars"]:
             _sensitivity(rep, meta, method, values, points, oc, dest, seed, plots)
+        elif method != "none":
+            rep.add(f"Sensitivity indices need a sobol or morris design; this sweep's design is {method}.", "")
         if meta["problem"]["num_vars"]:
             _prim_section(rep, meta, values, points, oc, dest, prim_threshold, prim_below, plots)
         fan = fan_table(con, oc.indicator)
@@ -207,6 +210,16 @@ def _runs_section(rep: Report, runs: pd.DataFrame, dest: Path) -> None:
                 "They are excluded from every statistic below, and the sensitivity analysis drops whole "
                 "blocks that contain them:", "")
         rep.table(failed.head(20))
+
+
+def _policy_table(rep: Report, values: pd.DataFrame) -> None:
+    """Median and 5–95% range of the outcome per policy variant."""
+    ok = values.dropna(subset=["value"])
+    if ok.empty:
+        return
+    table = ok.groupby("policy", sort=False)["value"].agg(
+        runs="count", median="median", p05=lambda v: v.quantile(0.05), p95=lambda v: v.quantile(0.95)).reset_index()
+    rep.table(table)
 
 
 def _sensitivity(rep, meta, method, values, points, oc, dest, seed, plots) -> None:

@@ -53,10 +53,12 @@ def _is_categorical(s: pd.Series) -> bool:
 
 
 def prim(x: pd.DataFrame, y: np.ndarray, alpha: float = 0.05, min_mass: float = 0.05,
-         min_coverage: float = 0.5) -> PrimResult:
+         min_coverage: float = 0.5, min_cases: int = 10) -> PrimResult:
     """Peel boxes over the columns of ``x`` for the boolean cases of interest ``y``.
 
-    The chosen box is the densest one whose coverage is at least ``min_coverage``.
+    A box keeps at least ``min_mass`` of the cases and at least ``min_cases`` of them (or half of
+    a smaller sample), so that a box is never one lucky run. The chosen box is the densest one
+    whose coverage is at least ``min_coverage``.
     """
     y = np.asarray(y, dtype=bool)
     if len(y) != len(x) or len(y) == 0:
@@ -69,7 +71,7 @@ def prim(x: pd.DataFrame, y: np.ndarray, alpha: float = 0.05, min_mass: float = 
     box = {c: (set(v.tolist()) if c in cat else (float(v.min()), float(v.max()))) for c, v in cols.items()}
     boxes, rows = [dict(box)], [_stats(inside, y, 0, 0)]
     while True:
-        best = _best_peel(cols, cat, y, inside, alpha, min_mass * len(y))
+        best = _best_peel(cols, cat, y, inside, alpha, max(min_mass * len(y), min(min_cases, len(y) / 2)))
         if best is None:
             break
         col, keep = best

@@ -108,6 +108,15 @@ def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool =
     folder = SweepFolder(out or default_out(spec))
     points = designs.points_table(spec)
     tasks = designs.tasks_table(spec, points)
+    if resume and not folder.exists():
+        raise SweepError(f"nothing to resume: {folder.root} holds no sweep")
+    with folder.lock():
+        _check_or_create(spec, Path(spec_path), folder, points, tasks, resume)
+    return spec, folder, tasks
+
+
+def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, points: pd.DataFrame,
+                     tasks: pd.DataFrame, resume: bool) -> None:
     if folder.exists():
         old = folder.read_design()
         key = ["run_id", "policy", "point", "replicate", "seed"]
@@ -119,8 +128,7 @@ def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool =
     elif resume:
         raise SweepError(f"nothing to resume: {folder.root} holds no sweep")
     else:
-        _create(spec, Path(spec_path), folder, points, tasks)
-    return spec, folder, tasks
+        _create(spec, spec_path, folder, points, tasks)
 
 
 def _create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, points: pd.DataFrame,
@@ -300,6 +308,7 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, *, workers: 
             finally:
                 bar.close()
                 journal.close()
+                write_index(folder, index)
                 if executor_obj is None:
                     ex.close()
         index = current_status(folder, tasks)

@@ -50,3 +50,34 @@ def fake_runs(spec_path: Path, out: Path, outcome: Callable[[dict], float],
             (run / "manifest.json").write_text(json.dumps({"run_id": row["run_id"], "status": "complete",
                                                            "seed": int(row["seed"])}))
     return folder
+
+
+TIMING_KEYS = {"created", "wall_time_s", "started", "finished"}
+
+
+def assert_same_runs(a: Path, b: Path) -> int:
+    """Two sweep folders hold the same complete runs with identical tables; returns the run count."""
+    runs_a = sorted(p.name for p in (a / "runs").iterdir() if not p.name.startswith("."))
+    runs_b = sorted(p.name for p in (b / "runs").iterdir() if not p.name.startswith("."))
+    assert runs_a == runs_b
+    for run in runs_a:
+        tables = sorted(p.name for p in (a / "runs" / run).glob("*.parquet"))
+        assert tables == sorted(p.name for p in (b / "runs" / run).glob("*.parquet"))
+        assert tables, run
+        for name in tables:
+            pd.testing.assert_frame_equal(pd.read_parquet(a / "runs" / run / name),
+                                          pd.read_parquet(b / "runs" / run / name), check_exact=True)
+        ma, mb = (json.loads((d / "runs" / run / "manifest.json").read_text()) for d in (a, b))
+        assert {k: v for k, v in ma.items() if k not in TIMING_KEYS} == \
+               {k: v for k, v in mb.items() if k not in TIMING_KEYS}
+    return len(runs_a)
+
+
+def journal_records(folder: Path) -> list[dict]:
+    path = folder / "journal.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
+
+
+def complete_runs(folder: Path) -> list[str]:
+    runs = folder / "runs"
+    return sorted(p.name for p in runs.iterdir() if (p / "manifest.json").is_file()) if runs.is_dir() else []

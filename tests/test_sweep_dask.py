@@ -1,0 +1,85 @@
+"""A sweep on a real Dask scheduler and two workers (separate processes on 127.0.0.1), one killed mid-sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments.sweep import run_sweep, sweep_status
+from tests.sweep_helpers import ROOT, assert_same_runs, complete_runs, journal_records, write_sweep
+from tests.test_sweep_run import SWEEP, wait_for
+
+pytest.importorskip("distributed")
+DASK = str(Path(sys.executable).parent / "dask")
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A scheduler and two single-thread workers without nannies (a killed worker stays dead)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3"}
+    sched_file = tmp_path / "scheduler.json"
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        log = open(tmp_path / f"dask-{len(procs)}.log", "w")
+        proc = subprocess.Popen([DASK, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        procs.append(proc)
+        return proc
+
+    try:
+        start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file))
+        wait_for(lambda: sched_file.is_file() and sched_file.stat().st_size > 0, timeout=60, every=0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        workers = [start("worker", address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",
+                         "--no-dashboard", "--name", f"w{i}") for i in range(2)]
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address, workers
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_dask_sweep_survives_a_killed_worker_and_matches_in_process(cluster, tmp_path):
+    address, workers = cluster
+    spec = write_sweep(tmp_path, SWEEP.format(samples=3, end="2024-06"))
+    out, ref = tmp_path / "dask", tmp_path / "ref"
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli_sweep", "sweep", str(spec), "--out", str(out),
+                             "--scheduler", address, "--no-progress"], cwd=ROOT, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: len(complete_runs(out)) >= 2 or proc.poll() is not None, timeout=120)
+        victim = workers[0]
+        os.kill(victim.pid, signal.SIGKILL)
+        killed_at = time.time()
+        output, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, output
+    n_before = len([r for r in journal_records(out) if r["finished"] < killed_at])
+    assert n_before < 12, "the worker was not killed mid-sweep"
+    # every run exactly once, all complete, and the dead worker's last run was redone elsewhere
+    records = journal_records(out)
+    assert sorted(r["run_id"] for r in records) == complete_runs(out) and len(records) == 12
+    survivors = {r["worker"] for r in records if r["finished"] > killed_at}
+    assert survivors and all(w.endswith(f":{workers[1].pid}") for w in survivors)
+    index = sweep_status(out)
+    assert index["run_id"].is_unique and (index["status"] == "complete").all()
+    # identical to the same sweep in-process: same seeds, same tables
+    run_sweep(spec, ref, executor="inprocess", progress=False)
+    assert assert_same_runs(ref, out) == 12
