@@ -48,6 +48,9 @@ def sweep(
                             progress=progress)
     except (ConfigError, SweepError, SweepAborted) as err:
         _fail(str(err))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished runs are kept; run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
     typer.echo(f"{summary.out}: {summary.complete}/{summary.total} complete, {summary.failed} failed, "
                f"{summary.pending} pending; ran {summary.ran} now ({summary.skipped} were already complete) "
                f"in {summary.elapsed_s:.1f} s")

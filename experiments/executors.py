@@ -162,7 +162,7 @@ class PoolExecutor(Executor):
 
         ctx = mp.get_context(self.start_method)
         if self.start_method == "forkserver":
-            ctx.set_forkserver_preload(["experiments.executors", "model.cluster_model"])
+            ctx.set_forkserver_preload(["experiments.executors", "model.cluster_model", "experiments.runner"])
         return ProcessPoolExecutor(self.workers, mp_context=ctx, max_tasks_per_child=self.max_tasks_per_child)
 
     def imap(self, tasks: Iterable[RunTask]) -> Iterator[RunResult]:
@@ -234,7 +234,10 @@ class DaskExecutor(Executor):
         self.idle_timeout = idle_timeout
         self.cluster = None
         if scheduler:
-            self.client = Client(scheduler, timeout="30s")
+            try:
+                self.client = Client(scheduler, timeout="30s")
+            except (OSError, TimeoutError) as err:
+                raise SweepAborted(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
         else:
             self.cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                         processes=True, dashboard_address=None, silence_logs=logging.ERROR)

@@ -101,13 +101,16 @@ def default_out(spec: SweepSpec) -> Path:
     return Path("results") / "sweeps" / spec.name
 
 
-def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool = False
-            ) -> tuple[SweepSpec, SweepFolder, pd.DataFrame]:
-    """Validate the sweep file, build its design and create (or check) the sweep folder."""
+def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool = False,
+            on_warning: Callable[[str], None] | None = None) -> tuple[SweepSpec, SweepFolder, pd.DataFrame]:
+    """Validate the sweep file, build its design, check it (``preflight``) and create (or check)
+    the sweep folder."""
     spec = load_sweep(spec_path)
     folder = SweepFolder(out or default_out(spec))
     points = designs.points_table(spec)
     tasks = designs.tasks_table(spec, points)
+    for warning in preflight(spec, tasks):
+        (on_warning or (lambda w: print(f"warning: {w}", file=sys.stderr)))(warning)
     if resume and not folder.exists():
         raise SweepError(f"nothing to resume: {folder.root} holds no sweep")
     with folder.lock():
@@ -172,7 +175,10 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
                 hits = [e for e in err.errors if e.file == "--set"
                         or e.path.replace("[", ".").replace("]", "").startswith(param.path)]
                 if hits:
-                    issues.append(issue_at(spec.file, ("uncertain", j), f"the scenario rejects "
+                    bad_path = any(m in hits[0].message for m in ("unknown key", "does not exist"))
+                    key = "path" if bad_path else "range" if hasattr(param, "range") else \
+                        "values" if hasattr(param, "values") else "path"
+                    issues.append(issue_at(spec.file, ("uncertain", j, key), f"the scenario rejects "
                                            f"{param.path}={value}: {hits[0].message}"))
                     break
     if issues:
@@ -281,9 +287,7 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, *, workers: 
               on_warning: Callable[[str], None] | None = None) -> SweepSummary:
     """Run (or resume) a sweep; return counts. Runs already complete are skipped."""
     t0 = time.time()
-    spec, folder, tasks = prepare(spec_path, out, resume)
-    for warning in preflight(spec, tasks):
-        (on_warning or (lambda w: print(f"warning: {w}", file=sys.stderr)))(warning)
+    spec, folder, tasks = prepare(spec_path, out, resume, on_warning)
     with folder.lock():
         index = current_status(folder, tasks)
         todo_ids = set(index.loc[index["status"] != "complete", "run_id"])

@@ -1,0 +1,80 @@
+"""The sweep commands (typer) and the shipped smoke sweep file."""
+
+from __future__ import annotations
+
+import pandas as pd
+import typer
+from typer.testing import CliRunner
+
+from experiments import designs
+from experiments.cli_sweep import register
+from experiments.sweep import preflight
+from experiments.sweep_spec import load_sweep
+from tests.sweep_helpers import ROOT, fake_runs, write_sweep
+
+BODY = """name: fk
+seed: 5
+policies: [{name: a}, {name: b}]
+uncertain:
+  - {path: economy.export_growth, type: real, range: [0.0, 0.1]}
+design: {method: lhs, samples: 4}
+"""
+
+
+def app() -> typer.Typer:
+    a = typer.Typer()
+    register(a)
+    return a
+
+
+def test_commands_are_registered():
+    names = {c.name for c in app().registered_commands}
+    assert names == {"sweep", "status", "query", "analyze"}
+
+
+def test_query_status_and_analyze_on_a_sweep_folder(tmp_path):
+    folder = fake_runs(write_sweep(tmp_path, BODY), tmp_path / "out",
+                       lambda r: r["export_growth"], fail=lambda r: r["run_id"] == "b-p0003-r00")
+    run = CliRunner().invoke
+    res = run(app(), ["query", str(folder.root), "SELECT policy, count(*) AS n FROM runs GROUP BY policy ORDER BY policy;"])
+    assert res.exit_code == 0 and "a" in res.output and "4" in res.output
+    csv = tmp_path / "ind.csv"
+    res = run(app(), ["query", str(folder.root), "SELECT * FROM indicators", "--csv", str(csv)])
+    assert res.exit_code == 0
+    assert pd.read_csv(csv)["run_id"].nunique() == 7  # 8 runs, one failed
+    res = run(app(), ["status", str(folder.root), "--errors"])
+    assert res.exit_code == 0 and "b-p0003-r00" in res.output and "ValueError: boom" in res.output
+    res = run(app(), ["status", str(folder.root), "--traceback", "b-p0003-r00"])
+    assert "Traceback" in res.output
+    res = run(app(), ["query", str(folder.root), "SELECT nope FROM runs"])
+    assert res.exit_code == 1 and "nope" in res.output
+    res = run(app(), ["analyze", str(folder.root), "-o", "localisation_rate@2023-02"])
+    assert res.exit_code == 0 and (folder.root / "analysis" / "report.md").is_file()
+
+
+def test_an_invalid_sweep_file_fails_with_its_line(tmp_path):
+    path = write_sweep(tmp_path, BODY.replace("seed: 5", "seed: 5\nreplicates: 3"))
+    res = CliRunner().invoke(app(), ["sweep", str(path), "--out", str(tmp_path / "out"), "--in-process"])
+    assert res.exit_code == 1
+    line = path.read_text().splitlines().index("replicates: 3") + 1
+    assert f"{path}:{line}: replicates" in res.output and "replications" in res.output
+
+
+def test_a_parameter_path_the_scenario_rejects_is_an_error_in_the_sweep_file(tmp_path):
+    body = BODY.replace("range: [0.0, 0.1]}", "range: [0.0, 0.9]}\n"  # export_growth allows at most 0.5
+                        "  - {path: economy.export_grwth, type: real, range: [0.0, 0.1]}")
+    path = write_sweep(tmp_path, body)
+    res = CliRunner().invoke(app(), ["sweep", str(path), "--out", str(tmp_path / "o"), "--in-process"])
+    lines = path.read_text().splitlines()
+    first = next(i for i, t in enumerate(lines) if "export_growth" in t) + 1
+    second = next(i for i, t in enumerate(lines) if "export_grwth" in t) + 1
+    assert res.exit_code == 1
+    assert f"{path}:{first}: uncertain[0].range" in res.output and "0.9" in res.output
+    assert f"{path}:{second}: uncertain[1].path" in res.output and "export_grwth" in res.output
+
+
+def test_the_smoke_sweep_is_small_valid_and_loads_every_variant():
+    spec = load_sweep(ROOT / "scenarios" / "sweeps" / "smoke.yaml")
+    tasks = designs.tasks_table(spec, designs.points_table(spec))
+    assert len(tasks) <= 20 and len(spec.policies) == 2 and len(spec.uncertain) == 2 and spec.replications > 1
+    assert preflight(spec, tasks) == []
