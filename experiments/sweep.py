@@ -17,32 +17,35 @@ the runs that are missing or failed.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from experiments import designs
-from experiments.executors import Executor, RunResult, RunTask, make_executor, run_complete
+from experiments.executors import Executor, RunTask, make_executor
+from experiments.sweep_index import (  # noqa: F401  (re-exported: the sweep API in one place)
+    INDEX_COLUMNS,
+    Journal,
+    SweepError,
+    SweepFolder,
+    atomic_write,
+    current_status,
+    read_journal,
+    sweep_status,
+    update_row,
+    write_index,
+)
 from experiments.sweep_spec import SweepSpec, SweepSpecError, issue_at, load_sweep
 
-INDEX_COLUMNS = ["run_id", "policy", "point", "replicate", "seed", "status", "error", "traceback",
-                 "attempts", "started", "finished", "wall_time_s", "worker"]
 COMPACT_EVERY_S = 15.0
-
-
-class SweepError(RuntimeError):
-    """A sweep cannot start (folder holds another sweep, is in use, ...)."""
 
 
 @dataclass
@@ -58,42 +61,6 @@ class SweepSummary:
     @property
     def pending(self) -> int:
         return self.total - self.complete - self.failed
-
-
-class SweepFolder:
-    """Paths and files of one sweep folder."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root).resolve()
-        self.runs = self.root / "runs"
-        self.design = self.root / "design.parquet"
-        self.points = self.root / "points.parquet"
-        self.index = self.root / "index.parquet"
-        self.journal = self.root / "journal.jsonl"
-        self.meta = self.root / "sweep.json"
-        self.spec_copy = self.root / "sweep.yaml"
-
-    def exists(self) -> bool:
-        return self.design.is_file()
-
-    def read_design(self) -> pd.DataFrame:
-        return pd.read_parquet(self.design)
-
-    def read_meta(self) -> dict[str, Any]:
-        return json.loads(self.meta.read_text(encoding="utf-8"))
-
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        """One sweep process per folder (released by the OS if the process dies)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise SweepError(f"{self.root} is being run by another sweep process") from None
-            fh.write(str(os.getpid()))
-            fh.flush()
-            yield
 
 
 # -- preparing -----------------------------------------------------------------------------------
@@ -144,15 +111,9 @@ def _create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, points: pd.Da
             "parameters": [{"column": p.column, **p.model_dump()} for p in spec.uncertain],
             "problem": designs.unit_problem(spec),
             "outcomes": [o.model_dump() for o in spec.outcomes]}
-    _atomic_write(folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False)))
-    _atomic_write(folder.points, lambda p: points.to_parquet(p, index=False))
-    _atomic_write(folder.design, lambda p: tasks.to_parquet(p, index=False))  # last: marks the folder
-
-
-def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    atomic_write(folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False)))
+    atomic_write(folder.points, lambda p: points.to_parquet(p, index=False))
+    atomic_write(folder.design, lambda p: tasks.to_parquet(p, index=False))  # last: marks the folder
 
 
 def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
@@ -204,83 +165,7 @@ def _extremes(param: Any) -> list[str]:
 
 
 # -- status --------------------------------------------------------------------------------------
-def read_journal(path: Path) -> dict[str, dict[str, Any]]:
-    """Last record per run id (a torn last line from a crash is ignored); ``attempts`` counted."""
-    out: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return out
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec.get("reused"):
-                continue
-            rec["attempts"] = out.get(rec["run_id"], {}).get("attempts", 0) + 1
-            out[rec["run_id"]] = rec
-    return out
-
-
-def current_status(folder: SweepFolder, tasks: pd.DataFrame) -> pd.DataFrame:
-    """The index: every run's status from its folder (trusted) and the journal (errors, timings)."""
-    journal = read_journal(folder.journal)
-    rows = []
-    for run_id, policy, point, rep, seed in tasks[["run_id", "policy", "point", "replicate", "seed"]].itertuples(
-            index=False):
-        rec = journal.get(run_id, {})
-        run_dir = folder.runs / run_id
-        if rec.get("status") == "complete" and (run_dir / "manifest.json").is_file():
-            status = "complete"
-        elif run_complete(run_dir, int(seed)):
-            status = "complete"  # finished but not journalled (the sweep was killed meanwhile)
-            rec = {**rec, "error": None, "traceback": None}
-        else:
-            status = "failed" if rec.get("status") == "failed" else "pending"
-        rows.append({"run_id": run_id, "policy": policy, "point": point, "replicate": rep, "seed": seed,
-                     "status": status, "error": rec.get("error") if status == "failed" else None,
-                     "traceback": rec.get("traceback") if status == "failed" else None,
-                     "attempts": rec.get("attempts", 0), "started": _ts(rec.get("started")),
-                     "finished": _ts(rec.get("finished")), "wall_time_s": rec.get("wall_time_s"),
-                     "worker": rec.get("worker")})
-    return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype({"attempts": "int64", "wall_time_s": "float64"})
-
-
-def _ts(value: float | None) -> pd.Timestamp | None:
-    return pd.Timestamp(value, unit="s", tz="UTC") if value else None
-
-
-def write_index(folder: SweepFolder, index: pd.DataFrame) -> None:
-    _atomic_write(folder.index, lambda p: index.to_parquet(p, index=False))
-
-
-def sweep_status(out: str | Path) -> pd.DataFrame:
-    """The current index of a sweep folder (recomputed from folders and journal)."""
-    folder = SweepFolder(out)
-    if not folder.exists():
-        raise SweepError(f"{folder.root} holds no sweep (no design.parquet)")
-    return current_status(folder, folder.read_design())
-
-
 # -- running -------------------------------------------------------------------------------------
-class Journal:
-    """Append-only record of finished tasks; each line is flushed and fsync'd."""
-
-    def __init__(self, path: Path, session: str):
-        self.fh = open(path, "a", encoding="utf-8")
-        self.session = session
-
-    def append(self, result: RunResult) -> None:
-        rec = {**asdict(result), "session": self.session}
-        rec.pop("extra", None)
-        self.fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-
-    def close(self) -> None:
-        self.fh.close()
-
-
 def run_sweep(spec_path: str | Path, out: str | Path | None = None, *, workers: int | None = None,
               scheduler: str | None = None, executor: str | None = None, resume: bool = False,
               progress: bool = True, executor_obj: Executor | None = None,
@@ -304,7 +189,7 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, *, workers: 
                 for res in ex.imap(_tasks(todo, folder)):
                     journal.append(res)
                     ran += 1
-                    _update_row(index, by_id[res.run_id], res)
+                    update_row(index, by_id[res.run_id], res)
                     bar.update(res.status)
                     if time.time() - last > COMPACT_EVERY_S:
                         write_index(folder, index)
@@ -327,15 +212,6 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, *, workers: 
 def _tasks(todo: pd.DataFrame, folder: SweepFolder) -> Iterator[RunTask]:
     for row in todo[["run_id", "scenario", "overrides", "seed"]].itertuples(index=False):
         yield RunTask(row.run_id, row.scenario, tuple(row.overrides), int(row.seed), str(folder.runs))
-
-
-def _update_row(index: pd.DataFrame, i: int, res: RunResult) -> None:
-    failed = res.status == "failed"
-    index.iloc[i, index.columns.get_indexer(["status", "error", "traceback", "started", "finished",
-                                             "wall_time_s", "worker"])] = [
-        res.status, res.error if failed else None, res.traceback if failed else None,
-        _ts(res.started), _ts(res.finished), res.wall_time_s, res.worker]
-    index.iat[i, index.columns.get_loc("attempts")] += 1
 
 
 def _clean_tmp(folder: SweepFolder) -> None:
