@@ -100,9 +100,11 @@ def run_task(task: RunTask) -> RunResult:
         else:
             status, error, tb = "failed", f"{type(err).__name__}: {err}", traceback.format_exc()
     finally:
-        # Mesa 3.3.1 keeps every model alive through Agent._ids: drop the ones this run made
+        # Mesa 3.3.1 keeps every model alive through Agent._ids: drop the ones this run made. A
+        # model still running belongs to another thread of a multi-threaded Dask worker: keep it.
         for model in set(mesa.Agent._ids) - before:
-            mesa.Agent._ids.pop(model, None)
+            if not getattr(model, "running", True):
+                mesa.Agent._ids.pop(model, None)
     finished = time.time()
     return RunResult(task.run_id, status, error, tb, started, finished, finished - started, worker)
 
