@@ -1,0 +1,1 @@
+"""Running many models: runner, results store, sweeps, analysis and the command line."""

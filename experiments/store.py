@@ -1,0 +1,331 @@
+"""The results store: one folder per run, written atomically, read back lazily.
+
+A run folder (docs/ARCHITECTURE.md, "Run folder") holds ``manifest.json`` and one Parquet file
+per table. ``write_run`` writes everything into ``<out>/.tmp-<run_id>-<pid>/``, fsyncs it, writes
+the manifest last and only then renames the folder to ``<out>/<run_id>/``. So a crash at any
+point leaves either no run folder or a hidden ``.tmp-*`` folder, never a half-written run that
+looks finished. A run is complete when its manifest says ``"status": "complete"`` and every table
+it lists is present.
+
+This module is the only writer of results; the dashboard and the sweep code read through it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["MANIFEST", "RUN_TABLES", "TMP_PREFIX", "RunData", "RunExistsError", "StoreError",
+           "clean_stale_tmp", "collect_versions", "git_commit", "is_complete", "list_runs",
+           "read_run", "write_run"]
+
+MANIFEST = "manifest.json"
+TMP_PREFIX = ".tmp-"
+RUN_TABLES = ("indicators", "indicators_province", "firms", "contracts", "flows", "policy", "locations")
+"""The tables of a model run, in the order of docs/ARCHITECTURE.md."""
+
+_VERSIONED = ("clusterlink", "mesa", "numpy", "pandas", "pyarrow", "scipy")
+_NAME_OK = re.compile(r"^[^/\\\x00]+$")
+_TABLE_OK = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StoreError(RuntimeError):
+    """A run folder cannot be written or read (the message says which and why)."""
+
+
+class RunExistsError(StoreError, FileExistsError):
+    """The target run folder already holds a complete run and ``overwrite`` was not given."""
+
+
+# -- writing ------------------------------------------------------------------------------------------
+def write_run(out_dir: str | Path, run_id: str, manifest: Mapping[str, Any],
+              tables: Mapping[str, pd.DataFrame], overwrite: bool = False) -> Path:
+    """Write one run folder atomically and return its path ``<out_dir>/<run_id>``.
+
+    ``manifest`` is stored as given plus ``run_id``, ``status: "complete"`` and ``tables``
+    (name → row count). Raises ``RunExistsError`` if a complete run is already there, unless
+    ``overwrite`` (then the old folder is renamed aside, the new one renamed in, the old deleted).
+    """
+    run_id = _check_run_id(run_id)
+    for name in tables:
+        if not _TABLE_OK.match(name):
+            raise StoreError(f"table name {name!r} is not a plain identifier")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / run_id
+    if is_complete(final) and not overwrite:
+        raise RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
+    tmp = _claim_tmp(out, run_id)
+    try:
+        counts = {name: _write_table(tmp / f"{name}.parquet", df) for name, df in tables.items()}
+        full = {**dict(manifest), "run_id": run_id, "status": "complete", "tables": counts}
+        _write_json(tmp / MANIFEST, full)
+        _fsync_dir(tmp)
+        _move_into_place(tmp, final, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        with _IN_USE_LOCK:
+            _IN_USE.discard(tmp)
+    _fsync_dir(out)
+    return final
+
+
+_IN_USE: set[Path] = set()  # temporary folders this process is writing now (threads share a pid)
+_IN_USE_LOCK = threading.Lock()
+
+
+def _claim_tmp(out: Path, run_id: str) -> Path:
+    """Create ``<out>/.tmp-<run_id>-<pid>`` (``...-<pid>.<n>`` if another thread writes that one)."""
+    base = f"{TMP_PREFIX}{run_id}-{os.getpid()}"
+    with _IN_USE_LOCK:
+        n = 0
+        tmp = out / base
+        while tmp in _IN_USE:
+            n += 1
+            tmp = out / f"{base}.{n}"
+        _IN_USE.add(tmp)
+    try:
+        if tmp.exists():  # left by a crashed process that had the same id: stale
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    except BaseException:
+        with _IN_USE_LOCK:
+            _IN_USE.discard(tmp)
+        raise
+    return tmp
+
+
+def _check_run_id(run_id: Any) -> str:
+    if not isinstance(run_id, str):
+        raise TypeError(f"run_id must be a str, got {type(run_id).__name__} ({run_id!r})")
+    if not _NAME_OK.match(run_id) or run_id in (".", "..") or run_id.startswith("."):
+        raise StoreError(f"run_id {run_id!r} is not a valid folder name (no '/', no leading '.')")
+    return run_id
+
+
+def _write_table(path: Path, df: pd.DataFrame) -> int:
+    """One table as a columnar Parquet file (no pandas index); returns its row count."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, path, compression="zstd")
+    _fsync_file(path)
+    return int(table.num_rows)
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for NumPy scalars and arrays, paths and sets in a manifest."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"manifest value of type {type(value).__name__} is not JSON-able: {value!r}")
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=_json_default, allow_nan=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable (a no-op where directories can't be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _move_into_place(tmp: Path, final: Path, overwrite: bool) -> None:
+    """Rename the finished temporary folder to its final name."""
+    if not final.exists() and not final.is_symlink():
+        try:
+            os.rename(tmp, final)
+            return
+        except OSError:  # someone else got there first: decide again below
+            if not final.exists():
+                raise
+    if is_complete(final) and not overwrite:
+        raise RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
+    # An incomplete folder under the final name (not ours) or an overwrite: swap it out.
+    aside = final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}-old"
+    if aside.exists():
+        shutil.rmtree(aside)
+    os.rename(final, aside)
+    try:
+        os.rename(tmp, final)
+    except BaseException:
+        os.rename(aside, final)  # put the old run back
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+# -- reading ------------------------------------------------------------------------------------------
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_complete(path: str | Path) -> bool:
+    """True if ``path`` is a finished run: manifest status "complete" and every listed table present."""
+    p = Path(path)
+    manifest = _read_manifest(p)
+    if manifest is None or manifest.get("status") != "complete":
+        return False
+    listed = manifest.get("tables") or {}
+    return all((p / f"{name}.parquet").is_file() for name in listed)
+
+
+@dataclass
+class RunData:
+    """A run folder read back: the manifest now, tables on first use (then cached)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    _cache: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id", self.path.name))
+
+    def tables(self) -> list[str]:
+        """Names of the tables in this run (architecture order first, then any others)."""
+        present = {p.stem for p in self.path.glob("*.parquet")}
+        return [t for t in RUN_TABLES if t in present] + sorted(present - set(RUN_TABLES))
+
+    def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """One table as a DataFrame; a full read is cached, a column subset is read each time."""
+        if name in self._cache:
+            df = self._cache[name]
+            return df if columns is None else df[columns]
+        file = self.path / f"{name}.parquet"
+        if not _TABLE_OK.match(name) or not file.is_file():
+            raise KeyError(f"run {self.run_id} has no table {name!r}; it has: {', '.join(self.tables())}")
+        df = pd.read_parquet(file, columns=columns)
+        if columns is None:
+            self._cache[name] = df
+        return df
+
+
+def read_run(path: str | Path) -> RunData:
+    """Open a complete run folder (raises ``StoreError`` if it is not one)."""
+    p = Path(path)
+    if not p.is_dir():
+        raise StoreError(f"{p}: no such run folder")
+    manifest = _read_manifest(p)
+    if manifest is None or not is_complete(p):
+        raise StoreError(f"{p}: not a complete run (no manifest with status 'complete', or tables missing)")
+    return RunData(p, manifest)
+
+
+def list_runs(results_dir: str | Path) -> list[Path]:
+    """The complete run folders directly inside ``results_dir``, sorted by name.
+
+    Hidden folders (``.tmp-*`` being written or left by a crash) and incomplete folders are skipped.
+    """
+    root = Path(results_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir() and is_complete(p))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def clean_stale_tmp(out_dir: str | Path, min_age_s: float = 0.0) -> list[Path]:
+    """Delete ``.tmp-*`` folders whose writing process is gone; return what was removed.
+
+    A folder is stale when the process id in its name is not running on this machine and it is
+    older than ``min_age_s``. On a folder shared by several machines, pass a generous
+    ``min_age_s`` (a process id seen here says nothing about another host's writer).
+    """
+    root = Path(out_dir)
+    if not root.is_dir():
+        return []
+    removed = []
+    now = time.time()
+    for p in root.iterdir():
+        if not (p.name.startswith(TMP_PREFIX) and p.is_dir()):
+            continue
+        m = re.search(r"-(\d+)(\.\d+)?(-old)?$", p.name)
+        if m and _pid_alive(int(m.group(1))):
+            continue
+        try:
+            if now - p.stat().st_mtime < min_age_s:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return sorted(removed)
+
+
+# -- provenance ---------------------------------------------------------------------------------------
+def collect_versions() -> dict[str, str | None]:
+    """Versions of clusterlink, Python and the packages that shape a run's numbers (None if absent)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {k: versions[k] for k in ("clusterlink", "python", *_VERSIONED[1:])}
+
+
+def git_commit(repo: str | Path | None = None) -> str | None:
+    """The commit of the clusterlink checkout (or of ``repo``); None without git or a checkout."""
+    where = Path(repo) if repo is not None else Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", commit) else None

@@ -1,0 +1,248 @@
+"""The results store: atomic run folders, what readers see after a crash, overwrite, round trips."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import store
+from experiments.store import (
+    RunExistsError,
+    StoreError,
+    is_complete,
+    list_runs,
+    read_run,
+    write_run,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sample_tables(scale: float = 1.0) -> dict[str, pd.DataFrame]:
+    """Tables with the dtypes a run has: ints, floats with NaN, strings with diacritics, bools."""
+    indicators = pd.DataFrame({
+        "step": np.arange(1, 5, dtype="int64"),
+        "date": pd.array(["2023-01", "2023-02", "2023-03", "2023-04"], dtype="str"),
+        "localisation_rate": np.array([0.07, 0.071, np.nan, 0.075]) * scale,
+        "n_fdi_firms": np.array([10.0, 11.0, 11.0, 12.0]),
+    })
+    firms = pd.DataFrame({
+        "step": np.array([1, 1, 4], dtype="int64"),
+        "firm_id": np.array([1, 2, 3], dtype="int64"),
+        "province": pd.array(["Thái Nguyên", "Bắc Giang", "Bắc Ninh"], dtype="str"),
+        "tier": np.array([1, 2, 1], dtype="int8"),
+        "alive": np.array([True, False, True]),
+        "tech": np.array([0.9, 0.31, 0.4]) * scale,
+    })
+    empty = pd.DataFrame({"step": pd.Series(dtype="int64"), "policy": pd.Series(dtype="str"),
+                          "spend": pd.Series(dtype="float64")})
+    return {"indicators": indicators, "firms": firms, "policy": empty}
+
+
+def manifest(seed: int = 5) -> dict:
+    return {"scenario": {"path": "s.yaml", "name": "s", "hash": "ab" * 32}, "seed": np.int64(seed),
+            "start": "2023-01", "end": "2023-04", "n_months": 4, "overrides": ["end=2023-04"]}
+
+
+def leftovers(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+
+
+def test_round_trip_keeps_values_and_dtypes(tmp_path):
+    tables = sample_tables()
+    path = write_run(tmp_path, "r1", manifest(), tables)
+    assert path == tmp_path / "r1" and is_complete(path)
+    run = read_run(path)
+    assert run.tables() == ["indicators", "firms", "policy"]
+    for name, df in tables.items():
+        back = run.table(name)
+        pd.testing.assert_frame_equal(back, df, check_dtype=True, check_exact=True)
+    assert run.table("firms") is run.table("firms")  # read once, then cached
+    assert list(run.table("firms", columns=["tech"]).columns) == ["tech"]
+    with pytest.raises(KeyError, match="has no table 'nope'.*indicators"):
+        run.table("nope")
+    assert not leftovers(tmp_path)
+
+
+def test_manifest_is_completed_by_the_store(tmp_path):
+    path = write_run(tmp_path, "0001", manifest(seed=9), sample_tables())
+    raw = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    assert raw["run_id"] == "0001" and isinstance(raw["run_id"], str)  # never an int (Hive trap)
+    assert raw["status"] == "complete"
+    assert raw["seed"] == 9 and isinstance(raw["seed"], int)
+    assert raw["tables"] == {"indicators": 4, "firms": 3, "policy": 0}
+    assert raw["overrides"] == ["end=2023-04"]
+    assert read_run(path).manifest == raw and read_run(path).run_id == "0001"
+
+
+def test_run_id_must_be_a_plain_string(tmp_path):
+    with pytest.raises(TypeError, match="run_id must be a str"):
+        write_run(tmp_path, 1, manifest(), sample_tables())
+    for bad in ("a/b", ".hidden", "..", ""):
+        with pytest.raises(StoreError):
+            write_run(tmp_path, bad, manifest(), sample_tables())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_exception_mid_write_leaves_nothing(tmp_path, monkeypatch):
+    calls = []
+
+    def failing(path, df):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return original(path, df)
+
+    original = store._write_table
+    monkeypatch.setattr(store, "_write_table", failing)
+    with pytest.raises(OSError, match="disk full"):
+        write_run(tmp_path, "r", manifest(), sample_tables())
+    assert list(tmp_path.iterdir()) == []
+
+
+CRASH = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
+    from experiments import store
+    from test_store import manifest, sample_tables
+    where = sys.argv[2]
+    print(os.getpid(), flush=True)
+    def die(*a, **k):
+        os._exit(9)  # a hard crash: no cleanup, no exception handlers
+    setattr(store, where, die)
+    store.write_run(sys.argv[1], "r", manifest(), sample_tables())
+""")
+
+
+@pytest.mark.parametrize("where", ["_write_json", "_move_into_place"])
+def test_a_killed_writer_never_leaves_a_complete_looking_run(tmp_path, where):
+    """Killed before the manifest, or after it but before the rename: readers see no run."""
+    script = CRASH.format(root=str(ROOT), tests=str(ROOT / "tests"))
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path), where], capture_output=True, text=True)
+    assert done.returncode == 9, done.stderr
+    tmp = list(tmp_path.iterdir())
+    assert [p.name for p in tmp] == [f".tmp-r-{int(done.stdout)}"]
+    assert not (tmp_path / "r").exists()
+    assert list_runs(tmp_path) == []
+    with pytest.raises(StoreError):
+        read_run(tmp[0] if where == "_write_json" else tmp_path / "r")
+    # the writer is dead, so its temporary folder is stale and can go
+    assert store.clean_stale_tmp(tmp_path) == tmp
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_list_runs_skips_temporary_and_incomplete_folders(tmp_path):
+    write_run(tmp_path, "b", manifest(), sample_tables())
+    write_run(tmp_path, "a", manifest(), sample_tables())
+    shutil.copytree(tmp_path / "a", tmp_path / ".tmp-c-123")  # complete manifest, still a temp name
+    (tmp_path / "running").mkdir()
+    (tmp_path / "running" / "manifest.json").write_text(json.dumps({"status": "running"}))
+    shutil.copytree(tmp_path / "a", tmp_path / "missing_table")
+    (tmp_path / "missing_table" / "firms.parquet").unlink()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "manifest.json").write_text("{not json")
+    (tmp_path / "file.txt").write_text("x")
+    assert list_runs(tmp_path) == [tmp_path / "a", tmp_path / "b"]
+    assert list_runs(tmp_path / "nowhere") == []
+    for name in ("running", "missing_table", "broken"):
+        with pytest.raises(StoreError, match="not a complete run"):
+            read_run(tmp_path / name)
+
+
+def test_existing_run_is_kept_unless_overwrite(tmp_path):
+    path = write_run(tmp_path, "r", manifest(seed=1), sample_tables(1.0))
+    before = (path / "indicators.parquet").read_bytes()
+    with pytest.raises(RunExistsError, match="already holds a complete run"):
+        write_run(tmp_path, "r", manifest(seed=2), sample_tables(2.0))
+    assert (path / "indicators.parquet").read_bytes() == before
+    assert read_run(path).manifest["seed"] == 1
+
+    write_run(tmp_path, "r", manifest(seed=2), sample_tables(2.0), overwrite=True)
+    run = read_run(path)
+    assert run.manifest["seed"] == 2
+    pd.testing.assert_frame_equal(run.table("indicators"), sample_tables(2.0)["indicators"])
+    assert not leftovers(tmp_path)
+
+
+def test_a_failed_overwrite_keeps_the_old_run(tmp_path, monkeypatch):
+    path = write_run(tmp_path, "r", manifest(seed=1), sample_tables())
+    monkeypatch.setattr(store, "_write_json", lambda *a: (_ for _ in ()).throw(OSError("boom")))
+    with pytest.raises(OSError, match="boom"):
+        write_run(tmp_path, "r", manifest(seed=2), sample_tables(), overwrite=True)
+    assert read_run(path).manifest["seed"] == 1
+    assert not leftovers(tmp_path)
+
+
+def test_an_incomplete_folder_under_the_run_name_is_replaced(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "junk.parquet").write_text("half")
+    path = write_run(tmp_path, "r", manifest(), sample_tables())
+    assert is_complete(path) and not (path / "junk.parquet").exists()
+    assert not leftovers(tmp_path)
+
+
+def test_concurrent_writers_of_one_run_leave_one_complete_run(tmp_path):
+    """Threads share a process id: their temporary folders must not collide."""
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def write(seed: int) -> None:
+        barrier.wait()
+        try:
+            write_run(tmp_path, "r", manifest(seed=seed), sample_tables(float(seed)))
+            outcomes.append("written")
+        except RunExistsError:
+            outcomes.append("exists")
+
+    threads = [threading.Thread(target=write, args=(s,)) for s in range(1, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert "written" in outcomes and len(outcomes) == 4
+    run = read_run(tmp_path / "r")
+    seed = run.manifest["seed"]  # tables and manifest come from the same writer
+    pd.testing.assert_frame_equal(run.table("indicators"), sample_tables(float(seed))["indicators"])
+    assert list_runs(tmp_path) == [tmp_path / "r"] and not leftovers(tmp_path)
+
+
+def test_clean_stale_tmp_keeps_live_writers(tmp_path):
+    import os
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    live = tmp_path / f".tmp-a-{os.getpid()}"
+    stale = [tmp_path / f".tmp-b-{dead_pid}", tmp_path / f".tmp-c-{dead_pid}-old", tmp_path / f".tmp-d-{dead_pid}.2"]
+    for p in [live, *stale]:
+        p.mkdir()
+    write_run(tmp_path, "done", manifest(), sample_tables())
+    assert store.clean_stale_tmp(tmp_path, min_age_s=3600) == []  # all too young
+    assert store.clean_stale_tmp(tmp_path) == sorted(stale)
+    assert live.exists() and is_complete(tmp_path / "done")
+
+
+def test_versions_and_git_commit(tmp_path, monkeypatch):
+    versions = store.collect_versions()
+    assert list(versions) == ["clusterlink", "python", "mesa", "numpy", "pandas", "pyarrow", "scipy"]
+    assert versions["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert versions["mesa"].startswith("3.3") and versions["numpy"] == np.__version__
+
+    assert store.git_commit(tmp_path) is None  # not a checkout
+    if shutil.which("git"):
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-C", str(tmp_path)]
+        subprocess.run([*git, "init", "-q"], check=True)
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        assert store.git_commit(tmp_path) == head
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # git not installed
+    assert store.git_commit(tmp_path) is None
+    assert store.git_commit() is None
