@@ -1,0 +1,156 @@
+"""The ``clusterlink`` command line (typer).
+
+This module defines ``run`` and ``validate`` and then adds the commands of other modules: each
+module in ``COMMAND_MODULES`` that exists provides ``register(app)``. A module that is not there
+yet is skipped; one that is there but fails to import raises (a real error is never hidden).
+
+Exit codes: 0 success; 1 the work could not be done (e.g. the run folder exists); 2 invalid input
+(bad scenario file, ``--set`` or ``--until``; a file that cannot be read).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from model.scenario import ScenarioError
+
+__all__ = ["COMMAND_MODULES", "EXIT_FAILED", "EXIT_INVALID", "app", "main", "register_commands"]
+
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+COMMAND_MODULES = ("experiments.cli_sweep", "experiments.cli_scenarios", "dashboard.cli")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_SET = re.compile(r"^\s*[^=\s.][^=]*=")
+
+app = typer.Typer(name="clusterlink", add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_show_locals=False,
+                  help="clusterlink: an agent-based model of cluster formation around FDI lead firms "
+                       "in northern Vietnam. Run `clusterlink COMMAND --help` for one command.")
+
+
+def _invalid(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_INVALID)
+
+
+def _check_sets(sets: list[str]) -> None:
+    bad = [s for s in sets if not _SET.match(s) or any(p == "" for p in s.split("=", 1)[0].strip().split("."))]
+    if bad:
+        raise _invalid("--set expects KEY.PATH=VALUE (e.g. --set economy.export_growth=0.05); got "
+                       + ", ".join(repr(b) for b in bad))
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="scenario file (YAML)", show_default=False)],
+    seed: Annotated[int | None, typer.Option(help="random seed (0 ≤ N < 2^63); drawn and recorded if omitted",
+                                             show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(help="last month to simulate, YYYY-MM (same as --set end=YYYY-MM)",
+                                              show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="results folder")] = Path("results"),
+    sets: Annotated[list[str] | None, typer.Option("--set", help="override a scenario value: KEY.PATH=VALUE "
+                                                   "(repeatable; VALUE is YAML)", show_default=False)] = None,
+    run_id: Annotated[str | None, typer.Option(help="run folder name [<scenario>-s<seed>-<time>]",
+                                               show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace a complete run folder of the same name")] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Simulate one scenario, write its run folder, and print a start-versus-end summary."""
+    from rich.console import Console
+
+    from experiments.runner import execute_run, run_summary
+    from experiments.store import RunExistsError, StoreError
+    from model.scenario import load_scenario
+
+    overrides = list(sets or [])
+    _check_sets(overrides)
+    if until is not None:
+        if not _MONTH.match(until):
+            raise _invalid(f"--until expects a month as YYYY-MM (e.g. 2025-12); got {until!r}")
+        overrides.append(f"end={until}")
+    if seed is not None and not 0 <= seed < 2**63:
+        raise _invalid(f"--seed must be between 0 and 2^63 - 1; got {seed}")
+    try:
+        sc = load_scenario(scenario, overrides)
+    except ScenarioError as err:
+        raise _invalid(f"invalid scenario:\n{err}") from None
+    except (OSError, yaml.YAMLError) as err:
+        raise _invalid(f"{scenario}: {err}") from None
+    try:
+        path = execute_run(sc, seed, out, run_id=run_id, progress=progress, overrides=overrides,
+                           overwrite=overwrite)
+    except RunExistsError:
+        typer.echo(f"error: {out / (run_id or '?')} already holds a complete run; use --overwrite to replace "
+                   "it or --run-id to choose another name", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    except (StoreError, OSError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    console = Console()
+    console.print(run_summary(path))
+    console.print(f"run folder: {path}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="scenario files (YAML)", show_default=False)],
+) -> None:
+    """Check scenario files; print OK or every problem with file, line, key and allowed values."""
+    from model.scenario import load_scenario
+
+    failed = 0
+    for file in files:
+        try:
+            sc = load_scenario(file)
+        except ScenarioError as err:
+            failed += 1
+            n = len(err.errors)
+            typer.echo(f"FAIL {file}: {n} problem{'s' if n != 1 else ''}")
+            for line in str(err).splitlines():
+                typer.echo(f"  {line}")
+            continue
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
+            failed += 1
+            typer.echo(f"FAIL {file}: {err}")
+            continue
+        n_pol = len(sc.policies)
+        typer.echo(f"OK   {file}: {sc.name}, {sc.start} to {sc.end}, {n_pol} polic{'ies' if n_pol != 1 else 'y'}")
+    if failed:
+        raise typer.Exit(EXIT_INVALID)
+
+
+def _module_exists(name: str) -> bool:
+    """True if ``name`` can be imported (its parent package too); never imports ``name`` itself."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # the parent package is not there
+        return False
+
+
+def register_commands(target: typer.Typer, modules: tuple[str, ...] = COMMAND_MODULES) -> list[str]:
+    """Add the commands of every existing module in ``modules`` (each has ``register(app)``)."""
+    added = []
+    for name in modules:
+        if _module_exists(name):
+            importlib.import_module(name).register(target)
+            added.append(name)
+    return added
+
+
+register_commands(app)
+
+
+def main() -> None:
+    """Entry point of the ``clusterlink`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

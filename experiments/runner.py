@@ -1,0 +1,212 @@
+"""One run: load the scenario, simulate it month by month, write the run folder.
+
+``execute_run`` is the single way a run reaches disk (``clusterlink run``, sweeps and the dashboard
+all call it). It records what is needed to repeat the run exactly: the resolved scenario and its
+hash, the seed (drawn and recorded when none is given), the ``--set`` overrides, package versions
+and the git commit. ``run_summary`` turns a run folder into a start-versus-end table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+from experiments import store
+from model.scenario import Scenario, load_scenario
+
+__all__ = ["SUMMARY_INDICATORS", "default_run_id", "draw_seed", "execute_run", "run_summary"]
+
+MAX_SEED = 2**63 - 1
+
+# indicator column → (label, kind); kind picks the unit and number format of run_summary
+SUMMARY_INDICATORS: dict[str, tuple[str, str]] = {
+    "localisation_rate": ("Localisation rate", "share"),
+    "domestic_tier1_suppliers": ("Domestic tier-1 suppliers", "firms"),
+    "n_fdi_firms": ("FDI firms", "firms"),
+    "n_domestic_firms": ("Domestic firms", "firms"),
+    "employment_total": ("Employment", "persons"),
+    "mean_tech_domestic": ("Mean SME technology", "tau"),
+    "tech_gap": ("FDI–SME technology gap", "tau"),
+    "industrial_output": ("Industrial output", "vnd_month"),
+    "contracts_active": ("Active contracts", "contracts"),
+    "policy_spend_cumulative": ("Policy spending to date", "vnd"),
+}
+_UNITS = {"share": "% (share)", "firms": "firms", "persons": "persons", "tau": "τ (0–1)",
+          "vnd_month": "VND bn/month", "contracts": "contracts", "vnd": "VND bn"}
+
+
+def draw_seed() -> int:
+    """A fresh seed from the operating system's entropy, reduced to a non-negative 63-bit int."""
+    return int(np.random.SeedSequence().entropy) % (MAX_SEED + 1)
+
+
+def default_run_id(scenario_name: str, seed: int, when: datetime | None = None) -> str:
+    """``<scenario name>-s<seed>-<YYYYmmdd-HHMMSS>`` (local time)."""
+    when = when or datetime.now()
+    return f"{scenario_name}-s{seed}-{when:%Y%m%d-%H%M%S}"
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise ValueError(f"seed must be between 0 and 2**63 - 1, got {seed}")
+    return int(seed)
+
+
+def execute_run(scenario: Scenario | str | Path, seed: int | None = None, out_dir: str | Path = "results",
+                run_id: str | None = None, progress: bool = False, overrides: Iterable[str] = (),
+                overwrite: bool = False) -> Path:
+    """Simulate one scenario to its end and write its run folder atomically; return the folder.
+
+    Args:
+        scenario: a loaded ``Scenario``, or the path of a scenario file (then loaded with
+            ``overrides``). With a ``Scenario``, ``overrides`` are the ones already applied to
+            it and are only recorded.
+        seed: the model's seed; None draws one (it is recorded in the manifest either way).
+        out_dir: the results folder; the run goes to ``<out_dir>/<run_id>/``.
+        run_id: the folder name; default ``<scenario name>-s<seed>-<YYYYmmdd-HHMMSS>``.
+        progress: show a rich progress bar (month, date, live indicators) on stderr.
+        overrides: ``KEY.PATH=VALUE`` strings (``--set``), recorded in the manifest.
+        overwrite: replace a complete run folder of the same name instead of raising.
+
+    Raises:
+        ScenarioError: the scenario file or an override is invalid.
+        RunExistsError: ``<out_dir>/<run_id>`` already holds a complete run and not ``overwrite``.
+    """
+    from mesa import Agent
+
+    from model.cluster_model import ClusterModel
+
+    overrides = [str(o) for o in overrides]
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
+    seed = draw_seed() if seed is None else _check_seed(seed)
+    run_id = str(run_id) if run_id is not None else default_run_id(sc.name, seed)
+    final = Path(out_dir) / run_id
+    if store.is_complete(final) and not overwrite:  # fail before spending the run's time
+        raise store.RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
+
+    started = time.perf_counter()
+    model = ClusterModel(sc, seed=seed)
+    try:
+        if progress:
+            _step_with_progress(model, run_id)
+        else:
+            while model.running:
+                model.step()
+        wall_time = time.perf_counter() - started
+        tables = model.results()
+    finally:
+        Agent._ids.pop(model, None)  # Mesa 3.3.1 keeps every model alive through this registry
+    manifest = {
+        "run_id": run_id,
+        "status": "complete",
+        "scenario": {"path": sc.source_path, "name": sc.name, "hash": sc.config_hash()},
+        "config": sc.resolved_dict(),
+        "seed": seed,
+        "start": sc.start,
+        "end": sc.end,
+        "n_months": int(model.n_months),
+        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "wall_time_s": round(wall_time, 3),
+        "versions": store.collect_versions(),
+        "git_commit": store.git_commit(),
+        "tables": {},
+        "overrides": overrides,
+    }
+    return store.write_run(out_dir, run_id, manifest, tables, overwrite=overwrite)
+
+
+def _live(model: Any) -> str:
+    ind = model.latest_indicators()
+    return (f"localisation {ind.get('localisation_rate', float('nan')):.1%} · "
+            f"tier-1 SMEs {ind.get('domestic_tier1_suppliers', 0):,.0f} · "
+            f"SME τ {ind.get('mean_tech_domestic', float('nan')):.3f}")
+
+
+def _step_with_progress(model: Any, run_id: str) -> None:
+    """Step to the end showing the month and a few live indicators on stderr.
+
+    On a terminal this is a rich progress bar; otherwise (a log file, CI) one line per year.
+    """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        while model.running:
+            model.step()
+            if model.current_date.endswith("-12") or not model.running:
+                console.print(f"{run_id}: {model.current_date} ({model.steps}/{model.n_months}) {_live(model)}",
+                              highlight=False, soft_wrap=True)
+        return
+    columns = (TextColumn("[bold]{task.fields[date]}"), BarColumn(bar_width=30), MofNCompleteColumn(),
+               TextColumn("months"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+               TextColumn("{task.fields[live]}"))
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(run_id, total=model.n_months, date=model.sc.start, live="")
+        while model.running:
+            model.step()
+            bar.update(task, advance=1, date=model.current_date, live=_live(model))
+
+
+def _fmt(value: float, kind: str) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    if kind == "share":
+        return f"{100 * value:.2f} %"
+    if kind == "tau":
+        return f"{value:.3f}"
+    if kind in ("vnd_month", "vnd"):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.1f}"
+    return f"{value:,.0f}"
+
+
+def _change(start: float, end: float, kind: str) -> str:
+    if not (np.isfinite(start) and np.isfinite(end)):
+        return "–"
+    diff = end - start
+    if kind == "share":
+        return f"{100 * diff:+.2f} pp"
+    if kind == "tau":
+        return f"{diff:+.3f}"
+    rel = f" ({diff / start:+.1%})" if start else ""
+    return (_fmt(diff, kind) if diff < 0 else "+" + _fmt(diff, kind)) + rel
+
+
+def run_summary(run_path: str | Path) -> Table:
+    """A rich table of the main indicators in the first and the last simulated month."""
+    run = store.read_run(run_path)
+    ind = run.table("indicators")
+    m = run.manifest
+    if ind.empty:
+        return Table(title=f"{run.run_id}: no months recorded")
+    first, last = ind.iloc[0], ind.iloc[-1]
+    table = Table(title=f"{run.run_id} (scenario {m.get('scenario', {}).get('name', '?')}, seed {m.get('seed')})",
+                  title_justify="left", caption="localisation rate: FDI lead firms' inputs bought from "
+                  "domestic firms ÷ their output value; τ: technology relative to the world frontier",
+                  caption_justify="left")
+    table.add_column("indicator")
+    table.add_column("unit")
+    table.add_column(str(first["date"]), justify="right")
+    table.add_column(str(last["date"]), justify="right")
+    table.add_column("change", justify="right")
+    for col, (label, kind) in SUMMARY_INDICATORS.items():
+        if col not in ind.columns:
+            continue
+        a, b = float(first[col]), float(last[col])
+        table.add_row(label, _UNITS[kind], _fmt(a, kind), _fmt(b, kind), _change(a, b, kind))
+    return table
