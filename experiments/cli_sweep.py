@@ -2,9 +2,9 @@
 
 ``experiments.cli`` calls ``register(app)``; ``python -m experiments.cli_sweep`` runs them alone.
 
-Exit codes of ``sweep``: 0 every run complete; 3 the sweep went through but some runs failed
-(see ``clusterlink status DIR``); 1 the sweep could not run (invalid file, folder holds another
-sweep, executor aborted).
+Exit codes (as ``clusterlink run``): 0 success; 1 the work could not be done (the folder holds
+another sweep, no Dask workers, ...); 2 invalid input (the sweep file, or a scenario it names);
+and for ``sweep``, 3: the sweep went through but some runs failed (``clusterlink status DIR``).
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ import typer
 
 from model.yamlio import ConfigError
 
-EXIT_RUNS_FAILED = 3
+EXIT_FAILED, EXIT_INVALID, EXIT_RUNS_FAILED = 1, 2, 3
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = EXIT_FAILED) -> None:
     typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 def sweep(
     file: Annotated[Path, typer.Argument(help="sweep file (YAML)", exists=True, dir_okay=False)],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="sweep folder [results/sweeps/NAME]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="sweep folder (default: results/sweeps/NAME)")] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1,
                                                 help="local processes (default: all cores); with --dask, LocalCluster size")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address, tcp://HOST:PORT")] = None,
@@ -46,7 +46,9 @@ def sweep(
     try:
         summary = run_sweep(file, out, workers=workers, scheduler=scheduler, executor=kind, resume=resume,
                             progress=progress)
-    except (ConfigError, SweepError, SweepAborted) as err:
+    except ConfigError as err:
+        _fail(str(err), EXIT_INVALID)
+    except (SweepError, SweepAborted) as err:
         _fail(str(err))
     except KeyboardInterrupt:
         typer.echo("interrupted: finished runs are kept; run the same command again to resume", err=True)
@@ -136,7 +138,7 @@ def analyze(
     method: Annotated[str, typer.Option(help="auto (from the design), sobol, morris or none")] = "auto",
     prim_threshold: Annotated[float | None, typer.Option(help="PRIM: outcome threshold (default: upper quartile)")] = None,
     prim_below: Annotated[bool, typer.Option(help="PRIM: cases of interest are at or below the threshold")] = False,
-    dest: Annotated[Path | None, typer.Option(help="output folder [DIR/analysis]")] = None,
+    dest: Annotated[Path | None, typer.Option(help="output folder (default: DIR/analysis)")] = None,
 ) -> None:
     """Sensitivity indices, PRIM scenario discovery and fan charts: Markdown + PNG + CSV."""
     from experiments.analysis import OutcomeSpec

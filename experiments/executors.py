@@ -69,12 +69,17 @@ class SweepAborted(RuntimeError):
 
 
 def run_complete(folder: Path, seed: int | None = None) -> bool:
-    """True if ``folder`` is a finished run (manifest status "complete", and the same seed if given)."""
+    """True if ``folder`` is a finished run (``store.is_complete``), made with ``seed`` if given."""
+    from experiments import store
+
+    if not store.is_complete(folder):
+        return False
+    if seed is None:
+        return True
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        return json.loads((folder / store.MANIFEST).read_text(encoding="utf-8")).get("seed") == seed
     except (OSError, ValueError):
         return False
-    return manifest.get("status") == "complete" and (seed is None or manifest.get("seed") == seed)
 
 
 def run_task(task: RunTask) -> RunResult:
@@ -89,10 +94,8 @@ def run_task(task: RunTask) -> RunResult:
     before = set(mesa.Agent._ids)
     try:
         from experiments.runner import execute_run
-        from model.scenario import load_scenario
 
-        scenario = load_scenario(task.scenario, list(task.overrides))
-        execute_run(scenario, task.seed, Path(task.out_dir), run_id=task.run_id)
+        execute_run(task.scenario, task.seed, Path(task.out_dir), run_id=task.run_id, overrides=list(task.overrides))
         status, error, tb = "complete", None, None
     except Exception as err:  # a failing run is data, not a crash of the sweep
         if run_complete(folder, task.seed):  # another attempt finished it meanwhile

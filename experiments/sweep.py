@@ -215,9 +215,10 @@ def _tasks(todo: pd.DataFrame, folder: SweepFolder) -> Iterator[RunTask]:
 
 
 def _clean_tmp(folder: SweepFolder) -> None:
-    """Remove half-written run folders left by killed workers (only once every run is complete)."""
-    for tmp in folder.runs.glob(".tmp-*"):
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Remove half-written run folders left by killed workers (once every run is complete)."""
+    from experiments import store
+
+    store.clean_stale_tmp(folder.runs)
 
 
 class _Progress:

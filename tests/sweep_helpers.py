@@ -48,7 +48,8 @@ def fake_runs(spec_path: Path, out: Path, outcome: Callable[[dict], float],
             pd.DataFrame({"step": [months], "date": [dates[-1]], "firm_id": [1],
                           "tech": [end]}).to_parquet(run / "firms.parquet")
             (run / "manifest.json").write_text(json.dumps({"run_id": row["run_id"], "status": "complete",
-                                                           "seed": int(row["seed"])}))
+                                                           "seed": int(row["seed"]),
+                                                           "tables": {"indicators": months, "firms": 1}}))
     return folder
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -32,6 +33,13 @@ def test_commands_are_registered():
     assert names == {"sweep", "status", "query", "analyze"}
 
 
+def test_the_clusterlink_command_has_the_sweep_commands():
+    cli = pytest.importorskip("experiments.cli")
+    for name in ("sweep", "status", "query", "analyze"):
+        res = CliRunner().invoke(cli.app, [name, "--help"])
+        assert res.exit_code == 0, res.output
+
+
 def test_query_status_and_analyze_on_a_sweep_folder(tmp_path):
     folder = fake_runs(write_sweep(tmp_path, BODY), tmp_path / "out",
                        lambda r: r["export_growth"], fail=lambda r: r["run_id"] == "b-p0003-r00")
@@ -55,7 +63,7 @@ def test_query_status_and_analyze_on_a_sweep_folder(tmp_path):
 def test_an_invalid_sweep_file_fails_with_its_line(tmp_path):
     path = write_sweep(tmp_path, BODY.replace("seed: 5", "seed: 5\nreplicates: 3"))
     res = CliRunner().invoke(app(), ["sweep", str(path), "--out", str(tmp_path / "out"), "--in-process"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     line = path.read_text().splitlines().index("replicates: 3") + 1
     assert f"{path}:{line}: replicates" in res.output and "replications" in res.output
 
@@ -68,7 +76,7 @@ def test_a_parameter_path_the_scenario_rejects_is_an_error_in_the_sweep_file(tmp
     lines = path.read_text().splitlines()
     first = next(i for i, t in enumerate(lines) if "export_growth" in t) + 1
     second = next(i for i, t in enumerate(lines) if "export_grwth" in t) + 1
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert f"{path}:{first}: uncertain[0].range" in res.output and "0.9" in res.output
     assert f"{path}:{second}: uncertain[1].path" in res.output and "export_grwth" in res.output
 
