@@ -106,8 +106,7 @@ def query(
 ) -> None:
     """Query a sweep with SQL (DuckDB)."""
     import duckdb
-    from rich.console import Console
-    from rich.table import Table
+    import pandas as pd
 
     from experiments import query as q
     from experiments.sweep import SweepError
@@ -121,12 +120,8 @@ def query(
         frame = q.query(folder, sql)
     except (SweepError, duckdb.Error) as err:
         _fail(str(err))
-    table = Table(show_lines=False)
-    for c in frame.columns:
-        table.add_column(str(c))
-    for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row))
-    Console().print(table)
+    with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_colwidth", 60):
+        typer.echo(frame.head(limit).to_string(index=False))
     if len(frame) > limit:
         typer.echo(f"... {len(frame) - limit} more rows (use --limit or --csv)")
 

@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 
-from experiments.sweep import SweepError, SweepFolder, current_status
+from experiments.sweep_index import SweepError, SweepFolder, current_status, param_columns
 
 TABLES = ("indicators", "indicators_province", "firms", "contracts", "flows", "policy", "locations")
 RUN_KEYS = ["run_id", "policy", "point", "replicate", "seed"]
@@ -33,13 +33,10 @@ def _lit(text: str) -> str:
 
 
 def runs_frame(folder: SweepFolder) -> tuple[pd.DataFrame, list[str]]:
-    """The ``runs`` table (design + current status) and the names of the parameter columns."""
-    design = folder.read_design()
-    status = current_status(folder, design)
-    params = [c for c in design.columns if c not in RUN_KEYS + ["scenario", "overrides"]]
-    frame = design[RUN_KEYS + params].merge(
-        status[["run_id", "status", "error", "attempts", "wall_time_s", "worker"]], on="run_id", how="left")
-    return frame[RUN_KEYS + ["status", "error", "attempts", "wall_time_s", "worker"] + params], params
+    """The ``runs`` table (the current index without tracebacks) and its parameter columns."""
+    index = current_status(folder, folder.read_design())
+    params = param_columns(folder.read_design())
+    return index.drop(columns=["traceback", "started", "finished"]), params
 
 
 def connect(out: str | Path) -> duckdb.DuckDBPyConnection:

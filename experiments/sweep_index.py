@@ -90,7 +90,8 @@ def read_journal(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def current_status(folder: SweepFolder, tasks: pd.DataFrame) -> pd.DataFrame:
-    """The index: every run's status from its folder (trusted) and the journal (errors, timings)."""
+    """The index: every run's status from its folder (trusted) and the journal (errors, timings),
+    with its parameter values."""
     journal = read_journal(folder.journal)
     rows = []
     for run_id, policy, point, rep, seed in tasks[["run_id", "policy", "point", "replicate", "seed"]].itertuples(
@@ -110,7 +111,16 @@ def current_status(folder: SweepFolder, tasks: pd.DataFrame) -> pd.DataFrame:
                      "attempts": rec.get("attempts", 0), "started": _ts(rec.get("started")),
                      "finished": _ts(rec.get("finished")), "wall_time_s": rec.get("wall_time_s"),
                      "worker": rec.get("worker")})
-    return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype({"attempts": "int64", "wall_time_s": "float64"})
+    index = pd.DataFrame(rows, columns=INDEX_COLUMNS).astype({"attempts": "int64", "wall_time_s": "float64"})
+    for col in param_columns(tasks):  # the run's parameter values, so the index stands on its own
+        index[col] = tasks[col].to_numpy()
+    return index
+
+
+def param_columns(tasks: pd.DataFrame) -> list[str]:
+    """The uncertain-parameter columns of a design table."""
+    fixed = {"run_id", "policy", "point", "replicate", "seed", "scenario", "overrides"}
+    return [c for c in tasks.columns if c not in fixed]
 
 
 def _ts(value: float | None) -> pd.Timestamp | None:
