@@ -1,0 +1,1 @@
+"""The clusterlink dashboard: playback, compare, live runs and the scenario viewer (Solara)."""

@@ -1,0 +1,32 @@
+"""Small shared pieces of the pages: a chart card with its PNG and CSV downloads."""
+
+from __future__ import annotations
+
+import solara
+
+from dashboard.charts import Chart
+
+CSS = """
+.cl-title { color: white; margin: 0; font-size: 1.45rem; font-weight: 500; }
+div:has(> b > a[href="https://solara.dev"]) { display: none; }
+.cl-card { background: white; border: 1px solid #dde3e8; border-radius: 6px; padding: 6px; }
+.cl-card img { width: 100%; height: auto; display: block; }
+.cl-month { font-size: 1.6rem; font-weight: 600; color: #1f4e79; min-width: 6.5em; }
+.cl-help { color: #4a5560; font-size: 0.95rem; }
+.cl-exports .v-btn { min-width: 0 !important; }
+.v-application { font-size: 16px; }
+"""
+
+
+@solara.component
+def ChartCard(chart: Chart | None, name: str, tr, testid: str = "") -> None:
+    """A chart image with buttons to download it as PNG and its data as CSV."""
+    with solara.Column(classes=["cl-card", f"cl-card-{testid or name}"], gap="2px", style={"min-width": "0"}):
+        if chart is None:
+            solara.ProgressLinear(True)
+            return
+        solara.Image(chart.png, width="100%", classes=[f"cl-chart-{testid or name}"])
+        with solara.Row(gap="6px", justify="end", classes=["cl-exports"]):
+            solara.FileDownload(chart.png, filename=f"{name}.png", label=tr("export.png"), mime_type="image/png")
+            solara.FileDownload(lambda: chart.data().to_csv(index=False).encode("utf-8"), filename=f"{name}.csv",
+                                label=tr("export.csv"), mime_type="text/csv")
