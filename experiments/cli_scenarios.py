@@ -1,0 +1,179 @@
+"""The scenario-library commands of ``clusterlink``: compare, calibrate, validation.
+
+``experiments.cli`` calls ``register(app)``; ``python -m experiments.cli_scenarios`` runs them alone.
+Exit codes: 0 success; 1 the work could not be done; 2 invalid input (a bad scenario or
+calibration file, an unknown indicator or year).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from model.yamlio import ConfigError
+
+EXIT_FAILED, EXIT_INVALID = 1, 2
+
+
+def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _split_years(years: str | None) -> list[int] | None:
+    if not years:
+        return None
+    try:
+        return [int(y) for y in years.replace(" ", "").split(",") if y]
+    except ValueError:
+        raise _fail(f"--years expects years separated by commas (e.g. 2025,2030); got {years!r}") from None
+
+
+def compare(
+    scenarios: Annotated[list[Path], typer.Argument(help="scenario files; differences are to the first",
+                                                    exists=True, dir_okay=False, show_default=False)],
+    seeds: Annotated[int, typer.Option("--seeds", "-n", min=1, help="seeds per scenario (1..N, shared by all)")] = 10,
+    years: Annotated[str | None, typer.Option(help="years to report, e.g. 2025,2030 [middle and last year]")] = None,
+    indicators: Annotated[list[str] | None, typer.Option("--indicator", "-i",
+                                                         help="indicator to report (repeatable) [the main ones]")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for summary.csv, yearly.csv and fan charts")]
+    = Path("results/compare"),
+    sets: Annotated[list[str] | None, typer.Option("--set", help="override applied to every scenario: KEY.PATH=VALUE")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="processes")] = 2,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Run scenarios over the same seeds; print median, 90% band and the paired difference to the
+    first scenario (with its band) for the main indicators at chosen years; write CSV and fan charts."""
+    from experiments.compare import MAIN_INDICATORS, cost_per_point, write_outputs
+    from experiments.compare import compare as run_compare
+    from model.scenario import ScenarioError, load_scenario
+
+    for path in scenarios:
+        try:
+            load_scenario(path, list(sets or []))
+        except ScenarioError as err:
+            raise _fail(f"invalid scenario:\n{err}") from None
+    try:
+        cmp = run_compare(scenarios, list(range(1, seeds + 1)), tuple(indicators or MAIN_INDICATORS),
+                          _split_years(years), tuple(sets or ()), workers, progress)
+    except ValueError as err:
+        raise _fail(str(err)) from None
+    files = write_outputs(cmp, out)
+    _print_comparison(cmp, seeds)
+    for year in sorted(cmp.summary["year"].unique()):
+        for sc, cost in cost_per_point(cmp, int(year)).items():
+            if cost == cost:  # not NaN
+                typer.echo(f"{sc}, {year}: VND {cost:,.0f} bn of policy spending per percentage point of localisation")
+    typer.echo(f"wrote {files[0]}, {files[1]} and {len(files) - 2} fan charts in {out}")
+
+
+def _print_comparison(cmp, seeds: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from experiments.compare import fmt
+
+    first = cmp.scenarios[0]
+    table = Table(title=f"{seeds} seeds per scenario; yearly means; median [5%–95%]; "
+                        f"difference to {first} paired by seed", title_justify="left")
+    for col in ("indicator", "year", "scenario", "median [90% band]", f"Δ vs {first} [90% band]", "P(Δ>0)"):
+        table.add_column(col)
+    for r in cmp.summary.itertuples():
+        base = r.scenario == first
+        diff = "" if base else f"{fmt(r.diff_median)} [{fmt(r.diff_q05)} – {fmt(r.diff_q95)}]"
+        table.add_row(r.indicator, str(r.year), r.scenario, f"{fmt(r.median)} [{fmt(r.q05)} – {fmt(r.q95)}]",
+                      diff, "" if base else f"{r.p_positive:.0%}")
+    Console(width=160).print(table)
+
+
+def calibrate(
+    file: Annotated[Path, typer.Argument(help="calibration file (YAML)", exists=True, dir_okay=False)]
+    = Path("scenarios/calibration/targets.yaml"),
+    workdir: Annotated[Path | None, typer.Option(help="journal folder [results/calibration/NAME]")] = None,
+    report: Annotated[Path, typer.Option(help="Markdown report (a PNG is written beside it)")]
+    = Path("docs/CALIBRATION_REPORT.md"),
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="processes")] = 2,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Fit the calibration file's parameters to its targets (method of simulated moments); resumable:
+    runs already in the journal are reused. Writes the fitted scenario and the report."""
+    from experiments.calibrate import Evaluator, Journal, fit, report_table, write_fitted_scenario
+    from experiments.calibration_report import write_report
+    from experiments.calibration_spec import load_calibration
+
+    try:
+        spec = load_calibration(file)
+    except ConfigError as err:
+        raise _fail(f"invalid calibration file:\n{err}") from None
+    work = workdir or Path("results") / "calibration" / spec.name
+    try:
+        res = fit(spec, work, workers, progress, log=typer.echo)
+        ev = Evaluator(spec, Journal(work / "journal.jsonl"), workers, progress)
+        report_seeds = list(range(1, spec.report_seeds + 1))
+        default_fr, fitted_fr = ev.measures([res.default, res.best], report_seeds)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished runs are in the journal; run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
+    res.history.to_csv(work / "candidates.csv", index=False)
+    table = report_table(spec, default_fr, fitted_fr)
+    scenario = write_fitted_scenario(spec, res.best, res.best_j, res.default_j)
+    md, png = write_report(spec, res, table, report, command=f"clusterlink calibrate {file.as_posix()}")
+    for k, v in res.best.items():
+        typer.echo(f"  {k} = {v:.4g} (default {res.default[k]:.4g})")
+    typer.echo(f"{int(table['inside'].sum())}/{len(table)} targets inside their range; "
+               f"wrote {scenario}, {md}, {png}")
+
+
+def validation(
+    seeds: Annotated[int, typer.Option("--seeds", "-n", min=2, help="seeds per experiment")] = 20,
+    end: Annotated[str, typer.Option(help="last simulated month of the short experiments")] = "2024-12",
+    package_seeds: Annotated[int, typer.Option(help="seeds for the combined package to 2030 (0: skip)")] = 10,
+    package_csv: Annotated[Path | None, typer.Option(help="reuse the summary.csv of an earlier `clusterlink compare "
+                                                     "scenarios/baseline.yaml scenarios/combined_package.yaml`")] = None,
+    out: Annotated[Path, typer.Option(help="Markdown document (figures go beside it)")] = Path("docs/VALIDATION.md"),
+    notes: Annotated[Path, typer.Option(help="hand-written notes appended to the document (if the file exists)")]
+    = Path("docs/validation_notes.md"),
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="processes")] = 2,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Re-run the validation experiments (stylized facts, each lever's direction and size, the
+    combined package to 2030) and regenerate docs/VALIDATION.md."""
+    from experiments.compare import compare as run_compare
+    from experiments.validation import run_validation
+    from experiments.validation_doc import write_document
+
+    result = run_validation(seeds=seeds, end=end, workers=workers, progress=progress)
+    package = None
+    if package_csv is not None:
+        import pandas as pd
+
+        package = pd.read_csv(package_csv)
+        package_seeds = int(package["n"].max())
+    elif package_seeds:
+        package = run_compare(["scenarios/baseline.yaml", "scenarios/combined_package.yaml"],
+                              list(range(1, package_seeds + 1)), years=[2025, 2030], workers=workers,
+                              progress=progress).summary
+    text = notes.read_text(encoding="utf-8") if notes.is_file() else ""
+    command = f"clusterlink validation --seeds {seeds} --end {end} --package-seeds {package_seeds}"
+    path = write_document(result, out, command, package, package_seeds, text)
+    n_ok = sum(c.passed for c in result.checks)
+    typer.echo(f"{n_ok}/{len(result.checks)} checks pass; wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the scenario-library commands to the ``clusterlink`` app."""
+    app.command("compare")(compare)
+    app.command("calibrate")(calibrate)
+    app.command("validation")(validation)
+
+
+def main() -> None:
+    app = typer.Typer(add_completion=False, help="clusterlink scenario library")
+    register(app)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Compare scenarios over seeds: medians, 90% bands and paired differences to the first scenario.
+
+Every scenario runs with the same seeds (common random numbers), so the difference to the first
+scenario is taken seed by seed and its band is the 5–95% quantile range of those paired
+differences. An indicator's value in a year is its mean over that year's simulated months.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments.scenario_runs import RichProgress, Task, concat, run_tasks, scenario_label
+
+MAIN_INDICATORS = ("localisation_rate", "domestic_tier1_suppliers", "mean_tech_domestic", "imports_share",
+                   "employment_total", "industrial_output", "n_fdi_firms", "policy_spend_cumulative")
+Q_LO, Q_HI = 0.05, 0.95
+
+
+@dataclass
+class Comparison:
+    """Yearly values per run (``yearly``), the summary table and the monthly runs (``monthly``)."""
+
+    monthly: pd.DataFrame
+    yearly: pd.DataFrame
+    summary: pd.DataFrame
+    scenarios: list[str]
+
+
+def make_tasks(paths: Sequence[str | Path], seeds: Sequence[int], overrides: Sequence[str] = ()) -> list[Task]:
+    labels = unique_labels([scenario_label(p) for p in paths])
+    return [Task(label, str(p), int(s), tuple(overrides)) for p, label in zip(paths, labels, strict=True)
+            for s in seeds]
+
+
+def unique_labels(labels: list[str]) -> list[str]:
+    """Make scenario labels unique (a file compared with itself gets ``name#2``)."""
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        seen[lab] = seen.get(lab, 0) + 1
+        out.append(lab if seen[lab] == 1 else f"{lab}#{seen[lab]}")
+    return out
+
+
+def yearly_values(monthly: pd.DataFrame, indicators: Sequence[str]) -> pd.DataFrame:
+    """Mean of each indicator over each calendar year, per scenario and seed (long format)."""
+    df = monthly.assign(year=monthly["date"].str[:4].astype(int))
+    wide = df.groupby(["scenario", "seed", "year"], sort=False)[list(indicators)].mean().reset_index()
+    return wide.melt(id_vars=["scenario", "seed", "year"], var_name="indicator", value_name="value")
+
+
+def summarise(yearly: pd.DataFrame, years: Sequence[int], scenarios: Sequence[str]) -> pd.DataFrame:
+    """Median, 90% band and paired difference to the first scenario (with its band) per indicator,
+    year and scenario."""
+    first = scenarios[0]
+    rows = []
+    sel = yearly[yearly["year"].isin(list(years))]
+    for (ind, year), g in sel.groupby(["indicator", "year"], sort=False):
+        ref = g[g["scenario"] == first].set_index("seed")["value"]
+        for sc in scenarios:
+            v = g[g["scenario"] == sc].set_index("seed")["value"]
+            d = (v - ref).dropna()
+            rows.append(dict(indicator=ind, year=int(year), scenario=sc, n=len(v),
+                             median=v.median(), q05=v.quantile(Q_LO), q95=v.quantile(Q_HI),
+                             diff_median=d.median() if sc != first else 0.0,
+                             diff_q05=d.quantile(Q_LO) if sc != first else 0.0,
+                             diff_q95=d.quantile(Q_HI) if sc != first else 0.0,
+                             p_positive=float((d > 0).mean()) if sc != first else np.nan))
+    out = pd.DataFrame(rows)
+    order = {k: i for i, k in enumerate(yearly["indicator"].unique())}
+    out["_o"] = out["indicator"].map(order)
+    return out.sort_values(["_o", "year"], kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+def default_years(monthly: pd.DataFrame) -> list[int]:
+    years = sorted(monthly["date"].str[:4].astype(int).unique())
+    return sorted({years[len(years) // 2], years[-1]})
+
+
+def compare(paths: Sequence[str | Path], seeds: Sequence[int], indicators: Sequence[str] = MAIN_INDICATORS,
+            years: Sequence[int] | None = None, overrides: Sequence[str] = (), workers: int | None = None,
+            progress: bool = False) -> Comparison:
+    """Run every scenario over ``seeds`` and summarise (see module docstring)."""
+    tasks = make_tasks(paths, seeds, overrides)
+    bar = RichProgress(len(tasks), "compare", progress)
+    try:
+        results = run_tasks(tasks, workers, bar)
+    finally:
+        bar.close()
+    monthly = concat(results, "indicators")
+    scenarios = list(dict.fromkeys(t.label for t in tasks))
+    missing = [i for i in indicators if i not in monthly.columns]
+    if missing:
+        raise ValueError(f"unknown indicators {missing}; known: {', '.join(c for c in monthly.columns if c not in ('scenario', 'seed', 'step', 'date'))}")
+    yearly = yearly_values(monthly, indicators)
+    years = list(years) if years else default_years(monthly)
+    have = set(yearly["year"])
+    bad = [y for y in years if y not in have]
+    if bad:
+        raise ValueError(f"years {bad} are outside the runs' horizon ({min(have)}–{max(have)})")
+    return Comparison(monthly, yearly, summarise(yearly, years, scenarios), scenarios)
+
+
+def fan_frame(monthly: pd.DataFrame, indicator: str) -> pd.DataFrame:
+    """Monthly quantiles of one indicator per scenario, in the shape ``analysis_plots.fan_chart`` draws."""
+    g = monthly.groupby(["scenario", "date"], sort=False)[indicator]
+    fan = g.quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
+    fan.columns = ["q05", "q25", "q50", "q75", "q95"]
+    fan["n"] = g.size()
+    return fan.reset_index().rename(columns={"scenario": "policy"})
+
+
+def write_outputs(cmp: Comparison, out: str | Path) -> list[Path]:
+    """summary.csv, yearly.csv and one fan chart PNG per indicator in ``out``."""
+    from experiments.analysis_plots import fan_chart
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "summary.csv", out / "yearly.csv"]
+    cmp.summary.to_csv(paths[0], index=False)
+    cmp.yearly.to_csv(paths[1], index=False)
+    for ind in cmp.yearly["indicator"].unique():
+        paths.append(fan_chart(fan_frame(cmp.monthly, ind), ind, out / f"fan_{ind}.png"))
+    return paths
+
+
+def fmt(x: float) -> str:
+    if not np.isfinite(x):
+        return "–"
+    a = abs(x)
+    if a == 0:
+        return "0"
+    if a < 1:
+        return f"{x:.4f}"
+    if a < 100:
+        return f"{x:.2f}"
+    return f"{x:,.0f}"
+
+
+def cost_per_point(cmp: Comparison, year: int) -> dict[str, float]:
+    """Median paired extra cumulative policy spend (VND bn) per percentage point of localisation
+    gained over the first scenario, in ``year`` (NaN when localisation did not rise)."""
+    s = cmp.summary
+    out = {}
+    for sc in cmp.scenarios[1:]:
+        loc = s[(s.indicator == "localisation_rate") & (s.year == year) & (s.scenario == sc)]
+        spend = s[(s.indicator == "policy_spend_cumulative") & (s.year == year) & (s.scenario == sc)]
+        if loc.empty or spend.empty:
+            continue
+        gain = float(loc["diff_median"].iloc[0]) * 100
+        out[sc] = float(spend["diff_median"].iloc[0]) / gain if gain > 0 else float("nan")
+    return out
