@@ -25,24 +25,38 @@ HISTORY_GAIN = 0.1  # share of the gap to a full record closed per month of good
 
 
 class ContractBook:
-    """Active contracts as columns; ended contracts leave the book (their events are recorded)."""
+    """Active contracts as columns; ended contracts leave the book (their events are recorded).
+
+    Two indexes keep look-ups free of per-call sorts (so a step costs about O(contracts)):
+    ``find`` searches a sorted (buyer, supplier, category) key index, kept as a large sorted base
+    plus a small sorted tail of recent additions that is merged in when it grows; relationship
+    records live in a pair table (sorted pair keys → stable pair ids → record), and each contract
+    carries its pair id (``pair``, -1 until ``update_history`` files it).
+    """
 
     COLS = {"cid": np.int64, "buyer": np.int64, "supplier": np.int64, "cat": np.int64, "value": np.float64,
-            "start": np.int64, "end": np.int64, "perf": np.float64}
+            "start": np.int64, "end": np.int64, "perf": np.float64, "pair": np.int64}
 
     def __init__(self, capacity: int = 4096) -> None:
         self.n = 0
         self.next_id = 0
         self._buf = {name: np.zeros(capacity, dtype=dtype) for name, dtype in self.COLS.items()}
         self._rebind()
-        self.hist_keys = np.zeros(0, dtype=np.int64)
-        self.hist_vals = np.zeros(0, dtype=np.float64)
         self._key_base = 1 << 31
+        # relationship records: sorted pair keys and their ids; the record of pair id p is hist[p]
+        self.pair_keys = np.zeros(0, dtype=np.int64)
+        self.pair_ids = np.zeros(0, dtype=np.int64)
+        self.hist = np.zeros(0, dtype=np.float64)
+        # (buyer, supplier, category) index: sorted keys and book positions, base + recent tail
+        self._ix = {part: (np.zeros(0, np.int64), np.zeros(0, np.int64)) for part in ("base", "tail")}
 
     def _rebind(self) -> None:
         """Expose the in-use part of each buffer as an attribute (views: in-place writes persist)."""
         for name in self.COLS:
             setattr(self, name, self._buf[name][: self.n])
+
+    def _key3(self, buyer: np.ndarray, supplier: np.ndarray, cat: np.ndarray | int) -> np.ndarray:
+        return (buyer.astype(np.int64) * self._key_base + supplier) * 64 + cat  # up to 64 categories
 
     def add(self, buyer: np.ndarray, supplier: np.ndarray, cat: np.ndarray, value: np.ndarray,
             start: int, end: np.ndarray) -> np.ndarray:
@@ -57,16 +71,31 @@ class ContractBook:
         ids = np.arange(self.next_id, self.next_id + m)
         self.next_id += m
         new = {"cid": ids, "buyer": buyer, "supplier": supplier, "cat": cat, "value": value,
-               "start": start, "end": end, "perf": 1.0}
+               "start": start, "end": end, "perf": 1.0, "pair": -1}
         for name in self.COLS:
             self._buf[name][self.n : self.n + m] = new[name]
+        self._index_add(self._key3(np.asarray(buyer), np.asarray(supplier), np.asarray(cat)),
+                        np.arange(self.n, self.n + m))
         self.n += m
         self._rebind()
         return ids
 
+    def _index_add(self, keys: np.ndarray, pos: np.ndarray) -> None:
+        """Merge new (key, position) entries into the tail; merge the tail into the base when large."""
+        tk, tp = _merge_sorted(*self._ix["tail"], keys, pos)
+        bk, bp = self._ix["base"]
+        if len(tk) > max(4096, len(bk) // 16):
+            self._ix["base"] = _merge_sorted(bk, bp, tk, tp)
+            tk, tp = tk[:0], tp[:0]
+        self._ix["tail"] = (tk, tp)
+
     def keep(self, mask: np.ndarray) -> None:
         """Drop the contracts where ``mask`` is False."""
         k = int(mask.sum())
+        new_pos = np.cumsum(mask) - 1
+        for part, (keys, pos) in self._ix.items():  # compaction keeps order, so indexes stay sorted
+            stay = mask[pos]
+            self._ix[part] = (keys[stay], new_pos[pos[stay]])
         for buf in self._buf.values():
             buf[:k] = buf[: self.n][mask]
         self.n = k
@@ -75,16 +104,14 @@ class ContractBook:
     def find(self, buyer: np.ndarray, supplier: np.ndarray, cat: int) -> np.ndarray:
         """Book position of the active contract for each (buyer, supplier, cat), or -1."""
         out = np.full(len(buyer), -1, dtype=np.int64)
-        sel = np.flatnonzero(self.cat == cat)
-        if not len(sel) or not len(buyer):
+        if not len(buyer) or not self.n:
             return out
-        keys = self.buyer[sel] * self._key_base + self.supplier[sel]
-        order = np.argsort(keys, kind="stable")
-        sk = keys[order]
-        q = buyer.astype(np.int64) * self._key_base + supplier
-        pos = np.minimum(np.searchsorted(sk, q), len(sk) - 1)
-        hit = sk[pos] == q
-        out[hit] = sel[order[pos[hit]]]
+        q = self._key3(buyer, supplier, cat)
+        for keys, pos in (self._ix["tail"], self._ix["base"]):  # base last: the lowest position wins
+            if len(keys):
+                at = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+                hit = keys[at] == q
+                out[hit] = pos[at[hit]]
         return out
 
     def per_pair(self, n_firms: int, n_cats: int, by: str = "buyer") -> np.ndarray:
@@ -93,45 +120,69 @@ class ContractBook:
         flat = np.bincount(owner * n_cats + self.cat, weights=self.value, minlength=n_firms * n_cats)
         return flat.reshape(n_firms, n_cats)
 
+    def _pair_ids_of(self, buyer: np.ndarray, supplier: np.ndarray) -> np.ndarray:
+        """Pair ids of (buyer, supplier) pairs, -1 for pairs never filed."""
+        keys = buyer.astype(np.int64) * self._key_base + supplier
+        out = np.full(len(keys), -1, dtype=np.int64)
+        if len(self.pair_keys):
+            at = np.minimum(np.searchsorted(self.pair_keys, keys), len(self.pair_keys) - 1)
+            hit = self.pair_keys[at] == keys
+            out[hit] = self.pair_ids[at[hit]]
+        return out
+
+    def _file_pairs(self, buyer: np.ndarray, supplier: np.ndarray) -> np.ndarray:
+        """Pair ids of (buyer, supplier) pairs, giving new pairs a record of 0."""
+        ids = self._pair_ids_of(buyer, supplier)
+        miss = ids < 0
+        if miss.any():
+            keys = buyer[miss].astype(np.int64) * self._key_base + supplier[miss]
+            uk, inv = np.unique(keys, return_inverse=True)
+            new_ids = np.arange(len(self.hist), len(self.hist) + len(uk))
+            self.hist = np.concatenate([self.hist, np.zeros(len(uk))])
+            self.pair_keys, self.pair_ids = _merge_sorted(self.pair_keys, self.pair_ids, uk, new_ids)
+            ids[miss] = new_ids[inv]
+        return ids
+
     def history(self, buyer: np.ndarray, supplier: np.ndarray) -> np.ndarray:
         """Relationship record (0–1) of each (buyer, supplier) pair."""
-        keys = buyer.astype(np.int64) * self._key_base + supplier
-        pos = np.searchsorted(self.hist_keys, keys)
-        pos = np.minimum(pos, max(len(self.hist_keys) - 1, 0))
-        found = (len(self.hist_keys) > 0) & (self.hist_keys[pos] == keys) if len(self.hist_keys) else np.zeros(len(keys), bool)
-        return np.where(found, self.hist_vals[pos] if len(self.hist_vals) else 0.0, 0.0)
+        ids = self._pair_ids_of(buyer, supplier)
+        return np.where(ids >= 0, self.hist[np.maximum(ids, 0)] if len(self.hist) else 0.0, 0.0)
 
     def update_history(self, decay: float) -> None:
         """Records fade; pairs with an active contract move toward 1 in proportion to delivery."""
-        self.hist_vals *= 1.0 - decay
+        self.hist *= 1.0 - decay
         if self.n:
-            keys = self.buyer * self._key_base + self.supplier
-            uk, inv = np.unique(keys, return_inverse=True)
-            perf = np.bincount(inv, weights=self.perf) / np.bincount(inv)
-            pos = np.searchsorted(self.hist_keys, uk)
-            pos_c = np.minimum(pos, max(len(self.hist_keys) - 1, 0))
-            found = (self.hist_keys[pos_c] == uk) if len(self.hist_keys) else np.zeros(len(uk), bool)
-            self.hist_vals[pos_c[found]] += (1 - self.hist_vals[pos_c[found]]) * HISTORY_GAIN * perf[found]
-            new_keys, new_vals = uk[~found], HISTORY_GAIN * perf[~found]
-            keys_all = np.concatenate([self.hist_keys, new_keys])
-            vals_all = np.concatenate([self.hist_vals, new_vals])
-            order = np.argsort(keys_all, kind="stable")
-            self.hist_keys, self.hist_vals = keys_all[order], vals_all[order]
-        keep = self.hist_vals > 1e-3
-        self.hist_keys, self.hist_vals = self.hist_keys[keep], self.hist_vals[keep]
+            unfiled = np.flatnonzero(self.pair < 0)
+            if len(unfiled):
+                self.pair[unfiled] = self._file_pairs(self.buyer[unfiled], self.supplier[unfiled])
+            count = np.bincount(self.pair, minlength=len(self.hist))
+            act = np.flatnonzero(count)
+            perf = np.bincount(self.pair, weights=self.perf, minlength=len(self.hist))[act] / count[act]
+            self.hist[act] += (1 - self.hist[act]) * HISTORY_GAIN * perf
+        self.hist[self.hist <= 1e-3] = 0.0  # a faded record counts as none
 
     def seed_history(self, buyer: np.ndarray, supplier: np.ndarray, value: float) -> None:
-        """Give pairs a starting record (followers and their lead firm)."""
-        keys = np.concatenate([self.hist_keys, buyer.astype(np.int64) * self._key_base + supplier])
-        vals = np.concatenate([self.hist_vals, np.full(len(buyer), value)])
-        uk, first = np.unique(keys, return_index=True)
-        self.hist_keys, self.hist_vals = uk, vals[first]
+        """Give pairs a starting record (followers and their lead firm); existing records stay."""
+        ids = self._file_pairs(buyer, supplier)
+        fresh = ids[self.hist[ids] == 0.0]
+        self.hist[fresh] = value
 
     def partners(self, row: int, as_buyer: bool) -> list[int]:
         """Rows of a firm's current suppliers (as_buyer) or customers."""
         if as_buyer:
             return sorted(set(self.supplier[self.buyer == row].tolist()))
         return sorted(set(self.buyer[self.supplier == row].tolist()))
+
+
+def _merge_sorted(keys: np.ndarray, vals: np.ndarray, new_keys: np.ndarray,
+                  new_vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Insert (new_keys, new_vals) into arrays sorted by key; equal keys keep insertion order."""
+    if not len(new_keys):
+        return keys, vals
+    order = np.argsort(new_keys, kind="stable")
+    nk, nv = new_keys[order], new_vals[order]
+    at = np.searchsorted(keys, nk, side="right")
+    return np.insert(keys, at, nk), np.insert(vals, at, nv)
 
 
 def unit_cost(m: ClusterModel, threshold: float) -> np.ndarray:
@@ -220,9 +271,10 @@ def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all
         cap_share = s.max_share * open_need[:, c]
         unit = unit_cost(m, m.categories[c].threshold)
         rounds = s.initial_tender_rounds if review_all else s.tender_rounds
+        qualified = qualifies(m, np.arange(len(need)), int(c))  # tenders change no firm's qualification
         for _ in range(rounds):
             buyers = np.flatnonzero(left > s.min_tender_value)
-            pool = np.flatnonzero(qualifies(m, np.arange(len(need)), int(c)) & (spare[: len(need)] > 1e-9))
+            pool = np.flatnonzero(qualified & (spare[: len(need)] > 1e-9))
             if not len(buyers) or not len(pool):
                 break
             _tender_round(m, int(c), buyers, pool, unit, left, cap_share, spare, review_all)

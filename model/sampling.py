@@ -30,7 +30,10 @@ def sample_by_location(rng: np.random.Generator, origin_loc: np.ndarray, cand_ro
     counts = np.bincount(locs, minlength=n_loc)
     offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
     # weights per distinct origin location, then gathered per searcher
-    uniq, inverse = np.unique(origin_loc, return_inverse=True)
+    present = np.zeros(n_loc, dtype=bool)
+    present[origin_loc] = True
+    uniq = np.flatnonzero(present)
+    inverse = (np.cumsum(present) - 1)[origin_loc]
     w = loc_weight[uniq] * counts[None, :]
     total = w.sum(axis=1)
     cum = np.cumsum(w, axis=1) / np.where(total > 0, total, 1.0)[:, None]
@@ -49,9 +52,13 @@ def sample_by_location(rng: np.random.Generator, origin_loc: np.ndarray, cand_ro
 def drop_duplicates(cand: np.ndarray) -> np.ndarray:
     """Replace repeated candidates within a row by -1 (keeps the first draw)."""
     cand = cand.copy()
-    for j in range(1, cand.shape[1]):
-        dup = (cand[:, j : j + 1] == cand[:, :j]).any(axis=1)
-        cand[dup, j] = -1
+    if cand.shape[1] < 2 or not len(cand):
+        return cand
+    order = np.argsort(cand, axis=1, kind="stable")  # equal draws stay in draw order
+    ranked = np.take_along_axis(cand, order, 1)
+    dup = np.zeros(cand.shape, dtype=bool)
+    np.put_along_axis(dup, order[:, 1:], ranked[:, 1:] == ranked[:, :-1], 1)
+    cand[dup] = -1
     return cand
 
 
