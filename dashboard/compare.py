@@ -75,7 +75,7 @@ def Compare(runs: list[RunEntry], tr, lang: str) -> None:
     """Pick two or more runs or variants and an indicator."""
     all_groups = groups(runs)
     names = list(all_groups)
-    chosen = solara.use_reactive(names[:2])
+    chosen = solara.use_reactive([n for n in names if not n.startswith("live-")][:2] or names[:2])
     indicator = solara.use_reactive("localisation_rate")
     columns = list(indicators_of(runs[0].path).columns) if runs else []
     options = [c for c in columns if c not in ("step", "date")]

@@ -72,9 +72,10 @@ def start_run(path: Path, seed: int, end: str, blocks: list[dict[str, Any]]) -> 
 def draw_live(run: LiveRun, tr) -> Chart:
     """The main indicators of the live run so far, on the scenario's whole horizon."""
     hist = pd.DataFrame(run.history)
-    fig = new_figure(12.0, 5.2)
+    fig = new_figure(9.0, 6.0)
     canvas = FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 4, gridspec_kw={"left": 0.05, "right": 0.99, "top": 0.8, "bottom": 0.12, "wspace": 0.3})
+    axes = fig.subplots(2, 2, gridspec_kw={"left": 0.07, "right": 0.98, "top": 0.86, "bottom": 0.07,
+                                           "wspace": 0.22, "hspace": 0.35}).flat
     start, n = run.scenario.start, run.model.n_months
     for ax, (title, cols, scale) in zip(axes, PANELS, strict=True):
         for col, colour in zip(cols, SERIES_COLOURS, strict=True):
@@ -87,7 +88,7 @@ def draw_live(run: LiveRun, tr) -> Chart:
         ax.tick_params(labelsize=9)
         if len(hist):
             ax.legend(fontsize=8, loc="best")
-    fig.text(0.05, 0.92, tr("live.title"), fontsize=14)
+    fig.text(0.07, 0.93, tr("live.title"), fontsize=14)
     canvas.draw()
     return Chart(encode(canvas), lambda: hist)
 

@@ -90,3 +90,23 @@ def test_invalid_scenario_shows_its_error(page: Page, dashboard_url: str, tmp_pa
     expect(errors).to_contain_text("broken.yaml")
     expect(page.get_by_text("Traceback")).to_have_count(0)
     page.screenshot(path=tmp_path / "invalid_scenario.png", full_page=True)
+
+
+def test_live_run_is_saved_and_played_back(page: Page, dashboard_url: str, tmp_path: Path) -> None:
+    _open(page, dashboard_url)
+    page.get_by_text("Live", exact=True).click()
+    page.get_by_text("Switch on: Supplier development programme").click()
+    expect(page.get_by_text("SMEs enrolled per year")).to_be_visible(timeout=TIMEOUT)
+    page.get_by_text("Start / restart").click()
+    page.get_by_text("One month").click()
+    expect(page.locator(".cl-month")).to_contain_text("2023-01", timeout=TIMEOUT)
+    page.get_by_text("One month").click()
+    expect(page.locator(".cl-month")).to_contain_text("2023-02", timeout=TIMEOUT)
+    page.get_by_text("Save as a run").click()
+    expect(page.get_by_text(re.compile(r"Saved as live-baseline-s1-"))).to_be_visible(timeout=TIMEOUT)
+    page.screenshot(path=tmp_path / "live.png", full_page=True)
+    page.get_by_text("Playback", exact=True).click()
+    page.locator(".cl-run").click()
+    page.get_by_text(re.compile(r"^live-baseline-s1-")).first.click()
+    expect(page.locator(".cl-chart-map")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_text(re.compile(r"2023-01–2023-02 · 2"))).to_be_visible(timeout=TIMEOUT)
