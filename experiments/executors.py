@@ -18,6 +18,7 @@ in flight, so memory stays flat however many runs a sweep has. A dead worker nev
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -108,6 +109,7 @@ def run_task(task: RunTask) -> RunResult:
         for model in set(mesa.Agent._ids) - before:
             if not getattr(model, "running", True):
                 mesa.Agent._ids.pop(model, None)
+        gc.collect()  # a model is a web of cycles (agents <-> model): free its arrays now, not later
     finished = time.time()
     return RunResult(task.run_id, status, error, tb, started, finished, finished - started, worker)
 
