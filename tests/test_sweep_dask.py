@@ -53,6 +53,20 @@ def cluster(tmp_path):
             proc.wait()
 
 
+def kill_a_busy_worker(address: str, workers: list[subprocess.Popen]) -> tuple[subprocess.Popen, subprocess.Popen, set[str]]:
+    """SIGKILL a worker that is running a task; return (victim, survivor, run ids it held)."""
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        wait_for(lambda: any(client.processing().values()), timeout=60)
+        processing = client.processing()
+        names = {a: w["name"] for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+        addr = next(a for a, keys in processing.items() if keys)
+        index = int(str(names[addr]).removeprefix("w"))
+        os.kill(workers[index].pid, signal.SIGKILL)
+    return workers[index], workers[1 - index], {str(k).rsplit("-", 1)[0] for k in processing[addr]}
+
+
 def test_dask_sweep_survives_a_killed_worker_and_matches_in_process(cluster, tmp_path):
     address, workers = cluster
     spec = write_sweep(tmp_path, SWEEP.format(samples=3, end="2024-06"))
@@ -63,22 +77,25 @@ def test_dask_sweep_survives_a_killed_worker_and_matches_in_process(cluster, tmp
                             stderr=subprocess.STDOUT, text=True)
     try:
         wait_for(lambda: len(complete_runs(out)) >= 2 or proc.poll() is not None, timeout=120)
-        victim = workers[0]
-        os.kill(victim.pid, signal.SIGKILL)
+        victim, survivor, held = kill_a_busy_worker(address, workers)
         killed_at = time.time()
         output, _ = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, output
+    assert victim.wait(timeout=10) == -signal.SIGKILL
     n_before = len([r for r in journal_records(out) if r["finished"] < killed_at])
     assert n_before < 12, "the worker was not killed mid-sweep"
     # every run exactly once, all complete, and the dead worker's last run was redone elsewhere
-    records = [r for r in journal_records(out) if not r["reused"]]
-    assert sorted(r["run_id"] for r in records) == complete_runs(out) and len(records) == 12
-    survivors = {r["worker"] for r in records if r["finished"] > killed_at}
-    assert survivors and all(w.endswith(f":{workers[1].pid}") for w in survivors)
-    assert any(r["worker"].endswith(f":{victim.pid}") for r in records)  # the victim had been working
+    records = journal_records(out)
+    assert sorted({r["run_id"] for r in records}) == complete_runs(out) and len(complete_runs(out)) == 12
+    made = [r["run_id"] for r in records if not r["reused"]]  # a rerun of a run whose result died
+    assert len(made) == len(set(made))                        # with its worker finds it done: reused
+    # the runs the dead worker held were made by the survivor, as was everything after the kill
+    assert held and any(r["run_id"] in held and r["worker"].endswith(f":{survivor.pid}") for r in records)
+    after = {r["worker"] for r in records if r["finished"] > killed_at}
+    assert after and all(w.endswith(f":{survivor.pid}") for w in after)
     index = sweep_status(out)
     assert index["run_id"].is_unique and (index["status"] == "complete").all()
     # identical to the same sweep in-process: same seeds, same tables
