@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model import kernels
 from model.firms import LEAD
-from model.sampling import drop_duplicates, sample_by_location
+from model.sampling import drop_duplicates, location_table, sample_by_location
 
 if TYPE_CHECKING:
     from model.cluster_model import ClusterModel
@@ -283,6 +284,37 @@ def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all
 def _tender_round(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit: np.ndarray,
                   left: np.ndarray, cap_share: np.ndarray, spare: np.ndarray, initial: bool) -> None:
     """One round of tenders for category ``c`` (eq. 3.3–3.4); updates ``left`` and ``spare``."""
+    s, book, rng = m.sc.sourcing, m.contracts, m.rng_contracts
+    awards = (_awards_compiled if kernels.use_compiled() else _awards)(m, c, buyers, pool, unit, left, cap_share,
+                                                                       spare)
+    if awards is None:
+        left[buyers] = 0.0  # nothing beat the import price: import the rest this month
+        return
+    bb, ss, vv = awards
+    np.subtract.at(spare, ss, vv)
+    np.maximum(spare, 0, out=spare)
+    np.subtract.at(left, bb, vv)
+    # a supplier that already holds a contract with this buyer for this category gets more volume on it
+    pos = book.find(bb, ss, c)
+    ext = pos >= 0
+    if ext.any():
+        np.add.at(book.value, pos[ext], vv[ext])
+        m.recorder.contract_events(m, "extended", np.unique(pos[ext]))
+    bb, ss, vv = bb[~ext], ss[~ext], vv[~ext]
+    lo = 1 if initial else s.contract_months_min  # at the start, stagger ends so renewals spread out
+    dur = rng.integers(lo, s.contract_months_max + 1, len(bb))
+    book.add(bb, ss, np.full(len(bb), c), vv, m.month, m.month + dur)
+    m.recorder.contract_events(m, "signed", np.arange(book.n - len(bb), book.n))
+
+
+def _awards(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit: np.ndarray, left: np.ndarray,
+            cap_share: np.ndarray, spare: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(buyer, supplier, value) awarded in a round, or None if nothing beat the import price.
+
+    Each buyer draws candidates, ranks those that beat the import price by delivered cost, and asks
+    each in turn for up to its spare capacity and ``max_share`` of the need; suppliers asked for
+    more than their spare capacity scale every ask down in proportion.
+    """
     f, s, book, rng = m.firms, m.sc.sourcing, m.contracts, m.rng_contracts
     cand = drop_duplicates(sample_by_location(rng, f.loc[buyers], pool, f.loc[pool], m.reach_weight[c], s.n_candidates))
     cand[cand == buyers[:, None]] = -1
@@ -309,23 +341,28 @@ def _tender_round(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray,
     award = ask * scale[sup]
     keep = ok & (award > s.min_tender_value)
     if not keep.any():
-        left[buyers] = 0.0  # nothing beat the import price: import the rest this month
-        return
-    bb, ss, vv = b[keep], win[keep], award[keep]
-    np.subtract.at(spare, ss, vv)
-    np.maximum(spare, 0, out=spare)
-    np.subtract.at(left, bb, vv)
-    # a supplier that already holds a contract with this buyer for this category gets more volume on it
-    pos = book.find(bb, ss, c)
-    ext = pos >= 0
-    if ext.any():
-        np.add.at(book.value, pos[ext], vv[ext])
-        m.recorder.contract_events(m, "extended", np.unique(pos[ext]))
-    bb, ss, vv = bb[~ext], ss[~ext], vv[~ext]
-    lo = 1 if initial else s.contract_months_min  # at the start, stagger ends so renewals spread out
-    dur = rng.integers(lo, s.contract_months_max + 1, len(bb))
-    book.add(bb, ss, np.full(len(bb), c), vv, m.month, m.month + dur)
-    m.recorder.contract_events(m, "signed", np.arange(book.n - len(bb), book.n))
+        return None
+    return b[keep], win[keep], award[keep]
+
+
+def _awards_compiled(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit: np.ndarray,
+                     left: np.ndarray, cap_share: np.ndarray, spare: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``_awards`` in one compiled call (model/kernels.py): the same draws, in the same order."""
+    f, s, book, rng = m.firms, m.sc.sourcing, m.contracts, m.rng_contracts
+    k = s.n_candidates
+    t = location_table(f.loc[buyers], pool, f.loc[pool], m.reach_weight[c])
+    u1 = rng.random((len(buyers), k))
+    u2 = rng.random((len(buyers), k))
+    gumbel = rng.gumbel(size=(len(buyers), k))
+    buyer_loc = f.loc[buyers]
+    bb, ss, vv = kernels.tender_awards(
+        buyers, buyer_loc, f.foreign[buyers], m.policy.local_credit[c][m.geo.province[buyer_loc]], t.inverse, t.flat,
+        t.n_loc, t.reachable, u1, u2, gumbel, t.counts, t.offsets, t.rows, f.loc, f.foreign, f.coached_until,
+        m.month, float(m.policy.matchmaking), unit, m.geo.km, m.sc.economy.transport_cost_per_km, s.history_weight,
+        s.score_noise, (1 + m.sc.economy.import_markup) * (1 + m.policy.import_spike[c]), book.pair_keys,
+        book.pair_ids, book.hist, book._key_base, spare, cap_share, left, s.min_tender_value)
+    return (bb, ss, vv) if len(bb) else None
 
 
 def deliver(m: ClusterModel) -> np.ndarray:

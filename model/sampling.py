@@ -7,6 +7,8 @@ a candidate uniformly within it. Cost is O(searchers × k × log locations).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -21,10 +23,38 @@ def sample_by_location(rng: np.random.Generator, origin_loc: np.ndarray, cand_ro
         loc_weight: (L, L) weight of destination location seen from origin location.
         k: draws per searcher (with replacement; callers drop duplicates).
     """
-    n_orig, n_loc = len(origin_loc), loc_weight.shape[0]
+    n_orig = len(origin_loc)
     out = np.full((n_orig, k), -1, dtype=np.int64)
     if n_orig == 0 or len(cand_rows) == 0:
         return out
+    t = location_table(origin_loc, cand_rows, cand_loc, loc_weight)
+    rows, counts, offsets, inverse, flat, n_loc = t.rows, t.counts, t.offsets, t.inverse, t.flat, t.n_loc
+    u = rng.random((n_orig, k)) + inverse[:, None]
+    loc_pick = np.searchsorted(flat, u, side="right") - inverse[:, None] * n_loc
+    loc_pick = np.clip(loc_pick, 0, n_loc - 1)
+    within = (rng.random((n_orig, k)) * counts[loc_pick]).astype(np.int64)
+    pick = offsets[loc_pick] + np.minimum(within, np.maximum(counts[loc_pick] - 1, 0))
+    ok = t.reachable[inverse][:, None] & (counts[loc_pick] > 0)
+    out[ok] = rows[np.minimum(pick, len(rows) - 1)][ok]
+    return out
+
+
+class LocationTable(NamedTuple):
+    """Candidates grouped by location, and each searcher location's cumulative draw weights."""
+
+    rows: np.ndarray  # candidate rows sorted by location (stable)
+    counts: np.ndarray  # candidates per location
+    offsets: np.ndarray  # first position of each location in ``rows``
+    inverse: np.ndarray  # per searcher, index of its location among the distinct searcher locations
+    flat: np.ndarray  # cumulative weights per distinct searcher location, row i shifted by +i, flattened
+    reachable: np.ndarray  # per distinct searcher location, whether any candidate has positive weight
+    n_loc: int
+
+
+def location_table(origin_loc: np.ndarray, cand_rows: np.ndarray, cand_loc: np.ndarray,
+                   loc_weight: np.ndarray) -> LocationTable:
+    """The tables ``sample_by_location`` draws from (also used by the compiled tender kernel)."""
+    n_loc = loc_weight.shape[0]
     order = np.argsort(cand_loc, kind="stable")
     rows, locs = cand_rows[order], cand_loc[order]
     counts = np.bincount(locs, minlength=n_loc)
@@ -39,14 +69,7 @@ def sample_by_location(rng: np.random.Generator, origin_loc: np.ndarray, cand_ro
     cum = np.cumsum(w, axis=1) / np.where(total > 0, total, 1.0)[:, None]
     cum[:, -1] = 1.0
     flat = (cum + np.arange(len(uniq))[:, None]).ravel()
-    u = rng.random((n_orig, k)) + inverse[:, None]
-    loc_pick = np.searchsorted(flat, u, side="right") - inverse[:, None] * n_loc
-    loc_pick = np.clip(loc_pick, 0, n_loc - 1)
-    within = (rng.random((n_orig, k)) * counts[loc_pick]).astype(np.int64)
-    pick = offsets[loc_pick] + np.minimum(within, np.maximum(counts[loc_pick] - 1, 0))
-    ok = (total[inverse] > 0)[:, None] & (counts[loc_pick] > 0)
-    out[ok] = rows[np.minimum(pick, len(rows) - 1)][ok]
-    return out
+    return LocationTable(rows, counts, offsets, inverse, flat, total > 0, n_loc)
 
 
 def drop_duplicates(cand: np.ndarray) -> np.ndarray:
