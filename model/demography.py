@@ -215,6 +215,7 @@ def arrive_fdi(m: ClusterModel) -> int:
         sectors += list(rng.choice(len(shares), n_extra, p=pol.promo_sector_shares if pol.promo_sector_shares is not None else shares))
         pol.spend_promotion(m, n_extra)
     arrived = 0
+    counts: dict = {}  # per-sector supplier and peer counts by location, kept current as projects open
     for sector in sectors:
         kind = LEAD if rng.random() < d.p_lead else SUPPLIER
         emp = d.fdi_employees * np.exp(0.8 * rng.standard_normal())
@@ -223,7 +224,7 @@ def arrive_fdi(m: ClusterModel) -> int:
             m.refused_projects += 1
             continue
         land = emp / d.workers_per_ha
-        loc = choose_park(m, sector, land, pollutes, rng)
+        loc = choose_park(m, sector, land, pollutes, rng, counts)
         if loc < 0:
             m.unplaced_projects += 1
             continue
@@ -237,27 +238,44 @@ def arrive_fdi(m: ClusterModel) -> int:
     return arrived
 
 
-def choose_park(m: ClusterModel, sector: int, land: float, pollutes: bool, rng: np.random.Generator) -> int:
-    """Logit over open parks with room: land, labour, suppliers, agglomeration, incentives, distance."""
+def choose_park(m: ClusterModel, sector: int, land: float, pollutes: bool, rng: np.random.Generator,
+                counts: dict | None = None) -> int:
+    """Logit over open parks with room: land, labour, suppliers, agglomeration, incentives, distance.
+
+    ``counts`` (optional, one per month's arrivals) keeps the per-location counts of a sector's
+    suppliers and peers and updates them with the firms added since, instead of a pass over
+    every firm per project.
+    """
     d, geo, f = m.sc.demography, m.geo, m.firms
     free = geo.free_ha(m.month)
     ok = (geo.kind != 3) & (free >= land) & geo.allows_sector[:, sector] & ~(geo.clean_only & pollutes)
     if not ok.any():
         return -1
-    n = f.n
-    alive = f.alive[:n]
     labour = geo.reach.astype(float) @ m.labour.pools.sum(axis=1).astype(float)
-    in_chain = m.bom[sector] > 0
-    supplier = alive & (f.kind[:n] != LEAD) & (f.caps[:n] & in_chain[None, :]).any(axis=1)
-    sup_at = np.bincount(f.loc[:n][supplier], minlength=len(geo.ids)).astype(float)
+    n_from, sup_count, same = counts.get(sector, (0, None, None)) if counts is not None else (0, None, None)
+    sup_part, same_part = _park_counts(m, sector, n_from, f.n)
+    sup_count = sup_part if sup_count is None else sup_count + sup_part
+    same = same_part if same is None else same + same_part
+    if counts is not None:
+        counts[sector] = (f.n, sup_count, same)
+    sup_at = sup_count.astype(float)
     sup_near = (geo.km <= 40).astype(float) @ sup_at
-    same = np.bincount(f.loc[:n][alive & f.foreign[:n] & (f.sector[:n] == sector)], minlength=len(geo.ids))
     u = (d.beta_land * np.log1p(np.minimum(free, 1e4)) + d.beta_labour * np.log1p(labour)
          + d.beta_suppliers * np.log1p(sup_near) + d.beta_agglomeration * np.log1p(same)
          + d.beta_incentive * m.policy.incentive[geo.province]
          + d.beta_distance * geo.km_hanoi / 100 + d.beta_port * geo.km_port / 100)
     u = np.where(ok, u + rng.gumbel(size=len(u)), -np.inf)
     return int(np.argmax(u))
+
+
+def _park_counts(m: ClusterModel, sector: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per location, among firm rows lo..hi: alive suppliers of the sector's chain; alive foreign peers."""
+    f, n_loc = m.firms, len(m.geo.ids)
+    alive = f.alive[lo:hi]
+    in_chain = m.bom[sector] > 0
+    supplier = alive & (f.kind[lo:hi] != LEAD) & (f.caps[lo:hi] & in_chain[None, :]).any(axis=1)
+    same = alive & f.foreign[lo:hi] & (f.sector[lo:hi] == sector)
+    return (np.bincount(f.loc[lo:hi][supplier], minlength=n_loc), np.bincount(f.loc[lo:hi][same], minlength=n_loc))
 
 
 def relocate(m: ClusterModel) -> None:
