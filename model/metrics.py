@@ -13,6 +13,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from model import kernels
 from model.firms import LEAD, SME
 
 if TYPE_CHECKING:
@@ -172,6 +173,8 @@ def triangles(a: sparse.csr_matrix, deg: np.ndarray) -> np.ndarray:
     n = a.shape[0]
     rank = np.empty(n, dtype=np.int64)
     rank[np.lexsort((np.arange(n), deg))] = np.arange(n)
+    if kernels.use_compiled():
+        return kernels.triangles_oriented(a.indptr.astype(np.int64), a.indices.astype(np.int64), rank)
     coo = a.tocoo()
     up = rank[coo.row] < rank[coo.col]
     lo = sparse.csr_matrix((np.ones(int(up.sum())), (coo.row[up], coo.col[up])), shape=(n, n))
