@@ -48,6 +48,7 @@ class ContractBook:
         self.pair_keys = np.zeros(0, dtype=np.int64)
         self.pair_ids = np.zeros(0, dtype=np.int64)
         self.hist = np.zeros(0, dtype=np.float64)
+        self._segments: np.ndarray | None = None  # per-buyer start of its pairs (pair_segments)
         # (buyer, supplier, category) index: sorted keys and book positions, base + recent tail
         self._ix = {part: (np.zeros(0, np.int64), np.zeros(0, np.int64)) for part in ("base", "tail")}
 
@@ -141,8 +142,17 @@ class ContractBook:
             new_ids = np.arange(len(self.hist), len(self.hist) + len(uk))
             self.hist = np.concatenate([self.hist, np.zeros(len(uk))])
             self.pair_keys, self.pair_ids = _merge_sorted(self.pair_keys, self.pair_ids, uk, new_ids)
+            self._segments = None
             ids[miss] = new_ids[inv]
         return ids
+
+    def pair_segments(self, n_firms: int) -> np.ndarray:
+        """Where each buyer's pairs start in ``pair_keys`` (length n_firms + 1; cached until pairs change)."""
+        seg = getattr(self, "_segments", None)
+        if seg is None or len(seg) != n_firms + 1:
+            seg = np.searchsorted(self.pair_keys, np.arange(n_firms + 1, dtype=np.int64) * self._key_base)
+            self._segments = seg
+        return seg
 
     def history(self, buyer: np.ndarray, supplier: np.ndarray) -> np.ndarray:
         """Relationship record (0–1) of each (buyer, supplier) pair."""
@@ -361,7 +371,8 @@ def _awards_compiled(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarr
         t.n_loc, t.reachable, u1, u2, gumbel, t.counts, t.offsets, t.rows, f.loc, f.foreign, f.coached_until,
         m.month, float(m.policy.matchmaking), unit, m.geo.km, m.sc.economy.transport_cost_per_km, s.history_weight,
         s.score_noise, (1 + m.sc.economy.import_markup) * (1 + m.policy.import_spike[c]), book.pair_keys,
-        book.pair_ids, book.hist, book._key_base, spare, cap_share, left, s.min_tender_value)
+        book.pair_ids, book.hist, book._key_base, book.pair_segments(f.n), spare, cap_share, left,
+        s.min_tender_value)
     return (bb, ss, vv) if len(bb) else None
 
 

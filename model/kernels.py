@@ -42,8 +42,8 @@ def use_compiled(on: bool | None = None) -> bool:
 @njit(cache=True, nogil=True)
 def tender_awards(buyers, buyer_loc, buyer_foreign, buyer_credit, inverse, flat, n_loc, reachable, u1, u2, gumbel,
                   counts, offsets, rows, loc, foreign, coached_until, month, matchmaking, unit, km, transport,
-                  history_weight, score_noise, limit, pair_keys, pair_ids, hist, key_base, spare, cap_share, left,
-                  min_value):
+                  history_weight, score_noise, limit, pair_keys, pair_ids, hist, key_base, segments, spare, cap_share,
+                  left, min_value):
     """Awards of one tender round: (buyer, supplier, value) in buyer-major, rank order.
 
     Mirrors ``sample_by_location`` + ``drop_duplicates`` + the scoring, ranking, offers and
@@ -92,10 +92,10 @@ def tender_awards(buyers, buyer_loc, buyer_foreign, buyer_credit, inverse, flat,
                 c -= matchmaking
             else:
                 c -= 0.0
-            key = b * key_base + s  # relationship record, as ContractBook.history
+            key = b * key_base + s  # relationship record, as ContractBook.history (within b's pairs)
             h = 0.0
             if n_pairs:
-                lo, hi = 0, n_pairs
+                lo, hi = segments[b], segments[b + 1]
                 while lo < hi:
                     mid = (lo + hi) // 2
                     if pair_keys[mid] < key:
@@ -103,7 +103,7 @@ def tender_awards(buyers, buyer_loc, buyer_foreign, buyer_credit, inverse, flat,
                     else:
                         hi = mid
                 at = min(lo, n_pairs - 1)
-                if pair_keys[at] == key and pair_ids[at] >= 0:
+                if lo < segments[b + 1] and pair_keys[at] == key and pair_ids[at] >= 0:
                     h = hist[pair_ids[at]]
             c -= history_weight * h
             c += score_noise * gumbel[i, j]
