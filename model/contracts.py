@@ -93,13 +93,16 @@ class ContractBook:
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the contracts where ``mask`` is False."""
-        k = int(mask.sum())
+        idx = np.flatnonzero(mask)
+        k = len(idx)
+        if k == self.n:
+            return
         new_pos = np.cumsum(mask) - 1
         for part, (keys, pos) in self._ix.items():  # compaction keeps order, so indexes stay sorted
-            stay = mask[pos]
+            stay = np.flatnonzero(mask[pos])
             self._ix[part] = (keys[stay], new_pos[pos[stay]])
         for buf in self._buf.values():
-            buf[:k] = buf[: self.n][mask]
+            buf[:k] = buf[idx]
         self.n = k
         self._rebind()
 
@@ -244,7 +247,9 @@ def renew_or_end(m: ClusterModel) -> None:
 def end_contracts_of(m: ClusterModel, rows: np.ndarray) -> None:
     """End every contract of firms that exit (as buyer or supplier)."""
     book = m.contracts
-    gone = np.isin(book.buyer, rows) | np.isin(book.supplier, rows)
+    leaving = np.zeros(m.firms.n, dtype=bool)
+    leaving[rows] = True
+    gone = leaving[book.buyer] | leaving[book.supplier]
     if gone.any():
         m.recorder.contract_events(m, "ended", np.flatnonzero(gone))
         book.keep(~gone)
