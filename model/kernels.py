@@ -194,3 +194,23 @@ def triangles_oriented(indptr, indices, rank):
         for p in range(indptr[u], indptr[u + 1]):
             mark[indices[p]] = False
     return tri
+
+
+@njit(cache=True, nogil=True)
+def reciprocal_pairs(indptr, indices):
+    """Entries (u, v) of a canonical CSR 0/1 matrix whose mirror (v, u) is also there."""
+    n = len(indptr) - 1
+    count = 0
+    for u in range(n):
+        for p in range(indptr[u], indptr[u + 1]):
+            v = indices[p]
+            lo, hi = indptr[v], indptr[v + 1]
+            while lo < hi:  # rows are sorted
+                mid = (lo + hi) // 2
+                if indices[mid] < u:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < indptr[v + 1] and indices[lo] == u:
+                count += 1
+    return count

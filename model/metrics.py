@@ -107,7 +107,7 @@ def tech_gap(m: ClusterModel) -> float:
 
 
 def _graph(m: ClusterModel) -> tuple[sparse.csr_matrix, int]:
-    """Undirected, unweighted firm-to-firm contract graph over alive firms (built once a month)."""
+    """Directed buyer→supplier contract graph (0/1, canonical CSR) and alive firms, once a month."""
     cached = getattr(m, "_graph_cache", None)
     if cached is not None and cached[0] == m.steps:
         return cached[1], cached[2]
@@ -122,22 +122,36 @@ def _graph(m: ClusterModel) -> tuple[sparse.csr_matrix, int]:
         d = sparse.csr_matrix((np.ones(len(keys)), supplier, indptr), shape=(n, n))
     else:
         d = sparse.coo_matrix((np.ones(book.n), (book.buyer, book.supplier)), shape=(n, n)).tocsr()
-    a = (d + d.T.tocsr()).tocsr()
-    a.data[:] = 1.0
-    m._graph_cache = (m.steps, a, int(_alive(m).sum()))
-    return a, m._graph_cache[2]
+        d.data[:] = 1.0
+    m._graph_cache = (m.steps, d, int(_alive(m).sum()))
+    m._undirected_cache = None
+    return d, m._graph_cache[2]
+
+
+def _undirected(m: ClusterModel) -> sparse.csr_matrix:
+    """The contract graph without direction (symmetric 0/1 CSR), built from ``_graph`` when needed."""
+    d, _ = _graph(m)
+    if getattr(m, "_undirected_cache", None) is None:
+        a = (d + d.T.tocsr()).tocsr()
+        a.data[:] = 1.0
+        m._undirected_cache = a
+    return m._undirected_cache
 
 
 def network_density(m: ClusterModel) -> float:
-    a, n_alive = _graph(m)
-    return _ratio(a.nnz / 2, n_alive * (n_alive - 1) / 2)
+    d, n_alive = _graph(m)
+    if kernels.use_compiled():  # firm pairs linked either way: directed pairs less half the two-way ones
+        edges = d.nnz - kernels.reciprocal_pairs(d.indptr.astype(np.int64), d.indices.astype(np.int64)) // 2
+    else:
+        edges = _undirected(m).nnz // 2
+    return _ratio(edges, n_alive * (n_alive - 1) / 2)
 
 
 def largest_component_share(m: ClusterModel) -> float:
-    a, n_alive = _graph(m)
-    if a.nnz == 0:
+    d, n_alive = _graph(m)
+    if d.nnz == 0:
         return 0.0
-    _, labels = connected_components(a, directed=False)
+    _, labels = connected_components(d, directed=False)  # components ignore direction
     labels = labels[_alive(m)]
     return _ratio(np.bincount(labels).max(), n_alive)
 
@@ -156,7 +170,7 @@ def clustering(m: ClusterModel) -> float:
 
 
 def _clustering(m: ClusterModel) -> float:
-    a, _ = _graph(m)
+    a = _undirected(m)
     deg = np.asarray(a.sum(axis=1)).ravel()
     tri = triangles(a, deg)
     ok = deg >= 2
