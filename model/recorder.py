@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 SKILL_NAMES = np.array(["operator", "technician", "engineer"])
 OWNER = np.array(["domestic", "fdi"])
+PARTIES = np.array(["domestic", "fdi", "pool", "outside"])  # flow ends; codes 0/1 are OWNER's
+FLOW_KINDS = np.array(["move", "spinoff", "hire", "separation", "exit"])
 EVENT_NAMES = ("signed", "renewed", "extended", "ended")
 
 
@@ -43,9 +45,9 @@ class Recorder:
         book, f = m.contracts, m.firms
         b, s = book.buyer[idx], book.supplier[idx]
         self._contracts.append({
-            "step": np.full(len(idx), m.steps), "event": np.full(len(idx), EVENT_NAMES.index(event), np.int8),
+            "step": np.full(len(idx), m.steps, np.int32), "event": np.full(len(idx), EVENT_NAMES.index(event), np.int8),
             "contract_id": book.cid[idx].copy(), "buyer_id": f.agent_id[b], "supplier_id": f.agent_id[s],
-            "buyer_foreign": f.foreign[b], "supplier_foreign": f.foreign[s], "category": book.cat[idx].copy(),
+            "buyer_foreign": f.foreign[b], "supplier_foreign": f.foreign[s], "category": book.cat[idx].astype(np.int16),
             "tier": np.where(f.kind[b] == LEAD, 1, 2).astype(np.int8), "value": book.value[idx].copy()})
 
     def flows(self, m: ClusterModel, kind: str, origin: np.ndarray, dest: np.ndarray, skill: int,
@@ -54,11 +56,11 @@ class Recorder:
         if not self.enabled or len(origin) == 0:
             return
         f = m.firms
-        self._flows.append({
-            "step": np.full(len(origin), m.steps), "kind": np.full(len(origin), kind, dtype=object),
+        self._flows.append({  # small integer codes while running; labels in tables()
+            "step": np.full(len(origin), m.steps, np.int32), "kind": np.full(len(origin), _code(FLOW_KINDS, kind), np.int8),
             "from_id": f.agent_id[origin], "to_id": f.agent_id[dest],
-            "from_owner": OWNER[f.foreign[origin].astype(int)], "to_owner": OWNER[f.foreign[dest].astype(int)],
-            "skill": np.full(len(origin), SKILL_NAMES[skill]), "count": count.astype(np.int64)})
+            "from_owner": f.foreign[origin].astype(np.int8), "to_owner": f.foreign[dest].astype(np.int8),
+            "skill": np.full(len(origin), skill, np.int8), "count": count.astype(np.int64)})
 
     def pool_flows(self, m: ClusterModel, kind: str, counts: np.ndarray, to_pool: bool) -> None:
         """Log flows between firms and the pool/outside; ``counts`` is (firms, skills)."""
@@ -68,16 +70,16 @@ class Recorder:
         if not len(rows):
             return
         f = m.firms
-        owner = OWNER[f.foreign[rows].astype(int)]
-        pool = np.full(len(rows), "pool" if to_pool or kind == "hire" else "outside", dtype=object)
+        owner = f.foreign[rows].astype(np.int8)
+        pool = np.full(len(rows), _code(PARTIES, "pool" if to_pool or kind == "hire" else "outside"), np.int8)
         ids = f.agent_id[rows]
         minus = np.full(len(rows), -1)
         out = kind != "hire"
         self._flows.append({
-            "step": np.full(len(rows), m.steps), "kind": np.full(len(rows), kind, dtype=object),
+            "step": np.full(len(rows), m.steps, np.int32), "kind": np.full(len(rows), _code(FLOW_KINDS, kind), np.int8),
             "from_id": ids if out else minus, "to_id": minus if out else ids,
             "from_owner": owner if out else pool, "to_owner": pool if out else owner,
-            "skill": SKILL_NAMES[skills], "count": counts[rows, skills].astype(np.int64)})
+            "skill": skills.astype(np.int8), "count": counts[rows, skills].astype(np.int64)})
 
     # -- per-month records --------------------------------------------------------------------------
     def record_month(self, m: ClusterModel) -> None:
@@ -123,20 +125,27 @@ class Recorder:
         dates = {r["step"]: r["date"] for r in self.indicators}
         contracts = _concat(self._contracts, ["step", "event", "contract_id", "buyer_id", "supplier_id",
                                               "buyer_foreign", "supplier_foreign", "category", "tier", "value"])
+        contracts["step"] = contracts["step"].astype(np.int64)
         contracts.insert(1, "date", contracts["step"].map(dates).fillna(m.sc.start).astype(str))
         contracts["event"] = np.array(EVENT_NAMES)[contracts["event"].to_numpy(dtype=int)]
         contracts["buyer_owner"] = OWNER[contracts.pop("buyer_foreign").to_numpy(dtype=int)]
         contracts["supplier_owner"] = OWNER[contracts.pop("supplier_foreign").to_numpy(dtype=int)]
         contracts["category"] = np.array(m.category_ids)[contracts["category"].to_numpy(dtype=int)]
         flows = _concat(self._flows, ["step", "kind", "from_id", "to_id", "from_owner", "to_owner", "skill", "count"])
+        flows["step"] = flows["step"].astype(np.int64)
         flows.insert(1, "date", flows["step"].map(dates).fillna(m.sc.start).astype(str))
-        for col in ("kind", "from_owner", "to_owner", "skill"):
-            flows[col] = flows[col].astype(str)
+        for col, labels in (("kind", FLOW_KINDS), ("from_owner", PARTIES), ("to_owner", PARTIES),
+                            ("skill", SKILL_NAMES)):
+            flows[col] = pd.Series(labels[flows[col].to_numpy(dtype=int)], index=flows.index).astype(str)
         policy = pd.DataFrame(self.policy, columns=["step", "date", "policy", "lever", "spend"])
         firms = pd.concat(self.snapshots, ignore_index=True) if self.snapshots else self.snapshot(m).iloc[:0]
         return {"indicators": pd.DataFrame(self.indicators), "indicators_province": pd.DataFrame(self.provinces),
                 "firms": firms, "contracts": contracts, "flows": flows, "policy": policy,
                 "locations": m.locations_table()}
+
+
+def _code(labels: np.ndarray, label: str) -> int:
+    return int(np.flatnonzero(labels == label)[0])
 
 
 def _concat(chunks: list[dict[str, np.ndarray]], columns: list[str]) -> pd.DataFrame:
