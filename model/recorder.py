@@ -46,7 +46,8 @@ class Recorder:
         b, s = book.buyer[idx], book.supplier[idx]
         self._contracts.append({
             "step": np.full(len(idx), m.steps, np.int32), "event": np.full(len(idx), EVENT_NAMES.index(event), np.int8),
-            "contract_id": book.cid[idx].copy(), "buyer_id": f.agent_id[b], "supplier_id": f.agent_id[s],
+            "contract_id": book.cid[idx].astype(np.int32), "buyer_id": f.agent_id[b].astype(np.int32),
+            "supplier_id": f.agent_id[s].astype(np.int32),
             "buyer_foreign": f.foreign[b], "supplier_foreign": f.foreign[s], "category": book.cat[idx].astype(np.int16),
             "tier": np.where(f.kind[b] == LEAD, 1, 2).astype(np.int8), "value": book.value[idx].copy()})
 
@@ -58,9 +59,9 @@ class Recorder:
         f = m.firms
         self._flows.append({  # small integer codes while running; labels in tables()
             "step": np.full(len(origin), m.steps, np.int32), "kind": np.full(len(origin), _code(FLOW_KINDS, kind), np.int8),
-            "from_id": f.agent_id[origin], "to_id": f.agent_id[dest],
+            "from_id": f.agent_id[origin].astype(np.int32), "to_id": f.agent_id[dest].astype(np.int32),
             "from_owner": f.foreign[origin].astype(np.int8), "to_owner": f.foreign[dest].astype(np.int8),
-            "skill": np.full(len(origin), skill, np.int8), "count": count.astype(np.int64)})
+            "skill": np.full(len(origin), skill, np.int8), "count": count.astype(np.int32)})
 
     def pool_flows(self, m: ClusterModel, kind: str, counts: np.ndarray, to_pool: bool) -> None:
         """Log flows between firms and the pool/outside; ``counts`` is (firms, skills)."""
@@ -72,14 +73,14 @@ class Recorder:
         f = m.firms
         owner = f.foreign[rows].astype(np.int8)
         pool = np.full(len(rows), _code(PARTIES, "pool" if to_pool or kind == "hire" else "outside"), np.int8)
-        ids = f.agent_id[rows]
-        minus = np.full(len(rows), -1)
+        ids = f.agent_id[rows].astype(np.int32)
+        minus = np.full(len(rows), -1, np.int32)
         out = kind != "hire"
         self._flows.append({
             "step": np.full(len(rows), m.steps, np.int32), "kind": np.full(len(rows), _code(FLOW_KINDS, kind), np.int8),
             "from_id": ids if out else minus, "to_id": minus if out else ids,
             "from_owner": owner if out else pool, "to_owner": pool if out else owner,
-            "skill": skills.astype(np.int8), "count": counts[rows, skills].astype(np.int64)})
+            "skill": skills.astype(np.int8), "count": counts[rows, skills].astype(np.int32)})
 
     # -- per-month records --------------------------------------------------------------------------
     def record_month(self, m: ClusterModel) -> None:
@@ -125,14 +126,16 @@ class Recorder:
         dates = {r["step"]: r["date"] for r in self.indicators}
         contracts = _concat(self._contracts, ["step", "event", "contract_id", "buyer_id", "supplier_id",
                                               "buyer_foreign", "supplier_foreign", "category", "tier", "value"])
-        contracts["step"] = contracts["step"].astype(np.int64)
+        for col in ("step", "contract_id", "buyer_id", "supplier_id"):  # compact while running
+            contracts[col] = contracts[col].astype(np.int64)
         contracts.insert(1, "date", contracts["step"].map(dates).fillna(m.sc.start).astype(str))
         contracts["event"] = np.array(EVENT_NAMES)[contracts["event"].to_numpy(dtype=int)]
         contracts["buyer_owner"] = OWNER[contracts.pop("buyer_foreign").to_numpy(dtype=int)]
         contracts["supplier_owner"] = OWNER[contracts.pop("supplier_foreign").to_numpy(dtype=int)]
         contracts["category"] = np.array(m.category_ids)[contracts["category"].to_numpy(dtype=int)]
         flows = _concat(self._flows, ["step", "kind", "from_id", "to_id", "from_owner", "to_owner", "skill", "count"])
-        flows["step"] = flows["step"].astype(np.int64)
+        for col in ("step", "from_id", "to_id", "count"):
+            flows[col] = flows[col].astype(np.int64)
         flows.insert(1, "date", flows["step"].map(dates).fillna(m.sc.start).astype(str))
         for col, labels in (("kind", FLOW_KINDS), ("from_owner", PARTIES), ("to_owner", PARTIES),
                             ("skill", SKILL_NAMES)):
