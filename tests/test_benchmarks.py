@@ -1,0 +1,57 @@
+"""The benchmark's world scaler and its report format (the timings themselves are not tested)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import run
+from benchmarks.worlds import baseline_firms, scaled_world
+
+
+@pytest.mark.parametrize("n", [1_000, 5_000, 20_000, 100_000])
+def test_scaled_world_has_about_n_firms(n):
+    sc = scaled_world(n)
+    assert abs(baseline_firms(sc) - n) / n < 0.03
+    assert sum(d.working_age for d in sc.geography.districts) > 0
+
+
+def test_scaled_world_scales_workers_with_firms():
+    small, big = scaled_world(1_000), scaled_world(20_000)
+    ratio = sum(d.working_age for d in big.geography.districts) / sum(d.working_age for d in small.geography.districts)
+    assert ratio == pytest.approx(20, rel=0.01)
+    lead_staff = [sum(x.employees for x in sc.lead_firms) for sc in (small, big)]
+    assert lead_staff[1] / lead_staff[0] == pytest.approx(20, rel=0.02)
+
+
+def _fake_spawn(kind, **kw):
+    firms = {"baseline": 3496, "1k": 1000, "5k": 5000, "20k": 20000, "100k": 100000}
+    if kind == "model":
+        n = firms[kw["world"]]
+        return {"world": kw["world"], "firms": n, "workers": 250 * n, "months": 96, "init_s": 0.1,
+                "run_s": n / 1000, "cpu_s": n / 1000, "step_s": n / 96000,
+                "phases_s": dict.fromkeys(run.PHASES, n / 700000), "firms_end": n, "contracts_end": 20 * n,
+                "peak_mib": 300.0, "warning": None}
+    if kind == "reference":
+        return {"world": kw["world"], "months": kw["months"], "model_step_s": 0.01, "reference_step_s": 0.3,
+                "ratio": 30.0, "model_localisation": 0.07, "reference_localisation": 0.07}
+    return {"world": "baseline", "off_s": 1.0, "on_s": 1.05, "write_s": 0.05, "overhead": 0.0909, "rows": {}}
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_report_and_json_keys(tmp_path, monkeypatch, capsys, quick):
+    monkeypatch.setattr(run, "_spawn", _fake_spawn)
+    out = tmp_path / "bench.json"
+    assert run.main((["--quick"] if quick else []) + ["--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    keys = ("baseline_run_s", "speedup_vs_mesa_reference", "scaling_exponent", "run_100k_s", "peak_mib_100k",
+            "recording_overhead")
+    assert all(k in figures for k in keys)
+    assert figures["scaling_exponent"] == pytest.approx(1.0)
+    if quick:
+        assert figures["run_100k_s"] is None and figures["recording_overhead"] is None
+        assert figures["speedup_world"] == "1k"
+    else:
+        assert figures["run_100k_s"] == pytest.approx(100.0) and figures["speedup_world"] == "5k"
+    assert "Scaling exponent" in capsys.readouterr().out
