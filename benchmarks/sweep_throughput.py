@@ -60,6 +60,7 @@ def main() -> None:
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     counts = sorted({int(w) for w in args.workers.split(",")} if args.workers else {1, 2, cores})
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         spec = tmp / "bench.yaml"
@@ -72,7 +73,8 @@ def main() -> None:
                 print(f"  {executor:5s} {n} workers: " + ", ".join(f"{s[0]:.1f}" for s in samples)
                       + " runs/min end to end", file=sys.stderr, flush=True)
     print(f"\nSweep throughput: {args.runs} baseline runs to {args.end} per sweep, median of {args.repeat}, "
-          f"{cores} cores\n")
+          f"{cores} cores; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+          "(other processes on the machine take cores from the sweep)\n")
     print(f"{'executor':9s} {'workers':>7s} {'start-up s':>10s} {'runs/min':>9s} {'efficiency':>10s} "
           f"{'runs/min end-to-end':>20s} {'efficiency':>10s}")
     for (executor, n), (e2e, rate, start) in rows.items():
