@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from model.firms import KIND_NAMES, LEAD
 from model.metrics import indicator_row, province_rows
@@ -128,23 +129,42 @@ class Recorder:
                                               "buyer_foreign", "supplier_foreign", "category", "tier", "value"])
         for col in ("step", "contract_id", "buyer_id", "supplier_id"):  # compact while running
             contracts[col] = contracts[col].astype(np.int64)
-        contracts.insert(1, "date", contracts["step"].map(dates).fillna(m.sc.start).astype(str))
-        contracts["event"] = np.array(EVENT_NAMES)[contracts["event"].to_numpy(dtype=int)]
-        contracts["buyer_owner"] = OWNER[contracts.pop("buyer_foreign").to_numpy(dtype=int)]
-        contracts["supplier_owner"] = OWNER[contracts.pop("supplier_foreign").to_numpy(dtype=int)]
-        contracts["category"] = np.array(m.category_ids)[contracts["category"].to_numpy(dtype=int)]
+        contracts.insert(1, "date", _dates(contracts, dates, m.sc.start))
+        contracts["event"] = _labelled(EVENT_NAMES, contracts["event"], contracts.index)
+        contracts["buyer_owner"] = _labelled(OWNER, contracts.pop("buyer_foreign"), contracts.index)
+        contracts["supplier_owner"] = _labelled(OWNER, contracts.pop("supplier_foreign"), contracts.index)
+        contracts["category"] = _labelled(m.category_ids, contracts["category"], contracts.index)
         flows = _concat(self._flows, ["step", "kind", "from_id", "to_id", "from_owner", "to_owner", "skill", "count"])
         for col in ("step", "from_id", "to_id", "count"):
             flows[col] = flows[col].astype(np.int64)
-        flows.insert(1, "date", flows["step"].map(dates).fillna(m.sc.start).astype(str))
+        flows.insert(1, "date", _dates(flows, dates, m.sc.start))
         for col, labels in (("kind", FLOW_KINDS), ("from_owner", PARTIES), ("to_owner", PARTIES),
                             ("skill", SKILL_NAMES)):
-            flows[col] = pd.Series(labels[flows[col].to_numpy(dtype=int)], index=flows.index).astype(str)
+            flows[col] = _labelled(labels, flows[col], flows.index)
         policy = pd.DataFrame(self.policy, columns=["step", "date", "policy", "lever", "spend"])
         firms = pd.concat(self.snapshots, ignore_index=True) if self.snapshots else self.snapshot(m).iloc[:0]
         return {"indicators": pd.DataFrame(self.indicators), "indicators_province": pd.DataFrame(self.provinces),
                 "firms": firms, "contracts": contracts, "flows": flows, "policy": policy,
                 "locations": m.locations_table()}
+
+
+_STR = pd.Series(["a"], dtype=object).astype(str).dtype  # pandas' string dtype for str columns
+
+
+def _labelled(labels, codes: pd.Series, index: pd.Index) -> pd.Series:
+    """Strings from integer codes, as ``labels[codes]`` with pandas' string dtype (Arrow take: fast)."""
+    codes = codes.to_numpy(dtype=np.int64)
+    if isinstance(_STR, pd.StringDtype) and _STR.storage == "pyarrow":
+        arr = pa.array([str(x) for x in labels], type=pa.large_string()).take(pa.array(codes))
+        return pd.Series(pd.array(arr, dtype=_STR), index=index)
+    return pd.Series(np.asarray(labels)[codes], index=index).astype(str)
+
+
+def _dates(table: pd.DataFrame, dates: dict[int, str], start: str) -> pd.Series:
+    """The "YYYY-MM" of each row's step (steps before the first month: the start month)."""
+    steps = table["step"]
+    top = int(steps.max()) + 1 if len(steps) else 1
+    return _labelled([dates.get(i, start) for i in range(top)], steps, table.index)
 
 
 def _code(labels: np.ndarray, label: str) -> int:
