@@ -167,32 +167,41 @@ def tender_awards(buyers, buyer_loc, buyer_foreign, buyer_credit, inverse, flat,
 def triangles_oriented(indptr, indices, rank):
     """Triangles through each node of a symmetric 0/1 CSR graph (exact counts, as float64).
 
-    Forward algorithm: edges point from lower to higher rank (degree order), each node marks its
-    out-neighbours, and every out-neighbour's out-neighbours that are marked close a triangle,
-    found exactly once and credited to its three nodes. Cost Σ over edges u→v of out-degree(v).
+    Forward algorithm: edges point from lower to higher rank (degree order), so hubs have few
+    out-edges; each node marks its out-neighbours, and every out-neighbour's marked
+    out-neighbours close a triangle, found exactly once and credited to its three nodes.
+    Cost Σ over edges u→v of out-degree(v).
     """
     n = len(indptr) - 1
+    out_ptr = np.zeros(n + 1, np.int64)
+    for u in range(n):
+        c = 0
+        for p in range(indptr[u], indptr[u + 1]):
+            if rank[indices[p]] > rank[u]:
+                c += 1
+        out_ptr[u + 1] = out_ptr[u] + c
+    out = np.empty(out_ptr[n], np.int64)
+    for u in range(n):
+        t = out_ptr[u]
+        for p in range(indptr[u], indptr[u + 1]):
+            if rank[indices[p]] > rank[u]:
+                out[t] = indices[p]
+                t += 1
     tri = np.zeros(n)
     mark = np.zeros(n, np.bool_)
     for u in range(n):
-        ru = rank[u]
-        for p in range(indptr[u], indptr[u + 1]):
-            v = indices[p]
-            if rank[v] > ru:
-                mark[v] = True
-        for p in range(indptr[u], indptr[u + 1]):
-            v = indices[p]
-            if rank[v] <= ru:
-                continue
-            rv = rank[v]
-            for q in range(indptr[v], indptr[v + 1]):
-                w = indices[q]
-                if rank[w] > rv and mark[w]:
+        for p in range(out_ptr[u], out_ptr[u + 1]):
+            mark[out[p]] = True
+        for p in range(out_ptr[u], out_ptr[u + 1]):
+            v = out[p]
+            for q in range(out_ptr[v], out_ptr[v + 1]):
+                w = out[q]
+                if mark[w]:
                     tri[u] += 1.0
                     tri[v] += 1.0
                     tri[w] += 1.0
-        for p in range(indptr[u], indptr[u + 1]):
-            mark[indices[p]] = False
+        for p in range(out_ptr[u], out_ptr[u + 1]):
+            mark[out[p]] = False
     return tri
 
 
@@ -200,8 +209,13 @@ def triangles_oriented(indptr, indices, rank):
 def reciprocal_pairs(indptr, indices):
     """Entries (u, v) of a canonical CSR 0/1 matrix whose mirror (v, u) is also there."""
     n = len(indptr) - 1
+    supplies = np.zeros(n, np.bool_)  # only a firm that supplies someone can have a two-way pair
+    for p in range(len(indices)):
+        supplies[indices[p]] = True
     count = 0
     for u in range(n):
+        if not supplies[u]:
+            continue
         for p in range(indptr[u], indptr[u + 1]):
             v = indices[p]
             lo, hi = indptr[v], indptr[v + 1]
