@@ -164,11 +164,15 @@ class ContractBook:
 
     def update_history(self, decay: float) -> None:
         """Records fade; pairs with an active contract move toward 1 in proportion to delivery."""
-        self.hist *= 1.0 - decay
         if self.n:
             unfiled = np.flatnonzero(self.pair < 0)
             if len(unfiled):
                 self.pair[unfiled] = self._file_pairs(self.buyer[unfiled], self.supplier[unfiled])
+        if kernels.use_compiled():
+            kernels.history_update(self.pair, self.perf, self.hist, 1.0 - decay, HISTORY_GAIN, 1e-3)
+            return
+        self.hist *= 1.0 - decay
+        if self.n:
             count = np.bincount(self.pair, minlength=len(self.hist))
             act = np.flatnonzero(count)
             perf = np.bincount(self.pair, weights=self.perf, minlength=len(self.hist))[act] / count[act]

@@ -228,3 +228,19 @@ def reciprocal_pairs(indptr, indices):
             if lo < indptr[v + 1] and indices[lo] == u:
                 count += 1
     return count
+
+
+@njit(cache=True, nogil=True)
+def history_update(pair, perf, hist, keep_factor, gain, floor):
+    """ContractBook.update_history in one pass: fade, move pairs with contracts toward 1, drop faded."""
+    n_pairs = len(hist)
+    count = np.zeros(n_pairs, np.int64)
+    total = np.zeros(n_pairs)
+    for i in range(len(pair)):
+        count[pair[i]] += 1
+        total[pair[i]] += perf[i]
+    for p in range(n_pairs):
+        h = hist[p] * keep_factor
+        if count[p] > 0:
+            h += (1 - h) * gain * (total[p] / count[p])
+        hist[p] = 0.0 if h <= floor else h
