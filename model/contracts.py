@@ -65,7 +65,7 @@ class ContractBook:
         """Append contracts (amortised growth of the buffers); return their ids."""
         m = len(buyer)
         if self.n + m > len(self._buf["cid"]):
-            size = max(2 * len(self._buf["cid"]), self.n + m)
+            size = max(len(self._buf["cid"]) * 3 // 2, self.n + m)  # 1.5x: less slack at millions
             for name, buf in self._buf.items():
                 grown = np.zeros(size, dtype=buf.dtype)
                 grown[: self.n] = buf[: self.n]
