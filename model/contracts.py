@@ -226,12 +226,16 @@ def qualifies(m: ClusterModel, rows: np.ndarray, cat: int) -> np.ndarray:
     return ok
 
 
-def renew_or_end(m: ClusterModel) -> None:
-    """Contracts reaching their end are renewed (∝ delivery performance) or ended."""
+def renew_or_end(m: ClusterModel, compact: bool = True) -> np.ndarray | None:
+    """Contracts reaching their end are renewed (∝ delivery performance) or ended.
+
+    With ``compact=False`` the ended contracts stay in the book and the mask of the others is
+    returned (``fit_to_needs`` then drops both kinds in one compaction).
+    """
     book, s = m.contracts, m.sc.sourcing
     due = book.end <= m.month
     if not due.any():
-        return
+        return None
     idx = np.flatnonzero(due)
     still = np.zeros(len(idx), bool)
     for c in np.unique(book.cat[idx]):
@@ -245,7 +249,10 @@ def renew_or_end(m: ClusterModel) -> None:
     m.recorder.contract_events(m, "ended", idx[~renew])
     keep = np.ones(book.n, bool)
     keep[idx[~renew]] = False
+    if not compact:
+        return keep
     book.keep(keep)
+    return None
 
 
 def end_contracts_of(m: ClusterModel, rows: np.ndarray) -> None:
@@ -259,17 +266,29 @@ def end_contracts_of(m: ClusterModel, rows: np.ndarray) -> None:
         book.keep(~gone)
 
 
-def fit_to_needs(m: ClusterModel, need: np.ndarray) -> None:
-    """Scale contract volumes down where a buyer's need fell below what it contracted (volume ≤ need)."""
+def fit_to_needs(m: ClusterModel, need: np.ndarray, active: np.ndarray | None = None) -> None:
+    """Scale contract volumes down where a buyer's need fell below what it contracted (volume ≤ need).
+
+    ``active`` (from ``renew_or_end(m, compact=False)``) marks the contracts still running; the
+    others count for nothing and leave the book with the ones that became too small.
+    """
     book = m.contracts
     if not book.n:
         return
-    contracted = book.per_pair(len(need), len(m.categories))
+    n_cat = len(m.categories)
+    weights = book.value if active is None else np.where(active, book.value, 0.0)
+    contracted = np.bincount(book.buyer * n_cat + book.cat, weights=weights,
+                             minlength=len(need) * n_cat).reshape(len(need), n_cat)
     ratio = np.where(contracted > need, need / np.maximum(contracted, 1e-12), 1.0)
     book.value *= ratio[book.buyer, book.cat]
     tiny = book.value < 0.5 * m.sc.sourcing.min_tender_value  # volumes too small to keep a contract alive
+    if active is not None:
+        tiny &= active
     if tiny.any():
         m.recorder.contract_events(m, "ended", np.flatnonzero(tiny))
+    if active is not None:
+        book.keep(active & ~tiny)
+    elif tiny.any():
         book.keep(~tiny)
 
 
@@ -430,9 +449,8 @@ def run_sourcing_phase(m: ClusterModel, initial: bool = False) -> None:
     """Phase 3: renew or end, fit contracts to needs, tender open needs, deliver, import the rest."""
     f, book = m.firms, m.contracts
     n = f.n
-    if not initial:
-        renew_or_end(m)
-    fit_to_needs(m, m.need)
+    active = None if initial else renew_or_end(m, compact=False)
+    fit_to_needs(m, m.need, active)  # one compaction drops ended and too-small contracts
     cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity)
     committed = np.bincount(book.supplier, weights=book.value, minlength=n)
     spare = np.maximum(cap - committed, 0.0) * (f.alive[:n] & (f.kind[:n] != LEAD))
