@@ -17,6 +17,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+class FieldProblem(ValueError):
+    """A cross-field check that failed, blamed on one key of its block so the error names its line."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def P(default: Any, ge: float | None = None, le: float | None = None, *, unit: str, source: str) -> Any:
     """A bounded parameter with its unit and source in the description."""
     return Field(default, ge=ge, le=le, description=f"{unit}. {source}")
@@ -74,9 +82,9 @@ class Sector(Strict):
     def _bom_shares(self) -> Sector:
         bad = {k: v for k, v in self.bom.items() if not 0 <= v <= 1}
         if bad:
-            raise ValueError(f"bom shares must be in [0, 1], got {bad}")
+            raise FieldProblem("bom", f"bom shares must be in [0, 1], got {bad}")
         if sum(self.bom.values()) > 0.95:
-            raise ValueError(f"bom shares sum to {sum(self.bom.values()):.2f}; at most 0.95 (value added ≥ 5%)")
+            raise FieldProblem("bom", f"bom shares sum to {sum(self.bom.values()):.2f}; at most 0.95 (value added ≥ 5%)")
         return self
 
 
@@ -179,7 +187,8 @@ class Sourcing(Strict):
     @model_validator(mode="after")
     def _months(self) -> Sourcing:
         if self.contract_months_min > self.contract_months_max:
-            raise ValueError("contract_months_min must be ≤ contract_months_max")
+            raise FieldProblem("contract_months_min", f"contract_months_min {self.contract_months_min} must be ≤ "
+                               f"contract_months_max {self.contract_months_max}")
         return self
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from model.params import P, SkillTriple, Strict
+from model.params import FieldProblem, P, SkillTriple, Strict
 
 YearMonth = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="month as YYYY-MM")]
 
@@ -27,7 +27,7 @@ class PolicyBase(Strict):
     @model_validator(mode="after")
     def _window(self) -> PolicyBase:
         if self.end is not None and self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
+            raise FieldProblem("end", f"end {self.end} is before start {self.start}")
         return self
 
 

@@ -22,6 +22,7 @@ from model.params import (
     Category,
     Demography,
     Economy,
+    FieldProblem,
     Finance,
     LabourParams,
     Learning,
@@ -74,7 +75,7 @@ class Location(Strict):
     @model_validator(mode="after")
     def _occupancy(self) -> Location:
         if self.kind != "outside" and self.occupied_ha > self.area_ha:
-            raise ValueError(f"occupied_ha {self.occupied_ha} exceeds area_ha {self.area_ha}")
+            raise FieldProblem("occupied_ha", f"occupied_ha {self.occupied_ha} exceeds area_ha {self.area_ha}")
         return self
 
 
@@ -130,7 +131,7 @@ class FirmGroup(Strict):
     def _weights(self) -> FirmGroup:
         for name, weights in (("locations", self.locations), ("sectors", self.sectors)):
             if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-                raise ValueError(f"{name} weights must be ≥ 0 with a positive sum")
+                raise FieldProblem(name, f"{name} weights must be ≥ 0 with a positive sum")
         return self
 
 
@@ -182,9 +183,10 @@ class Scenario(Strict):
     @model_validator(mode="after")
     def _horizon(self) -> Scenario:
         if not self.start < self.end:
-            raise ValueError(f"start {self.start} must be before end {self.end}")
+            raise FieldProblem("end", f"start {self.start} must be before end {self.end}")
         if self.end > LAST_MONTH or self.start < "2000-01":
-            raise ValueError(f"the horizon must lie within 2000-01 .. {LAST_MONTH}")
+            raise FieldProblem("end" if self.end > LAST_MONTH else "start",
+                               f"the horizon must lie within 2000-01 .. {LAST_MONTH}")
         return self
 
     @property
@@ -257,6 +259,9 @@ def _inline_geography(data: dict, lines: yamlio.LineMap, scenario_path: Path) ->
 def _issues(err: ValidationError, data: Any, lines: yamlio.LineMap, file: str) -> list[ScenarioIssue]:
     out = []
     for e in err.errors(include_url=False):
+        problem = (e.get("ctx") or {}).get("error")
+        if isinstance(problem, FieldProblem):  # a cross-field check: point at the key it blames
+            e = {**e, "loc": (*e["loc"], problem.key), "msg": str(problem)}
         f, line, path, value = yamlio.locate(data, e["loc"], lines, file)
         out.append(ScenarioIssue(f, line, yamlio.format_path(path), value, _explain(e, path)))
     return out

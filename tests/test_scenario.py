@@ -91,6 +91,30 @@ def test_policy_field_error_names_the_block(tmp_path):
     assert issue.line == len(text.splitlines())
 
 
+@pytest.mark.parametrize("extra, key, value", [
+    ("policies:\n  - type: rd_subsidy\n    start: 2023-06\n    end: 2023-03\n", "policies[0].end", "2023-03"),
+    ("sourcing:\n  contract_months_min: 30\n  contract_months_max: 12\n", "sourcing.contract_months_min", 30),
+])
+def test_cross_field_error_points_at_the_key_it_blames(tmp_path, extra, key, value):
+    text = TINY_TEXT + extra
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    issue = err.value.errors[0]
+    assert (issue.path, issue.value) == (key, value)
+    leaf = key.rsplit(".", 1)[-1].split("]")[-1].lstrip(".")
+    assert text.splitlines()[issue.line - 1].strip().startswith(f"{leaf}:")
+
+
+def test_horizon_error_names_the_end_line(tmp_path):
+    text = TINY_TEXT.replace("end: 2023-12", "end: 2022-06")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(write(tmp_path, text))
+    issue = err.value.errors[0]
+    assert (issue.path, issue.line, issue.value) == ("end", 4, "2022-06")
+    assert "before end 2022-06" in issue.message
+
+
 def test_duplicate_keys_yaml_errors_and_non_mapping(tmp_path):
     with pytest.raises(ScenarioError, match="duplicate key"):
         load_scenario(write(tmp_path, TINY_TEXT + "name: again\n"))
