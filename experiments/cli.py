@@ -93,6 +93,9 @@ def run(
     except (StoreError, OSError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: no run folder was written to {out} (a run is kept only when complete)", err=True)
+        raise typer.Exit(130) from None
     console = Console()
     console.print(run_summary(path))
     console.print(f"run folder: {path}", soft_wrap=True, highlight=False)

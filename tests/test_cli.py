@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -250,6 +251,20 @@ def test_console_script_runs_the_baseline_and_rejects_bad_input(tmp_path):
     assert run.manifest["n_months"] == 2
     done = subprocess.run([str(CONSOLE), "run", str(BASELINE), "--set", "economy"], capture_output=True, text=True)
     assert done.returncode == 2 and "--set expects" in done.stderr and "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.skipif(not CONSOLE.exists(), reason="clusterlink is not installed in this environment")
+def test_ctrl_c_during_a_run_says_so_and_leaves_no_folder(tmp_path):
+    proc = subprocess.Popen([str(CONSOLE), "run", str(BASELINE), "--seed", "4", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # the progress lines name the months simulated so far
+        if "(12/96)" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted: no run folder was written" in err and "Traceback" not in err + out
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- command registration -------------------------------------------------------------------------------
