@@ -11,13 +11,14 @@ within their spare capacity. What is left is imported.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from model import kernels
 from model.firms import LEAD
-from model.sampling import drop_duplicates, location_table, sample_by_location
+from model.sampling import drop_duplicates, sample_by_location
 
 if TYPE_CHECKING:
     from model.cluster_model import ClusterModel
@@ -60,16 +61,20 @@ class ContractBook:
     def _key3(self, buyer: np.ndarray, supplier: np.ndarray, cat: np.ndarray | int) -> np.ndarray:
         return (buyer.astype(np.int64) * self._key_base + supplier) * 64 + cat  # up to 64 categories
 
-    def add(self, buyer: np.ndarray, supplier: np.ndarray, cat: np.ndarray, value: np.ndarray,
-            start: int, end: np.ndarray) -> np.ndarray:
-        """Append contracts (amortised growth of the buffers); return their ids."""
-        m = len(buyer)
+    def reserve(self, m: int) -> None:
+        """Make room for ``m`` more contracts (the buffers grow by 1.5x, at least to fit)."""
         if self.n + m > len(self._buf["cid"]):
             size = max(len(self._buf["cid"]) * 3 // 2, self.n + m)  # 1.5x: less slack at millions
             for name, buf in self._buf.items():
                 grown = np.zeros(size, dtype=buf.dtype)
                 grown[: self.n] = buf[: self.n]
                 self._buf[name] = grown
+
+    def add(self, buyer: np.ndarray, supplier: np.ndarray, cat: np.ndarray, value: np.ndarray,
+            start: int, end: np.ndarray) -> np.ndarray:
+        """Append contracts (amortised growth of the buffers); return their ids."""
+        m = len(buyer)
+        self.reserve(m)
         ids = np.arange(self.next_id, self.next_id + m)
         self.next_id += m
         new = {"cid": ids, "buyer": buyer, "supplier": supplier, "cat": cat, "value": value,
@@ -81,6 +86,14 @@ class ContractBook:
         self.n += m
         self._rebind()
         return ids
+
+    def appended(self, n_book: int, next_id: int) -> None:
+        """Take in contracts a compiled kernel wrote into the buffers from position ``n`` to ``n_book``."""
+        new = np.arange(self.n, n_book)
+        b = self._buf
+        self._index_add(self._key3(b["buyer"][new], b["supplier"][new], b["cat"][new]), new)
+        self.n, self.next_id = n_book, next_id
+        self._rebind()
 
     def _index_add(self, keys: np.ndarray, pos: np.ndarray) -> None:
         """Merge new (key, position) entries into the tail; merge the tail into the base when large."""
@@ -305,26 +318,31 @@ def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all
     open_need = need - m.contracts.per_pair(len(need), len(m.categories))
     review = review_all | (rng.random(open_need.shape) < s.p_review)
     open_need = np.where(review & f.alive[: len(need), None], open_need, 0.0)
+    stream = RawStream(rng) if kernels.use_compiled() and RawStream.fits(rng) else None
     for c in np.argsort(-m.category_threshold, kind="stable"):
         left = open_need[:, c].copy()
         cap_share = s.max_share * open_need[:, c]
         unit = unit_cost(m, m.categories[c].threshold)
         rounds = s.initial_tender_rounds if review_all else s.tender_rounds
         qualified = qualifies(m, np.arange(len(need)), int(c))  # tenders change no firm's qualification
+        if stream is not None:
+            _tenders_compiled(m, int(c), rounds, unit, qualified, left, cap_share, spare, review_all, stream)
+            continue
         for _ in range(rounds):
             buyers = np.flatnonzero(left > s.min_tender_value)
             pool = np.flatnonzero(qualified & (spare[: len(need)] > 1e-9))
             if not len(buyers) or not len(pool):
                 break
             _tender_round(m, int(c), buyers, pool, unit, left, cap_share, spare, review_all)
+    if stream is not None:
+        stream.close()
 
 
 def _tender_round(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit: np.ndarray,
                   left: np.ndarray, cap_share: np.ndarray, spare: np.ndarray, initial: bool) -> None:
     """One round of tenders for category ``c`` (eq. 3.3–3.4); updates ``left`` and ``spare``."""
     s, book, rng = m.sc.sourcing, m.contracts, m.rng_contracts
-    awards = (_awards_compiled if kernels.use_compiled() else _awards)(m, c, buyers, pool, unit, left, cap_share,
-                                                                       spare)
+    awards = _awards(m, c, buyers, pool, unit, left, cap_share, spare)
     if awards is None:
         left[buyers] = 0.0  # nothing beat the import price: import the rest this month
         return
@@ -383,25 +401,98 @@ def _awards(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit:
     return b[keep], win[keep], award[keep]
 
 
-def _awards_compiled(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit: np.ndarray,
-                     left: np.ndarray, cap_share: np.ndarray, spare: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``_awards`` in one compiled call (model/kernels.py): the same draws, in the same order."""
-    f, s, book, rng = m.firms, m.sc.sourcing, m.contracts, m.rng_contracts
+def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qualified: np.ndarray,
+                      left: np.ndarray, cap_share: np.ndarray, spare: np.ndarray, initial: bool,
+                      stream: RawStream) -> None:
+    """A category's rounds of ``run_tenders`` in compiled calls (kernels.tender_rounds): the same
+    awards, contracts, events and draws as ``_tender_round`` round by round."""
+    f, s, book, geo = m.firms, m.sc.sourcing, m.contracts, m.geo
     k = s.n_candidates
-    t = location_table(f.loc[buyers], pool, f.loc[pool], m.reach_weight[c])
-    u1 = rng.random((len(buyers), k))
-    u2 = rng.random((len(buyers), k))
-    gumbel = rng.gumbel(size=(len(buyers), k))
-    buyer_loc = f.loc[buyers]
-    bb, ss, vv = kernels.tender_awards(
-        buyers, buyer_loc, f.foreign[buyers], m.policy.local_credit[c][m.geo.province[buyer_loc]], t.inverse, t.flat,
-        t.n_loc, t.reachable, u1, u2, gumbel, t.counts, t.offsets, t.rows, f.loc, f.foreign, f.coached_until,
-        m.month, float(m.policy.matchmaking), unit, m.geo.km, m.sc.economy.transport_cost_per_km, s.history_weight,
-        s.score_noise, (1 + m.sc.economy.import_markup) * (1 + m.policy.import_spike[c]), book.pair_keys,
-        book.pair_ids, book.hist, book._key_base, book.pair_segments(f.n), spare, cap_share, left,
-        s.min_tender_value)
-    return (bb, ss, vv) if len(bb) else None
+    lo = 1 if initial else s.contract_months_min  # at the start, stagger ends so renewals spread out
+    credit_of_loc = m.policy.local_credit[c][geo.province]
+    limit = (1 + m.sc.economy.import_markup) * (1 + m.policy.import_spike[c])
+    segments = book.pair_segments(f.n)
+    stream.ensure(2 * (4 * int(np.count_nonzero(left > s.min_tender_value)) * k + 64))
+    r = 0
+    while True:
+        b = book._buf
+        (base_keys, base_pos), (tail_keys, tail_pos) = book._ix["base"], book._ix["tail"]
+        r, status, n_book, next_id, need, tag, pos, val = kernels.tender_rounds(
+            c, r, rounds, k, s.min_tender_value, qualified, unit, cap_share, left, spare, f.loc, f.foreign,
+            f.coached_until, credit_of_loc, m.month, float(m.policy.matchmaking), m.geo.km,
+            m.sc.economy.transport_cost_per_km, s.history_weight, s.score_noise, limit, m.reach_weight[c],
+            book.pair_keys, book.pair_ids, book.hist, book._key_base, segments, base_keys, base_pos, tail_keys,
+            tail_pos, b["cid"], b["buyer"], b["supplier"], b["cat"], b["value"], b["start"], b["end"], b["perf"],
+            b["pair"], book.n, book.next_id, lo, s.contract_months_max - lo, stream.raw, stream.st)
+        book.appended(n_book, next_id)
+        _log_events(m, tag, pos, val)
+        if status == 1:
+            stream.ensure(2 * need)
+        elif status == 2:
+            book.reserve(need)
+        else:
+            return
+
+
+def _log_events(m: ClusterModel, tag: np.ndarray, pos: np.ndarray, val: np.ndarray) -> None:
+    """Log a kernel's contract events in order, one recorder call per round and kind, with the
+    contract's value as at the event (a later round may extend a contract signed earlier)."""
+    if not len(tag) or not m.recorder.enabled:
+        return
+    book = m.contracts
+    rows = SimpleNamespace(**{name: getattr(book, name)[pos] for name in book.COLS})
+    rows.value = val
+    view = _WithBook(m, rows)
+    cut = np.flatnonzero(np.diff(tag)) + 1
+    for a, z in zip(np.concatenate(([0], cut)), np.concatenate((cut, [len(tag)])), strict=True):
+        m.recorder.contract_events(view, "signed" if tag[a] % 2 else "extended", np.arange(a, z))
+
+
+class _WithBook:
+    """The model seen with another contract book (event rows), for ``Recorder.contract_events``."""
+
+    def __init__(self, m: ClusterModel, contracts: SimpleNamespace) -> None:
+        self._m = m
+        self.contracts = contracts
+
+    def __getattr__(self, name: str):
+        return getattr(self._m, name)
+
+
+class RawStream:
+    """Raw 64-bit draws of a ``Generator(PCG64)`` for the compiled kernels, which turn them into the
+    values NumPy would (kernels._random, _gumbel, _integer); ``close`` leaves the generator exactly as
+    if NumPy had drawn them (the unused draws are put back)."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.bitgen = rng.bit_generator
+        self.start = self.bitgen.state
+        self.raw = np.zeros(0, np.uint64)
+        self.st = np.array([0, self.start["has_uint32"], self.start["uinteger"]], np.int64)
+        self.used = 0  # draws consumed before raw[0]
+
+    @staticmethod
+    def fits(rng: np.random.Generator) -> bool:
+        """Whether the kernels can replay this generator (PCG64 only)."""
+        return rng.bit_generator.state.get("bit_generator") == "PCG64"
+
+    def ensure(self, n: int) -> None:
+        """At least ``n`` draws ready after the current position."""
+        at = int(self.st[0])
+        if len(self.raw) - at >= n:
+            return
+        more = self.bitgen.random_raw(max(n - (len(self.raw) - at), 4096))
+        self.used += at
+        self.raw = np.concatenate((self.raw[at:], more))
+        self.st[0] = 0
+
+    def close(self) -> None:
+        """Set the generator to its start advanced by the draws used (and the half-used 32-bit draw)."""
+        self.bitgen.state = self.start
+        self.bitgen.advance(self.used + int(self.st[0]))
+        state = self.bitgen.state
+        state["has_uint32"], state["uinteger"] = int(self.st[1]), int(self.st[2])
+        self.bitgen.state = state
 
 
 def deliver(m: ClusterModel) -> np.ndarray:

@@ -1,10 +1,12 @@
-"""Compiled kernels for the hottest loop of a step, with the pure-NumPy code as the fallback.
+"""Compiled kernels for the hottest loops of a step, with the pure-NumPy code as the fallback.
 
-A tender round (model/contracts.py) is a few dozen array operations on a few hundred buyers × k
-candidates, run ~30 times a month: NumPy's per-call overhead, not arithmetic, sets its cost. The
-kernel here does the same arithmetic, in the same order (so results are bit-identical), in one
-compiled call. Random numbers are drawn by the caller with NumPy in the order the NumPy path
-draws them, so both paths consume the model's streams identically.
+A category's tender rounds (model/contracts.py) are a few dozen array operations on a few hundred
+buyers × k candidates each, ~30 rounds a month: NumPy's per-call overhead, not arithmetic, sets
+their cost. ``tender_rounds`` runs all of a category's rounds in one compiled call with the same
+arithmetic in the same order (so results are bit-identical), and draws the random numbers itself
+from raw 64-bit draws of the model's generator exactly as NumPy's Generator would (``_random``,
+``_gumbel``, ``_integer``; ``contracts.RawStream`` puts back what it did not use), so both paths
+consume the model's stream identically.
 
 numba is optional: without it (or with ``CLUSTERLINK_NUMBA=0`` in the environment) the NumPy
 path runs. ``use_compiled(False)`` switches at run time (tests compare the two paths).
@@ -12,6 +14,7 @@ path runs. ``use_compiled(False)`` switches at run time (tests compare the two p
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -39,17 +42,187 @@ def use_compiled(on: bool | None = None) -> bool:
     return _state["compiled"]
 
 
-@njit(cache=True, nogil=True)
-def tender_awards(buyers, buyer_loc, buyer_foreign, buyer_credit, inverse, flat, n_loc, reachable, u1, u2, gumbel,
-                  counts, offsets, rows, loc, foreign, coached_until, month, matchmaking, unit, km, transport,
-                  history_weight, score_noise, limit, pair_keys, pair_ids, hist, key_base, segments, spare, cap_share,
-                  left, min_value):
-    """Awards of one tender round: (buyer, supplier, value) in buyer-major, rank order.
+# -- the model's random stream, replayed from raw 64-bit draws exactly as NumPy's Generator(PCG64) -----
+# ``st`` is [next position in raw, has_uint32, uinteger]: PCG64 keeps the high half of a 64-bit draw for
+# the next 32-bit one. random() and gumbel() take one 64-bit draw a value; integers() takes 32-bit ones.
 
-    Mirrors ``sample_by_location`` + ``drop_duplicates`` + the scoring, ranking, offers and
-    rationing of ``contracts._tender_round`` operation by operation.
+@njit(cache=True, nogil=True)
+def _next64(raw, st):
+    if st[0] >= len(raw):
+        raise IndexError("raw random stream exhausted")
+    x = raw[st[0]]
+    st[0] += 1
+    return x
+
+
+@njit(cache=True, nogil=True)
+def _random(raw, st):
+    """Generator.random(): the top 53 bits of a 64-bit draw."""
+    return np.float64(_next64(raw, st) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, nogil=True)
+def _gumbel(raw, st):
+    """Generator.gumbel() with loc 0 and scale 1 (a draw of U == 1 is redrawn)."""
+    while True:
+        u = 1.0 - _random(raw, st)
+        if u < 1.0:
+            return 0.0 - 1.0 * math.log(-math.log(u))
+
+
+@njit(cache=True, nogil=True)
+def _next32(raw, st):
+    if st[1]:
+        st[1] = 0
+        return np.uint64(st[2])
+    x = _next64(raw, st)
+    st[1] = 1
+    st[2] = np.int64(x >> np.uint64(32))
+    return x & np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True, nogil=True)
+def _integer(raw, st, lo, span):
+    """One value of Generator.integers(lo, lo + span + 1) for span < 2**32 - 1 (Lemire's method)."""
+    if span == 0:
+        return lo
+    excl = np.uint64(span + 1)
+    m = _next32(raw, st) * excl
+    rest = m & np.uint64(0xFFFFFFFF)
+    if rest < excl:
+        threshold = (np.uint64(0xFFFFFFFF) - np.uint64(span)) % excl
+        while rest < threshold:
+            m = _next32(raw, st) * excl
+            rest = m & np.uint64(0xFFFFFFFF)
+    return lo + np.int64(m >> np.uint64(32))
+
+
+@njit(cache=True, nogil=True)
+def _sum_block(a, lo, n):
+    """NumPy's pairwise summation of a block of at most 128 values: 8 lanes, then the rest."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r = np.empty(8)
+    for j in range(8):
+        r[j] = a[lo + j]
+    i = 8
+    while i < n - (n % 8):
+        for j in range(8):
+            r[j] += a[lo + i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_sum(a, lo, n):
+    """``a[lo:lo + n].sum()`` bit for bit: NumPy halves longer runs (at multiples of 8) down to blocks
+    of 128 and adds the halves' sums; done here with an explicit stack (no recursion)."""
+    if n <= 128:
+        return _sum_block(a, lo, n)
+    s_lo = np.empty(130, np.int64)
+    s_n = np.empty(130, np.int64)
+    s_open = np.zeros(130, np.bool_)  # halves already pushed
+    vals = np.empty(130)
+    top, nv = 0, 0
+    s_lo[0], s_n[0] = lo, n
+    while top >= 0:
+        x, m = s_lo[top], s_n[top]
+        if m <= 128:
+            vals[nv] = _sum_block(a, x, m)
+            nv += 1
+            top -= 1
+        elif not s_open[top]:
+            s_open[top] = True
+            half = m // 2
+            half -= half % 8
+            s_lo[top + 1], s_n[top + 1], s_open[top + 1] = x + half, m - half, False
+            s_lo[top + 2], s_n[top + 2], s_open[top + 2] = x, half, False
+            top += 2
+        else:
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            top -= 1
+    return vals[0]
+
+
+@njit(cache=True, nogil=True)
+def _location_table(pool, buyers, loc, loc_weight):
+    """sampling.location_table for the pool and buyers of a round: rows, counts, offsets, slot, flat, reachable.
+
+    ``slot[l]`` is the index of buyer location ``l`` among the distinct buyer locations (-1: none).
     """
+    n_loc = loc_weight.shape[0]
+    counts = np.zeros(n_loc, np.int64)
+    for p in pool:
+        counts[loc[p]] += 1
+    offsets = np.zeros(n_loc, np.int64)
+    for x in range(1, n_loc):
+        offsets[x] = offsets[x - 1] + counts[x - 1]
+    rows = np.empty(len(pool), np.int64)
+    fill = offsets.copy()
+    for p in pool:  # stable: pool order within a location
+        rows[fill[loc[p]]] = p
+        fill[loc[p]] += 1
+    slot = np.full(n_loc, -1, np.int64)
+    for b in buyers:
+        slot[loc[b]] = 0
+    n_u = 0
+    for x in range(n_loc):
+        if slot[x] >= 0:
+            slot[x] = n_u
+            n_u += 1
+    flat = np.empty(n_u * n_loc)
+    reachable = np.zeros(n_u, np.bool_)
+    w = np.empty(n_loc)
+    for x0 in range(n_loc):
+        u = slot[x0]
+        if u < 0:
+            continue
+        for x in range(n_loc):
+            w[x] = loc_weight[x0, x] * counts[x]
+        total = _pairwise_sum(w, 0, n_loc)
+        denom = total if total > 0 else 1.0
+        acc = 0.0
+        for x in range(n_loc):
+            acc = w[x] if x == 0 else acc + w[x]
+            flat[u * n_loc + x] = acc / denom + u
+        flat[u * n_loc + n_loc - 1] = 1.0 + u
+        reachable[u] = total > 0
+    return rows, counts, offsets, slot, flat, reachable
+
+
+@njit(cache=True, nogil=True)
+def _lookup(keys, pos, q):
+    """Position stored with key ``q`` in sorted ``keys`` (the first of equal keys), or -1."""
+    if not len(keys):
+        return -1
+    lo, hi = 0, len(keys)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if keys[mid] < q:
+            lo = mid + 1
+        else:
+            hi = mid
+    at = min(lo, len(keys) - 1)
+    return pos[at] if keys[at] == q else -1
+
+
+@njit(cache=True, nogil=True)
+def _round_awards(buyers, u1, u2, gumbel, rows, counts, offsets, slot, flat, reachable, loc, foreign,
+                  coached_until, credit_of_loc, month, matchmaking, unit, km, transport, history_weight,
+                  score_noise, limit, pair_keys, pair_ids, hist, key_base, segments, spare, cap_share, left,
+                  min_value):
+    """Awards of one round, (buyer, supplier, value) in buyer-major, rank order: ``contracts._awards``
+    (sample_by_location, drop_duplicates, scoring, ranking, offers, rationing) operation by operation."""
     nb, k = u1.shape
+    n_loc = len(counts)
     n_rows = len(rows)
     n_flat = len(flat)
     n_pairs = len(pair_keys)
@@ -57,7 +230,8 @@ def tender_awards(buyers, buyer_loc, buyer_foreign, buyer_credit, inverse, flat,
     cost = np.empty((nb, k))
     valid = np.zeros((nb, k), np.bool_)
     for i in range(nb):
-        inv = inverse[i]
+        b = buyers[i]
+        inv = slot[loc[b]]
         for j in range(k):  # location by cumulative weight, then a candidate within it
             x = u1[i, j] + inv
             lo, hi = 0, n_flat
@@ -78,17 +252,17 @@ def tender_awards(buyers, buyer_loc, buyer_foreign, buyer_credit, inverse, flat,
                 if cand[i, j] == cand[i, jj]:
                     cand[i, j] = -1
                     break
-        b = buyers[i]
+        b_loc, b_foreign, b_credit = loc[b], foreign[b], credit_of_loc[loc[b]]
         for j in range(k):
             if cand[i, j] == b:
                 cand[i, j] = -1
             s = cand[i, j] if cand[i, j] >= 0 else 0
-            c = unit[s] * (1 + transport * km[buyer_loc[i], loc[s]])
-            if (not foreign[s]) and buyer_foreign[i]:
-                c -= buyer_credit[i] * unit[s]
+            c = unit[s] * (1 + transport * km[b_loc, loc[s]])
+            if (not foreign[s]) and b_foreign:
+                c -= b_credit * unit[s]
             else:
                 c -= 0.0
-            if coached_until[s] >= month and buyer_foreign[i]:
+            if coached_until[s] >= month and b_foreign:
                 c -= matchmaking
             else:
                 c -= 0.0
@@ -161,6 +335,119 @@ def tender_awards(buyers, buyer_loc, buyer_foreign, buyer_credit, inverse, flat,
                 vv[t] = award[i, j]
                 t += 1
     return bb, ss, vv
+
+
+@njit(cache=True, nogil=True)
+def _grown(a, size):
+    out = np.empty(size, a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+@njit(cache=True, nogil=True)
+def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share, left, spare, loc, foreign,
+                  coached_until, credit_of_loc, month, matchmaking, km, transport, history_weight, score_noise,
+                  limit, loc_weight, pair_keys, pair_ids, hist, key_base, segments, base_keys, base_pos, tail_keys,
+                  tail_pos, cid, buyer, supplier, cat_col, value, start, end, perf, pair, n_book, next_id, dur_lo,
+                  dur_span, raw, st):
+    """A category's tender rounds from ``round0`` (``contracts.run_tenders``' loop and ``_tender_round``).
+
+    Updates ``left``, ``spare`` and the book's columns in place (extensions add to ``value``; new
+    contracts are written from ``n_book`` on) and draws from ``raw``/``st`` what the NumPy path draws
+    from the Generator, in the same order. Stops early, to be called again from the returned round,
+    when the draws left (status 1) or the book's buffers (status 2) might not cover the next round.
+    Returns (next round, status, n_book, next_id, need, event tags, positions, values): ``need`` is
+    the draws or rows the next round may take; tag = 2 × round + (0 extended, 1 signed); the value
+    is the contract's as logged at the event.
+    """
+    n = len(left)
+    cap = len(value)
+    first_new = n_book
+    new_head = np.full(n, -1, np.int64)  # per buyer: its latest contract signed in this call
+    new_next = np.full(cap - first_new, -1, np.int64)
+    ev_tag = np.empty(0, np.int64)
+    ev_pos = np.empty(0, np.int64)
+    ev_val = np.empty(0)
+    n_ev = 0
+    status, need = 0, 0
+    r = round0
+    while r < rounds:
+        buyers = np.flatnonzero(left > min_value)
+        pool = np.flatnonzero(qualified & (spare[:n] > 1e-9))
+        nb = len(buyers)
+        if nb == 0 or len(pool) == 0:
+            break
+        if len(raw) - st[0] < 4 * nb * k + 64:
+            status, need = 1, 4 * nb * k + 64
+            break
+        if cap - n_book < nb * k:
+            status, need = 2, nb * k
+            break
+        if n_ev + nb * k > len(ev_pos):
+            size = max(2 * len(ev_pos), n_ev + nb * k)
+            ev_tag, ev_pos, ev_val = _grown(ev_tag, size), _grown(ev_pos, size), _grown(ev_val, size)
+        rows, counts, offsets, slot, flat, reachable = _location_table(pool, buyers, loc, loc_weight)
+        u1 = np.empty((nb, k))
+        u2 = np.empty((nb, k))
+        gumbel = np.empty((nb, k))
+        for i in range(nb):
+            for j in range(k):
+                u1[i, j] = _random(raw, st)
+        for i in range(nb):
+            for j in range(k):
+                u2[i, j] = _random(raw, st)
+        for i in range(nb):
+            for j in range(k):
+                gumbel[i, j] = _gumbel(raw, st)
+        bb, ss, vv = _round_awards(buyers, u1, u2, gumbel, rows, counts, offsets, slot, flat, reachable, loc,
+                                   foreign, coached_until, credit_of_loc, month, matchmaking, unit, km, transport,
+                                   history_weight, score_noise, limit, pair_keys, pair_ids, hist, key_base,
+                                   segments, spare, cap_share, left, min_value)
+        r += 1
+        if not len(bb):
+            for b in buyers:  # nothing beat the import price: import the rest this month
+                left[b] = 0.0
+            continue
+        for t in range(len(bb)):  # np.subtract.at, then np.maximum(spare, 0)
+            spare[ss[t]] -= vv[t]
+        for t in range(len(bb)):
+            if spare[ss[t]] < 0:
+                spare[ss[t]] = 0.0
+        for t in range(len(bb)):
+            left[bb[t]] -= vv[t]
+        # a supplier that already holds a contract with this buyer for this category gets more volume on it
+        pos = np.full(len(bb), -1, np.int64)
+        for t in range(len(bb)):
+            q = (bb[t] * key_base + ss[t]) * 64 + cat
+            p = _lookup(base_keys, base_pos, q)
+            if p < 0:
+                p = _lookup(tail_keys, tail_pos, q)
+            if p < 0:
+                p = new_head[bb[t]]
+                while p >= 0 and supplier[p] != ss[t]:
+                    p = new_next[p - first_new]
+            pos[t] = p
+            if p >= 0:
+                value[p] += vv[t]
+        ext = np.sort(pos[pos >= 0])
+        for t in range(len(ext)):
+            if t == 0 or ext[t] != ext[t - 1]:
+                ev_tag[n_ev], ev_pos[n_ev], ev_val[n_ev] = 2 * (r - 1), ext[t], value[ext[t]]
+                n_ev += 1
+        for t in range(len(bb)):
+            if pos[t] >= 0:
+                continue
+            p = n_book
+            dur = _integer(raw, st, dur_lo, dur_span)
+            cid[p], buyer[p], supplier[p], cat_col[p], value[p] = next_id, bb[t], ss[t], cat, vv[t]
+            start[p], end[p], perf[p], pair[p] = month, month + dur, 1.0, -1
+            new_next[p - first_new] = new_head[bb[t]]
+            new_head[bb[t]] = p
+            ev_tag[n_ev], ev_pos[n_ev], ev_val[n_ev] = 2 * (r - 1) + 1, p, vv[t]
+            n_ev += 1
+            n_book += 1
+            next_id += 1
+    return r, status, n_book, next_id, need, ev_tag[:n_ev], ev_pos[:n_ev], ev_val[:n_ev]
 
 
 @njit(cache=True, nogil=True)

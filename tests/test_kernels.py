@@ -1,4 +1,4 @@
-"""The compiled tender kernel and the NumPy path give bit-identical runs."""
+"""The compiled kernels and the NumPy path give bit-identical runs (and draw the same numbers)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def _indicators(compiled: bool):
         while m.running:
             m.step()
         book = m.contracts
-        out = (m.results()["indicators"], book.value.copy(), book.supplier.copy(), book.hist.copy())
+        res = m.results()
+        out = (res["indicators"], res["contracts"], book.value.copy(), book.supplier.copy(), book.end.copy(),
+               book.hist.copy(), m.rng_contracts.random(4))
         mesa.Agent._ids.pop(m, None)
         return out
     finally:
@@ -29,6 +31,46 @@ def _indicators(compiled: bool):
 @pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
 def test_compiled_tenders_match_numpy():
     a, b = _indicators(True), _indicators(False)
-    assert a[0].equals(b[0])
-    for x, y in zip(a[1:], b[1:], strict=True):
+    assert a[0].equals(b[0]) and a[1].equals(b[1])  # indicators; contract events, in order
+    for x, y in zip(a[2:], b[2:], strict=True):
         assert np.array_equal(x, y)
+
+
+@pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
+def test_raw_stream_replays_the_generator():
+    """random, gumbel and integers from raw draws are NumPy's values, and the generator ends where
+    NumPy's would (including a half-used 32-bit draw)."""
+    from model.contracts import RawStream
+
+    for seed in range(6):
+        ref, rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        ref.integers(0, 9, seed % 3)
+        rng.integers(0, 9, seed % 3)
+        sizes = np.random.default_rng(50 + seed).integers(0, 400, 16)
+        want, got = [], []
+        stream = RawStream(rng)
+        stream.ensure(100)
+        for t, n in enumerate(sizes):
+            stream.ensure(2 * int(n) + 64)
+            if t % 3 == 0:
+                want.extend(ref.random(n))
+                got.extend(kernels._random(stream.raw, stream.st) for _ in range(n))
+            elif t % 3 == 1:
+                want.extend(ref.gumbel(size=n))
+                got.extend(kernels._gumbel(stream.raw, stream.st) for _ in range(n))
+            else:
+                lo, hi = (1, 25) if seed % 2 else (6, 7 + seed)
+                want.extend(ref.integers(lo, hi, n))
+                got.extend(kernels._integer(stream.raw, stream.st, lo, hi - 1 - lo) for _ in range(n))
+        stream.close()
+        assert np.array_equal(np.array(want, float), np.array(got, float))
+        assert rng.bit_generator.state == ref.bit_generator.state
+        assert rng.integers(0, 1000, 3).tolist() == ref.integers(0, 1000, 3).tolist()
+
+
+@pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
+def test_pairwise_sum_is_numpys():
+    rng = np.random.default_rng(3)
+    for n in [*range(0, 140), 255, 256, 257, 1000, 4099, 70001]:
+        w = rng.random((2, n)) * rng.integers(0, 40, n)
+        assert (w.sum(axis=1) == [kernels._pairwise_sum(np.ascontiguousarray(row), 0, n) for row in w]).all()
