@@ -5,12 +5,14 @@
 Prints the time to index the run once, then the median (and 90th percentile) over ``--frames``
 consecutive months of a full frame (map, contract network, indicators, labour flows: the PNGs the
 page shows) and of each chart. The first frame, which draws the static backgrounds once per run
-and language, is timed separately.
+and language, is timed separately. Besides wall time it prints the process's CPU time per frame,
+which other jobs on a shared machine disturb less, and the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -43,18 +45,22 @@ def main() -> None:
     steps = [min(first + i, idx.n_steps) for i in range(args.frames)]
     per: dict[str, list[float]] = {name: [] for name in charts}
     total: list[float] = []
+    cpu: list[float] = []
+    load = os.getloadavg()[0]
     for s in steps:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for name, draw in charts.items():
             t = time.perf_counter()
             draw(s)
             per[name].append(time.perf_counter() - t)
         total.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     q90 = sorted(total)[int(0.9 * (len(total) - 1))]
     print(f"frame (4 charts), median of {len(total)}: {statistics.median(total) * 1000:.0f} ms "
-          f"(p90 {q90 * 1000:.0f} ms)")
+          f"(p90 {q90 * 1000:.0f} ms; CPU {statistics.median(cpu) * 1000:.0f} ms)")
     for name, times in per.items():
         print(f"  {name:<11} median {statistics.median(times) * 1000:6.0f} ms")
+    print(f"load average: {load:.2f} before, {os.getloadavg()[0]:.2f} after, on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

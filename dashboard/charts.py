@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import matplotlib
+import matplotlib.colors
 
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
@@ -37,6 +38,20 @@ KIND_COLOURS = {"fdi_lead": "#c0392b", "fdi_supplier": "#2874a6", "domestic_sme"
 OWNER_COLOURS = {"fdi": "#2874a6", "domestic": "#e67e22", "public": "#1e8449", "pool": "#95a5a6",
                  "outside": "#bdc3c7"}
 MAX_EDGES = 1500
+EDGE_DOMESTIC, EDGE_FOREIGN = "#e67e22", "#5d6d7e"
+
+
+def rgba(colours: list[str] | np.ndarray) -> np.ndarray:
+    """Colours as an (n, 4) RGBA array: collections take these without parsing strings each frame."""
+    return matplotlib.colors.to_rgba_array(list(colours))
+
+
+def rgba_of(codes: np.ndarray, palette: dict[str, str], missing: str = "#7f8c8d") -> np.ndarray:
+    """The RGBA colour of each code (``palette`` keys), ``missing`` for the others."""
+    keys = list(palette)
+    table = rgba([*palette.values(), missing])
+    pos = pd.Index(keys).get_indexer(np.asarray(codes, dtype=object))
+    return table[np.where(pos < 0, len(keys), pos)]
 
 
 @dataclass
@@ -85,6 +100,24 @@ def year_of(step: np.ndarray | int, start: str) -> np.ndarray:
     return y + (m - 1 + np.asarray(step) - 1) / 12
 
 
+def date_axis(ax, first: float, last: float, max_ticks: int = 8) -> None:
+    """Ticks on a time axis in fractional years: whole years, or ``YYYY-MM`` for short spans.
+
+    (Matplotlib's default would write a six-month run as 0.0 … 0.4 with an offset of +2.023e3.)
+    """
+    months = round((last - first) * 12)
+    if months >= 30:
+        years = np.arange(np.ceil(first - 1e-9), np.floor(last + 1e-9) + 1)
+        step = next(k for k in (1, 2, 5, 10, 20) if len(years[::k]) <= max_ticks)
+        ticks = years[::step]
+        labels = [str(int(y)) for y in ticks]
+    else:
+        step = next(k for k in (1, 2, 3, 6, 12) if months // k + 1 <= max_ticks)
+        ticks = first + np.arange(0, months + 1, step) / 12
+        labels = [f"{int(np.floor(t + 1e-6))}-{round((t - np.floor(t + 1e-6)) * 12) + 1:02d}" for t in ticks]
+    ax.set_xticks(ticks, labels)
+
+
 def new_figure(w: float = 6.4, h: float = 5.4) -> Figure:
     fig = Figure(figsize=(w, h), dpi=DPI, facecolor="white")
     fig.set_layout_engine("none")
@@ -99,8 +132,24 @@ def _cached(idx: RunIndex, key: tuple, build: Callable[[], Blit]) -> Blit:
     return blit
 
 
-def _note(fig: Figure) -> Artist:
-    return fig.text(0.01, 0.012, "", fontsize=8.5, color="#444444", va="bottom", linespacing=1.3)
+NOTE_STYLE = {"fontsize": 8.5, "color": "#444444", "va": "bottom"}
+
+
+def _note(fig: Figure, static: str = "") -> Artist:
+    """A footnote: ``static`` (drawn once, bottom line) under the month's line (the returned artist).
+
+    Text is the slowest thing Agg draws (every glyph, every frame), so only the line that changes
+    is redrawn.
+    """
+    if static:
+        fig.text(0.01, 0.012, static, **NOTE_STYLE)
+    return fig.text(0.01, 0.045 if static else 0.012, "", **NOTE_STYLE)
+
+
+def note_lines(text: str) -> tuple[str, str]:
+    """A two-line note as (the line that changes, the line that does not)."""
+    first, _, rest = text.partition("\n")
+    return first, rest
 
 
 # -- map ---------------------------------------------------------------------------------------------
@@ -132,8 +181,12 @@ def _map_static(idx: RunIndex, tr: Tr, colour_by: str) -> Blit:
                                   edgecolors="#34495e", linewidths=1.1, zorder=3),
               "firms": ax.scatter([], [], zorder=4, linewidths=0, alpha=0.7),
               "rings": ax.scatter([], [], zorder=5, facecolors="none", edgecolors="#111111", linewidths=0.9),
-              "title": fig.text(0.5, 0.955, "", ha="center", fontsize=14), "note": _note(fig)}
+              "title": fig.text(0.5, 0.955, "", ha="center", fontsize=14),
+              "note": _note(fig, note_lines(tr("map.note", n=0, snapshot=""))[1])}
     return Blit(fig, moving)
+
+
+PARK_OPEN, PARK_LATER = rgba(["#34495e", "#c8ced3"])
 
 
 def draw_map(idx: RunIndex, step: int, tr: Tr, colour_by: str = "kind") -> Chart:
@@ -141,8 +194,7 @@ def draw_map(idx: RunIndex, step: int, tr: Tr, colour_by: str = "kind") -> Chart
     blit = _cached(idx, ("map", tr("app.lang"), colour_by), lambda: _map_static(idx, tr, colour_by))
     snap = idx.snapshot_at(step)
     tab = snap.table
-    palette = KIND_COLOURS if colour_by == "kind" else OWNER_COLOURS
-    colours = pd.Series(tab[colour_by].to_numpy()).map(palette).fillna("#7f8c8d").to_numpy()
+    colours = rgba_of(tab[colour_by].to_numpy(), KIND_COLOURS if colour_by == "kind" else OWNER_COLOURS)
     size = np.where(tab["owner"].to_numpy() == "public", 70, 5 + 1.2 * np.sqrt(tab["employees"].to_numpy(float)))
     order = np.argsort(-size)  # big first, small on top
     net = idx.network
@@ -153,14 +205,15 @@ def draw_map(idx: RunIndex, step: int, tr: Tr, colour_by: str = "kind") -> Chart
     parks = idx.locations[idx.locations["kind"] != "outside"]
     with blit.lock:
         m = blit.moving
-        m["parks"].set_edgecolors(np.where(parks["opens"].astype(str) <= idx.date(step), "#34495e", "#c8ced3"))
+        m["parks"].set_edgecolors(np.where((parks["opens"].astype(str) <= idx.date(step)).to_numpy()[:, None],
+                                           PARK_OPEN, PARK_LATER))
         m["firms"].set_offsets(np.c_[snap.x[order], snap.y[order]])
         m["firms"].set_sizes(size[order])
         m["firms"].set_facecolors(colours[order])
         m["rings"].set_offsets(np.c_[snap.x[pos], snap.y[pos]].reshape(-1, 2))
         m["rings"].set_sizes(size[pos] + 25)
         m["title"].set_text(tr("map.title", date=idx.date(step)))
-        m["note"].set_text(tr("map.note", snapshot=idx.date(snap.step), n=len(tab)))
+        m["note"].set_text(note_lines(tr("map.note", snapshot=idx.date(snap.step), n=len(tab)))[0])
         png = blit.render()
 
     def data() -> pd.DataFrame:
@@ -201,16 +254,21 @@ def _network_static(idx: RunIndex, tr: Tr) -> Blit:
                                          color=KIND_COLOURS[kind], zorder=4,
                                          bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1})
               for y, kind in ((2.32, "fdi_lead"), (1.42, "fdi_supplier"), (0.42, "domestic_sme"))}
-    handles = [Line2D([], [], color="#e67e22", lw=2.5, label=tr("net.edge_domestic")),
-               Line2D([], [], color="#5d6d7e", lw=2.5, label=tr("net.edge_foreign"))]
+    handles = [Line2D([], [], color=EDGE_DOMESTIC, lw=2.5, label=tr("net.edge_domestic")),
+               Line2D([], [], color=EDGE_FOREIGN, lw=2.5, label=tr("net.edge_foreign"))]
     ax.legend(handles=handles, loc="lower left", fontsize=9, frameon=False, bbox_to_anchor=(0.0, 1.0),
               ncol=2, borderaxespad=0.2)
     moving = {"idle": ax.scatter([], [], s=2, c="#d5d8dc", linewidths=0, zorder=2),
               "edges": LineCollection([], alpha=0.35, zorder=1),
               "nodes": ax.scatter([], [], linewidths=0, zorder=3),
-              **labels, "title": fig.text(0.5, 0.955, "", ha="center", fontsize=14), "note": _note(fig)}
+              **labels, "title": fig.text(0.5, 0.955, "", ha="center", fontsize=14),
+              "note": _note(fig, note_lines(tr("net.note", shown=0, total=0, active=0))[1])}
     ax.add_collection(moving["edges"])
     return Blit(fig, moving)
+
+
+NODE_RGBA = rgba([KIND_COLOURS[k] for k in NODE_KINDS])
+EDGE_RGBA = rgba([EDGE_DOMESTIC, EDGE_FOREIGN])
 
 
 def draw_network(idx: RunIndex, step: int, tr: Tr) -> Chart:
@@ -225,13 +283,13 @@ def draw_network(idx: RunIndex, step: int, tr: Tr) -> Chart:
         m = blit.moving
         m["edges"].set_segments(np.stack([np.c_[net.x[b], net.y[b]], np.c_[net.x[s], net.y[s]]], axis=1)[::-1])
         m["edges"].set_linewidths((0.2 + 3.0 * np.sqrt(v / max(v.max(initial=0), 1e-12)))[::-1])
-        m["edges"].set_colors(np.where(net.kind[s] == 2, "#e67e22", "#5d6d7e")[::-1])
+        m["edges"].set_colors(EDGE_RGBA[np.where(net.kind[s] == 2, 0, 1)][::-1])
         m["idle"].set_offsets(np.c_[net.x[~active], net.y[~active]])
         m["nodes"].set_offsets(np.c_[net.x[active], net.y[active]])
         m["nodes"].set_sizes(4 + 80 * np.sqrt(node_value[active] / max(node_value.max(), 1e-9)))
-        m["nodes"].set_facecolors(np.array([KIND_COLOURS[k] for k in NODE_KINDS])[net.kind[active]])
+        m["nodes"].set_facecolors(NODE_RGBA[net.kind[active]])
         m["title"].set_text(tr("net.title", date=idx.date(step)))
-        m["note"].set_text(tr("net.note", shown=len(edges), total=n_links, active=int(active.sum())))
+        m["note"].set_text(note_lines(tr("net.note", shown=len(edges), total=n_links, active=int(active.sum())))[0])
         png = blit.render()
     return Chart(png, lambda: edges.drop(columns=["buyer", "supplier"]))
 
@@ -262,6 +320,7 @@ def _ts_static(idx: RunIndex, tr: Tr) -> Blit:
         ax.tick_params(labelsize=8.5)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best", framealpha=0.85)
+        date_axis(ax, float(x[0]), float(x[-1]), max_ticks=4)
     return Blit(fig, moving)
 
 
