@@ -9,7 +9,7 @@ import pandas as pd
 import solara
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from dashboard.charts import Chart, encode, new_figure, year_of
+from dashboard.charts import Chart, date_axis, encode, new_figure, year_of
 from dashboard.data import RunEntry, groups, read_run
 from dashboard.widgets import ChartCard
 
@@ -42,22 +42,25 @@ def draw_compare(selected: dict[str, list[RunEntry]], indicator: str, tr) -> Cha
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_axes((0.07, 0.12, 0.66, 0.76))
     scale = 100.0 if indicator in ("localisation_rate", "localisation_rate_input") else 1.0
-    rows = []
+    rows, span = [], [np.inf, -np.inf]
     for k, (label, members) in enumerate(selected.items()):
         tab = fan_table(members, indicator)
         colour = PALETTE[k % len(PALETTE)]
         start = tab["date"].iloc[0]
         x = year_of(np.arange(1, len(tab) + 1), start)
+        span = [min(span[0], float(x[0])), max(span[1], float(x[-1]))]
         if len(members) > 1:
             ax.fill_between(x, tab["p05"] * scale, tab["p95"] * scale, color=colour, alpha=0.15, lw=0)
             ax.fill_between(x, tab["p25"] * scale, tab["p75"] * scale, color=colour, alpha=0.3, lw=0)
         ax.plot(x, tab["median"] * scale, color=colour, lw=2.2,
-                label=f"{label} ({tr('cmp.n_runs', n=len(members))})")
+                label=f"{label} ({tr('cmp.n_runs' if len(members) > 1 else 'cmp.one_run', n=len(members))})")
         rows.append(tab.assign(group=label, indicator=indicator))
-    ax.set_xlabel(tr("cmp.year"), fontsize=11)
+    ax.set_xlabel(tr("cmp.year" if span[1] - span[0] >= 2.5 else "cmp.month"), fontsize=11)
     ax.set_ylabel(tr(f"ind.{indicator}") + (" (%)" if scale == 100 else ""), fontsize=10)
     ax.grid(alpha=0.3)
     ax.tick_params(labelsize=10)
+    if rows:
+        date_axis(ax, *span, max_ticks=9)
     handles, labels = ax.get_legend_handles_labels()
     from matplotlib.patches import Patch
 

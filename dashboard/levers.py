@@ -132,3 +132,10 @@ def overrides(sc: Scenario, end: str, blocks: list[dict[str, Any]]) -> list[str]
     """``--set`` strings for a live run: the horizon, monthly snapshots, and the added levers."""
     kept = [p.model_dump(mode="json", exclude_none=True) for p in sc.policies]
     return [f"end={end}", "recording.snapshot_every=1", "policies=" + json.dumps(kept + blocks, ensure_ascii=False)]
+
+
+def choice_label(tr, value: Any) -> str:
+    """A select's choice in words (``choice.<value>`` in ``dashboard.i18n``), else the value itself."""
+    key = f"choice.{value}"
+    text = tr(key)
+    return str(value) if text == key else text

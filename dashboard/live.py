@@ -22,9 +22,9 @@ import solara.lab
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from mesa.visualization.solara_viz import UserInputs
 
-from dashboard.charts import PANELS, SERIES_COLOURS, Chart, encode, new_figure, year_of
+from dashboard.charts import PANELS, SERIES_COLOURS, Chart, date_axis, encode, new_figure, year_of
 from dashboard.data import results_dir, scenarios_dir
-from dashboard.levers import block, controls_for, lever_classes, overrides
+from dashboard.levers import block, choice_label, controls_for, lever_classes, overrides
 from dashboard.scenario_view import load, scenario_files
 from dashboard.widgets import ChartCard
 from experiments import store
@@ -83,6 +83,7 @@ def draw_live(run: LiveRun, tr) -> Chart:
                 ax.plot(year_of(hist["step"].to_numpy(), start), hist[col] * scale, color=colour, lw=2,
                         label=tr(f"lg.{col}"))
         ax.set_xlim(float(year_of(1, start)), float(year_of(n, start)))
+        date_axis(ax, float(year_of(1, start)), float(year_of(n, start)), max_ticks=8)
         ax.set_title(tr(title), fontsize=11)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=9)
@@ -101,26 +102,37 @@ def LeverControls(lever: str, controls, values: solara.Reactive[dict], tr) -> No
     def set_value(name: str, value: Any) -> None:
         values.set({**values.value, lever: {**current, name: value}})
 
-    sliders = {c.path: c.mesa_spec(tr(c.label_key)) for c in controls if c.kind.startswith("Slider")}
+    # Mesa's sliders show their value only while dragged: the label carries it, for the room to read
+    sliders = {c.path: c.mesa_spec(f"{tr(c.label_key)}: {show_value(current.get(c.path, c.value))}")
+               for c in controls if c.kind.startswith("Slider")}
     for c in controls:
         if c.kind == "switch":
             solara.Switch(label=tr(c.label_key), value=bool(current.get(c.path)), on_value=lambda v, p=c.path: set_value(p, v))
         elif c.kind == "select":
-            solara.Select(tr(c.label_key), values=c.choices, value=current.get(c.path),
-                          on_value=lambda v, p=c.path: set_value(p, v))
+            shown = {choice_label(tr, v): v for v in c.choices}
+            solara.Select(tr(c.label_key), values=list(shown), value=choice_label(tr, current.get(c.path)),
+                          on_value=lambda v, p=c.path, shown=shown: set_value(p, shown.get(v, v)))
     UserInputs({k: {**spec, "value": current.get(k, spec["value"])} for k, spec in sliders.items()},
                on_change=set_value)
+
+
+def show_value(value: Any) -> str:
+    """A slider's value as the room reads it: 0.04, 1.6, 50, 3,000."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.4g}"
+    return f"{int(value):,}" if isinstance(value, int | float) else str(value)
 
 
 @solara.component
 def Live(tr, lang: str, on_saved) -> None:
     """Scenario, seed and levers on the left; run controls and the indicators on the right."""
     root = scenarios_dir()
-    files = solara.use_memo(lambda: [p for p in scenario_files(root) if load(p)[0] is not None], [str(root)])
+    # every scenario file is offered; only the chosen one is validated (all of them take seconds)
+    files = solara.use_memo(lambda: scenario_files(root), [str(root)])
     names = [str(p.relative_to(root)) for p in files]
     choice = solara.use_reactive(next((n for n in names if n == "baseline.yaml"), names[0] if names else None))
     seed = solara.use_reactive("1")
-    sc = solara.use_memo(lambda: load(root / choice.value)[0] if choice.value else None, [choice.value])
+    sc, issues = solara.use_memo(lambda: load(root / choice.value) if choice.value else (None, []), [choice.value])
     months = solara.use_memo(lambda: _months(sc) if sc else [], [choice.value])
     end = solara.use_reactive("")
     on = solara.use_reactive({})  # lever → switched on
@@ -143,7 +155,14 @@ def Live(tr, lang: str, on_saved) -> None:
     r: LiveRun | None = run.value
     chart = solara.use_memo(lambda: draw_live(r, tr) if r is not None else None, [id(r), tick.value, lang])
     if sc is None:
-        solara.Info(tr("sc.none_found", path=root))
+        if not names:
+            solara.Info(tr("sc.none_found", path=root))
+            return
+        solara.Select(tr("live.scenario"), values=names, value=choice, style={"max-width": "40em"})
+        with solara.Column(classes=["cl-scenario-errors"]):
+            solara.Error(tr("sc.invalid"))
+            for line in issues:
+                solara.Text(line, style={"font-family": "monospace", "white-space": "pre-wrap", "color": "#922b21"})
         return
 
     def restart() -> None:

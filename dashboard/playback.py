@@ -62,7 +62,7 @@ def Playback(runs: list[RunEntry], tr, lang: str) -> None:
 
     with solara.Row(style={"align-items": "center", "flex-wrap": "wrap"}, gap="16px"):
         solara.Select(tr("pb.run"), values=labels, value=choice.value, on_value=on_run,
-                      style={"min-width": "28em", "max-width": "40em"}, classes=["cl-run"])
+                      style={"min-width": "22em", "max-width": "34em"}, classes=["cl-run"])
         solara.Button(tr("pb.pause") if playing.value else tr("pb.play"),
                       icon_name="mdi-pause" if playing.value else "mdi-play", color="primary",
                       on_click=lambda: (step.set(1) if step.value >= n else None, playing.set(not playing.value)),

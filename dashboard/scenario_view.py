@@ -6,6 +6,7 @@ the page, never a traceback.
 
 from __future__ import annotations
 
+import textwrap
 from html import escape
 from pathlib import Path
 
@@ -14,9 +15,10 @@ import pandas as pd
 import solara
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from dashboard.charts import Chart, encode, new_figure
+from dashboard.charts import Chart, date_axis, encode, new_figure
 from dashboard.compare import PALETTE
 from dashboard.data import scenarios_dir
+from dashboard.levers import choice_label
 from dashboard.widgets import ChartCard
 from model.policy_schema import LEVER_TYPES
 from model.scenario import Scenario, ScenarioError, load_scenario
@@ -33,8 +35,26 @@ def scenario_files(root: Path | None = None) -> list[Path]:
     return sorted(p for p in root.rglob("*.y*ml") if not set(p.relative_to(root).parts[:-1]) & set(NOT_SCENARIOS))
 
 
+_LOADED: dict[tuple, tuple[Scenario | None, list[str]]] = {}
+
+
 def load(path: Path) -> tuple[Scenario | None, list[str]]:
-    """The scenario, or the loader's messages (one per problem)."""
+    """The scenario, or the loader's messages (one per problem); kept per process until a file changes."""
+    path = Path(path)
+    try:  # the file and any it may extend (its folder, the scenarios folder)
+        files = {*path.parent.rglob("*.y*ml"), *scenarios_dir().rglob("*.y*ml")}
+        stamp = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in files))
+    except OSError:
+        stamp = ()
+    key = (str(path), stamp)
+    if key not in _LOADED:
+        if len(_LOADED) > 200:
+            _LOADED.clear()
+        _LOADED[key] = _load(path)
+    return _LOADED[key]
+
+
+def _load(path: Path) -> tuple[Scenario | None, list[str]]:
     try:
         return load_scenario(path), []
     except ScenarioError as err:
@@ -48,14 +68,16 @@ def _ym(text: str) -> float:
     return int(text[:4]) + (int(text[5:7]) - 1) / 12
 
 
-def _value(v: object) -> str:
+def _value(v: object, tr) -> str:
+    """A setting in words: numbers as written, named choices and per-skill keys translated."""
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, dict):
-        return ", ".join(f"{k}: {_value(x)}" for k, x in v.items())
+        return ", ".join(f"{tr('field.' + k) if tr('field.' + k) != 'field.' + k else k}: {_value(x, tr)}"
+                         for k, x in v.items())
     if isinstance(v, list):
-        return ", ".join(_value(x) for x in v) if v else "—"
-    return str(v)
+        return ", ".join(_value(x, tr) for x in v) if v else "—"
+    return choice_label(tr, v) if isinstance(v, str) else str(v)
 
 
 def lever_lines(sc: Scenario, tr) -> list[tuple[str, list[str]]]:
@@ -66,12 +88,13 @@ def lever_lines(sc: Scenario, tr) -> list[tuple[str, list[str]]]:
                   else tr("sc.window_open", start=pol.start))
         head = tr("sc.lever_line", lever=(pol.label + " · " if pol.label else "") + tr(f"lever.{pol.type}"),
                   window=window)
-        parts = [tr("sc.budget", budget=_value(pol.budget))] if pol.budget is not None else []
+        parts = [tr("sc.budget", budget=_value(pol.budget, tr))] if pol.budget is not None else []
         if pol.provinces:
             parts.append(f"{tr('field.provinces')}: {', '.join(pol.provinces)}")
+        dumped = pol.model_dump(mode="json")
         for name in type(pol).model_fields:
             if name not in COMMON:
-                parts.append(f"{tr('field.' + name)}: {_value(pol.model_dump(mode='json')[name])}")
+                parts.append(f"{tr('field.' + name)}: {_value(dumped[name], tr)}")
         out.append((head, parts))
     return out
 
@@ -89,11 +112,13 @@ def draw_timeline(sc: Scenario, tr) -> Chart:
         colour = PALETTE[LEVER_TYPES.index(pol.type) % len(PALETTE)]
         ax.barh(i, max(b, t0) - max(a, t0), left=max(a, t0), color=colour, alpha=0.85, height=0.6)
         rows.append({"lever": pol.type, "label": pol.label or "", "start": pol.start, "end": pol.end or sc.end})
-    ax.set_yticks(np.arange(len(pols)), [(p.label + " · " if p.label else "") + tr(f"lever.{p.type}") for p in pols],
+    # the block's own label if it has one (else the lever's name), wrapped to fit the left margin
+    ax.set_yticks(np.arange(len(pols)), [textwrap.fill(p.label or tr(f"lever.{p.type}"), 30) for p in pols],
                   fontsize=10)
-    ax.set_ylim(len(pols) - 0.4, -0.6)
+    ax.set_ylim(max(len(pols), 1) - 0.4, -0.6)
     ax.set_xlim(t0, t1)
     ax.grid(axis="x", alpha=0.3)
+    date_axis(ax, t0, t1 - 1 / 12, max_ticks=12)
     if not pols:
         ax.set_yticks([])
         ax.text((t0 + t1) / 2, 0, tr("sc.no_policies"), ha="center", va="center", fontsize=12)

@@ -15,6 +15,9 @@ div:has(> b > a[href="https://solara.dev"]) { display: none; }
 .cl-help { color: #4a5560; font-size: 0.95rem; }
 .cl-exports .v-btn { min-width: 0 !important; }
 .v-application { font-size: 16px; }
+/* the tabs' content off the screen's edge, with room for Vuetify rows' negative margins (without
+   it the Live page scrolls sideways and cuts its left column when a switch is clicked) */
+.v-window-item { padding: 0 14px 12px 14px; }
 """
 
 
