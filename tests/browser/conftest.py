@@ -32,6 +32,24 @@ policies:
     start: 2024-01
     smes_per_year: -5
 """
+TWO_LEVERS = """\
+name: two_levers
+extends: baseline.yaml
+description: Baseline plus supplier development and more engineers.
+policies:
+  - type: supplier_development
+    label: Supplier development
+    start: 2024-01
+    end: 2027-12
+    smes_per_year: 100
+  - type: training_expansion
+    start: 2025-07
+    institution: Thái Nguyên University of Technology (TNUT)
+    extra_graduates: {operator: 0, technician: 100, engineer: 300}
+"""
+# the dashboard's server must not fetch from a CDN either (Solara proxies /_solara/cdn/ to one
+# when solara-assets does not hold a file): point it at a closed port, so a miss is an error
+NO_CDN = "http://127.0.0.1:9/no-cdn-offline/"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -56,23 +74,25 @@ def browser_context_args() -> dict:
 
 @pytest.fixture(scope="session")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two small runs of the real model: the baseline and a supplier-development variant."""
+    """Three small runs of the real model: the baseline (two seeds) and a supplier-development variant."""
     from experiments.runner import execute_run
 
     out = tmp_path_factory.mktemp("results")
     scenario = ROOT / "scenarios" / "baseline.yaml"
     execute_run(scenario, 1, out, run_id="baseline-s1", overrides=SHORT)
+    execute_run(scenario, 2, out, run_id="baseline-s2", overrides=SHORT)
     execute_run(scenario, 1, out, run_id="supplier_dev-s1", overrides=[*SHORT, SDP])
     return out
 
 
 @pytest.fixture(scope="session")
 def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The baseline scenario (with its geography) and one invalid file."""
+    """The baseline scenario (with its geography), one with two levers, and one invalid file."""
     folder = tmp_path_factory.mktemp("scenarios")
     shutil.copy(ROOT / "scenarios" / "baseline.yaml", folder / "baseline.yaml")
     shutil.copytree(ROOT / "scenarios" / "geography", folder / "geography")
     (folder / "broken.yaml").write_text(BAD_SCENARIO, encoding="utf-8")
+    (folder / "two_levers.yaml").write_text(TWO_LEVERS, encoding="utf-8")
     return folder
 
 
@@ -83,11 +103,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def dashboard_url(results: Path, scenarios: Path, tmp_path_factory: pytest.TempPathFactory):
+def dashboard_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dashboard server's output."""
+    return tmp_path_factory.mktemp("server") / "solara.log"
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(results: Path, scenarios: Path, dashboard_log: Path):
     """The dashboard served on 127.0.0.1 against the small runs; stopped after the session."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "solara.log"
+    log = dashboard_log
     env = dashboard_env(results, scenarios, "en")
+    env["SOLARA_ASSETS_CDN"] = NO_CDN
     with open(log, "w") as fh:
         proc = subprocess.Popen(dashboard_command(port, "127.0.0.1"), env=env, cwd=ROOT, stdout=fh,
                                 stderr=subprocess.STDOUT)

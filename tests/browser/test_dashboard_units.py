@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 from dashboard.data import find_runs, groups
 from dashboard.frames import run_index
@@ -28,6 +29,8 @@ def test_every_lever_and_field_has_a_label() -> None:
                 assert f"field.{name}" in EN, f"{lever}.{name} has no label in dashboard/i18n.py"
             sub = getattr(info.annotation, "model_fields", {})
             assert all(f"field.{s}" in EN for s in sub)
+            if name != "type" and get_origin(info.annotation) is Literal:  # a select's choices, in words
+                assert all(f"choice.{c}" in EN for c in get_args(info.annotation)), f"{lever}.{name}"
 
 
 def test_levers_come_from_the_schema_and_validate() -> None:
@@ -46,8 +49,8 @@ def test_levers_come_from_the_schema_and_validate() -> None:
 
 def test_a_playback_frame_of_a_recorded_run(results: Path) -> None:
     runs = [r for r in find_runs(results) if not r.run_id.startswith("live-")]  # a browser test may add one
-    assert {r.run_id for r in runs} == {"baseline-s1", "supplier_dev-s1"}
-    assert set(groups(runs)) == {"baseline", "supplier_dev"}
+    assert {r.run_id for r in runs} == {"baseline-s1", "baseline-s2", "supplier_dev-s1"}
+    assert {k: len(v) for k, v in groups(runs).items()} == {"baseline": 2, "supplier_dev": 1}
     idx = run_index(next(r.path for r in runs if r.run_id == "baseline-s1"))
     assert idx.n_steps == 6
     # contracts signed before the first month are logged only from their first renewal or end
