@@ -1,7 +1,11 @@
 """In-memory tables of one run: indicators, firm snapshots and event logs (ODD §7.7).
 
 Events are appended as NumPy chunks (never row by row) and turned into DataFrames once, by
-``tables()``. The results store (experiments.store) writes them; the model does no file I/O.
+``tables()``. While running, a chunk keeps only what can change: firm rows (not ids, owners or
+tiers, which a row never changes), contract ids, counts and values; a chunk's step, kind and
+skill are stored once per chunk. Snapshots keep the changing columns of the firm table and
+become DataFrames in ``tables()``. The results store (experiments.store) writes the tables; the
+model does no file I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ OWNER = np.array(["domestic", "fdi"])
 PARTIES = np.array(["domestic", "fdi", "pool", "outside"])  # flow ends; codes 0/1 are OWNER's
 FLOW_KINDS = np.array(["move", "spinoff", "hire", "separation", "exit"])
 EVENT_NAMES = ("signed", "renewed", "extended", "ended")
+CONTRACT_COLUMNS = ["step", "event", "contract_id", "buyer_id", "supplier_id", "buyer_foreign",
+                    "supplier_foreign", "category", "tier", "value"]
+FLOW_COLUMNS = ["step", "kind", "from_id", "to_id", "from_owner", "to_owner", "skill", "count"]
 
 
 class Recorder:
@@ -31,10 +38,10 @@ class Recorder:
     def __init__(self, flows_detail: str = "all"):
         self.indicators: list[dict] = []
         self.provinces: list[dict] = []
-        self.snapshots: list[pd.DataFrame] = []
+        self.snapshots: list[dict] = []  # compact firm state (see ``snapshot_state``)
         self.policy: list[dict] = []
-        self._contracts: list[dict[str, np.ndarray]] = []
-        self._flows: list[dict[str, np.ndarray]] = []
+        self._contracts: list[tuple[int, int, dict[str, np.ndarray]]] = []  # (step, event, columns)
+        self._flows: list[tuple[tuple, dict[str, np.ndarray]]] = []  # (step, kind, skill or ends), columns
         self.flows_detail = flows_detail
         self.enabled = True
 
@@ -43,26 +50,19 @@ class Recorder:
         """Log contract events for book positions ``idx``."""
         if not self.enabled or len(idx) == 0:
             return
-        book, f = m.contracts, m.firms
-        b, s = book.buyer[idx], book.supplier[idx]
-        self._contracts.append({
-            "step": np.full(len(idx), m.steps, np.int32), "event": np.full(len(idx), EVENT_NAMES.index(event), np.int8),
-            "contract_id": book.cid[idx].astype(np.int32), "buyer_id": f.agent_id[b].astype(np.int32),
-            "supplier_id": f.agent_id[s].astype(np.int32),
-            "buyer_foreign": f.foreign[b], "supplier_foreign": f.foreign[s], "category": book.cat[idx].astype(np.int16),
-            "tier": np.where(f.kind[b] == LEAD, 1, 2).astype(np.int8), "value": book.value[idx].copy()})
+        book = m.contracts
+        self._contracts.append((m.steps, EVENT_NAMES.index(event), {
+            "cid": book.cid[idx].astype(np.int32), "buyer": book.buyer[idx].astype(np.int32),
+            "supplier": book.supplier[idx].astype(np.int32), "cat": book.cat[idx].astype(np.int16),
+            "value": book.value[idx]}))
 
     def flows(self, m: ClusterModel, kind: str, origin: np.ndarray, dest: np.ndarray, skill: int,
               count: np.ndarray) -> None:
         """Log firm-to-firm labour flows (job moves, spin-offs)."""
         if not self.enabled or len(origin) == 0:
             return
-        f = m.firms
-        self._flows.append({  # small integer codes while running; labels in tables()
-            "step": np.full(len(origin), m.steps, np.int32), "kind": np.full(len(origin), _code(FLOW_KINDS, kind), np.int8),
-            "from_id": f.agent_id[origin].astype(np.int32), "to_id": f.agent_id[dest].astype(np.int32),
-            "from_owner": f.foreign[origin].astype(np.int8), "to_owner": f.foreign[dest].astype(np.int8),
-            "skill": np.full(len(origin), skill, np.int8), "count": count.astype(np.int32)})
+        self._flows.append(((m.steps, _code(FLOW_KINDS, kind), skill), {
+            "origin": origin.astype(np.int32), "dest": dest.astype(np.int32), "count": count.astype(np.int32)}))
 
     def pool_flows(self, m: ClusterModel, kind: str, counts: np.ndarray, to_pool: bool) -> None:
         """Log flows between firms and the pool/outside; ``counts`` is (firms, skills)."""
@@ -71,17 +71,10 @@ class Recorder:
         rows, skills = np.nonzero(counts)
         if not len(rows):
             return
-        f = m.firms
-        owner = f.foreign[rows].astype(np.int8)
-        pool = np.full(len(rows), _code(PARTIES, "pool" if to_pool or kind == "hire" else "outside"), np.int8)
-        ids = f.agent_id[rows].astype(np.int32)
-        minus = np.full(len(rows), -1, np.int32)
-        out = kind != "hire"
-        self._flows.append({
-            "step": np.full(len(rows), m.steps, np.int32), "kind": np.full(len(rows), _code(FLOW_KINDS, kind), np.int8),
-            "from_id": ids if out else minus, "to_id": minus if out else ids,
-            "from_owner": owner if out else pool, "to_owner": pool if out else owner,
-            "skill": skills.astype(np.int8), "count": counts[rows, skills].astype(np.int32)})
+        pool = _code(PARTIES, "pool" if to_pool or kind == "hire" else "outside")
+        self._flows.append(((m.steps, _code(FLOW_KINDS, kind), None, kind != "hire", pool), {
+            "rows": rows.astype(np.int32), "skill": skills.astype(np.int8),
+            "count": counts[rows, skills].astype(np.int32)}))
 
     # -- per-month records --------------------------------------------------------------------------
     def record_month(self, m: ClusterModel) -> None:
@@ -92,41 +85,17 @@ class Recorder:
         for label, block_type, spend in m.policy_spend_rows():
             self.policy.append(base | {"policy": label, "lever": block_type, "spend": spend})
         if self.enabled and (m.steps % m.sc.recording.snapshot_every == 0 or not m.running or m.steps == 1):
-            self.snapshots.append(self.snapshot(m))
+            self.snapshots.append(snapshot_state(m))
 
     def snapshot(self, m: ClusterModel) -> pd.DataFrame:
         """Per-firm state now (alive firms and institutions)."""
-        f, geo = m.firms, m.geo
-        rows = np.flatnonzero(f.alive[: f.n])
-        loc = f.loc[rows]
-        kind = np.array(KIND_NAMES)[f.kind[rows]]
-        customers = np.bincount(m.contracts.supplier, minlength=f.n)[rows]
-        firms = pd.DataFrame({
-            "step": m.steps, "date": m.date, "firm_id": f.agent_id[rows],
-            "name": [f.names[r] for r in rows], "kind": kind, "owner": OWNER[f.foreign[rows].astype(int)],
-            "province": np.array(geo.provinces)[geo.province[loc]], "district": np.array(geo.district_ids)[geo.district[loc]],
-            "location": np.array(geo.ids)[loc], "lat": geo.lat[loc], "lon": geo.lon[loc],
-            "sector": np.array(m.sector_ids)[f.sector[rows]], "tech": f.tech[rows],
-            "employees": f.workers[rows].sum(axis=1), "operators": f.workers[rows, 0],
-            "technicians": f.workers[rows, 1], "engineers": f.workers[rows, 2], "output": f.output[rows],
-            "capacity": f.capacity[rows], "cash": f.cash[rows], "n_customers": customers})
-        inst = m.inst
-        il = inst.loc
-        insts = pd.DataFrame({
-            "step": m.steps, "date": m.date, "firm_id": [a.unique_id for a in inst.agents], "name": inst.names,
-            "kind": inst.kind, "owner": "public", "province": np.array(geo.provinces)[geo.province[il]],
-            "district": np.array(geo.district_ids)[geo.district[il]], "location": np.array(geo.ids)[il],
-            "lat": geo.lat[il], "lon": geo.lon[il], "sector": "education", "tech": inst.quality,
-            "employees": 0, "operators": 0, "technicians": 0, "engineers": 0, "output": 0.0, "capacity": 0.0,
-            "cash": 0.0, "n_customers": 0})
-        return pd.concat([firms, insts], ignore_index=True)
+        return snapshot_frame(m, snapshot_state(m))
 
     # -- tables ---------------------------------------------------------------------------------------
     def tables(self, m: ClusterModel) -> dict[str, pd.DataFrame]:
         """All tables of the run so far (new DataFrames; safe to keep)."""
         dates = {r["step"]: r["date"] for r in self.indicators}
-        contracts = _concat(self._contracts, ["step", "event", "contract_id", "buyer_id", "supplier_id",
-                                              "buyer_foreign", "supplier_foreign", "category", "tier", "value"])
+        contracts = _contract_frame(m, self._contracts)
         for col in ("step", "contract_id", "buyer_id", "supplier_id"):  # compact while running
             contracts[col] = contracts[col].astype(np.int64)
         contracts.insert(1, "date", _dates(contracts, dates, m.sc.start))
@@ -134,7 +103,7 @@ class Recorder:
         contracts["buyer_owner"] = _labelled(OWNER, contracts.pop("buyer_foreign"), contracts.index)
         contracts["supplier_owner"] = _labelled(OWNER, contracts.pop("supplier_foreign"), contracts.index)
         contracts["category"] = _labelled(m.category_ids, contracts["category"], contracts.index)
-        flows = _concat(self._flows, ["step", "kind", "from_id", "to_id", "from_owner", "to_owner", "skill", "count"])
+        flows = _flow_frame(m, self._flows)
         for col in ("step", "from_id", "to_id", "count"):
             flows[col] = flows[col].astype(np.int64)
         flows.insert(1, "date", _dates(flows, dates, m.sc.start))
@@ -142,10 +111,99 @@ class Recorder:
                             ("skill", SKILL_NAMES)):
             flows[col] = _labelled(labels, flows[col], flows.index)
         policy = pd.DataFrame(self.policy, columns=["step", "date", "policy", "lever", "spend"])
-        firms = pd.concat(self.snapshots, ignore_index=True) if self.snapshots else self.snapshot(m).iloc[:0]
+        if self.snapshots:
+            firms = pd.concat([snapshot_frame(m, s) for s in self.snapshots], ignore_index=True)
+        else:
+            firms = self.snapshot(m).iloc[:0]
         return {"indicators": pd.DataFrame(self.indicators), "indicators_province": pd.DataFrame(self.provinces),
                 "firms": firms, "contracts": contracts, "flows": flows, "policy": policy,
                 "locations": m.locations_table()}
+
+
+# -- snapshots ------------------------------------------------------------------------------------------
+def snapshot_state(m: ClusterModel) -> dict:
+    """What a firm snapshot needs that can change later: alive rows, their place, τ, staff, money."""
+    f = m.firms
+    rows = np.flatnonzero(f.alive[: f.n])
+    return {"step": m.steps, "date": m.date, "rows": rows.astype(np.int32), "loc": f.loc[rows].astype(np.int32),
+            "tech": f.tech[rows], "workers": f.workers[rows].astype(np.int32), "output": f.output[rows],
+            "capacity": f.capacity[rows], "cash": f.cash[rows],
+            "customers": np.bincount(m.contracts.supplier, minlength=f.n)[rows].astype(np.int32),
+            "inst_quality": m.inst.quality.copy()}
+
+
+def snapshot_frame(m: ClusterModel, s: dict) -> pd.DataFrame:
+    """The firms table rows of one snapshot (alive firms, then institutions)."""
+    f, geo = m.firms, m.geo
+    rows, loc = s["rows"].astype(np.int64), s["loc"].astype(np.int64)
+    workers = s["workers"].astype(np.int64)
+    firms = pd.DataFrame({
+        "step": s["step"], "date": s["date"], "firm_id": f.agent_id[rows],
+        "name": [f.names[r] for r in rows], "kind": np.array(KIND_NAMES)[f.kind[rows]],
+        "owner": OWNER[f.foreign[rows].astype(int)],
+        "province": np.array(geo.provinces)[geo.province[loc]], "district": np.array(geo.district_ids)[geo.district[loc]],
+        "location": np.array(geo.ids)[loc], "lat": geo.lat[loc], "lon": geo.lon[loc],
+        "sector": np.array(m.sector_ids)[f.sector[rows]], "tech": s["tech"],
+        "employees": workers.sum(axis=1), "operators": workers[:, 0],
+        "technicians": workers[:, 1], "engineers": workers[:, 2], "output": s["output"],
+        "capacity": s["capacity"], "cash": s["cash"], "n_customers": s["customers"].astype(np.int64)})
+    inst = m.inst
+    il = inst.loc
+    insts = pd.DataFrame({
+        "step": s["step"], "date": s["date"], "firm_id": [a.unique_id for a in inst.agents], "name": inst.names,
+        "kind": inst.kind, "owner": "public", "province": np.array(geo.provinces)[geo.province[il]],
+        "district": np.array(geo.district_ids)[geo.district[il]], "location": np.array(geo.ids)[il],
+        "lat": geo.lat[il], "lon": geo.lon[il], "sector": "education", "tech": s["inst_quality"],
+        "employees": 0, "operators": 0, "technicians": 0, "engineers": 0, "output": 0.0, "capacity": 0.0,
+        "cash": 0.0, "n_customers": 0})
+    return pd.concat([firms, insts], ignore_index=True)
+
+
+# -- event tables -----------------------------------------------------------------------------------------
+def _contract_frame(m: ClusterModel, chunks: list) -> pd.DataFrame:
+    """Contract events with ids, owners and tiers looked up from the firm rows (compact dtypes)."""
+    if not chunks:
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in CONTRACT_COLUMNS})
+    f = m.firms
+    lens = [len(c["cid"]) for _, _, c in chunks]
+    buyer = np.concatenate([c["buyer"] for _, _, c in chunks])
+    supplier = np.concatenate([c["supplier"] for _, _, c in chunks])
+    return pd.DataFrame({
+        "step": np.repeat(np.array([s for s, _, _ in chunks], np.int32), lens),
+        "event": np.repeat(np.array([e for _, e, _ in chunks], np.int8), lens),
+        "contract_id": np.concatenate([c["cid"] for _, _, c in chunks]),
+        "buyer_id": f.agent_id[buyer].astype(np.int32), "supplier_id": f.agent_id[supplier].astype(np.int32),
+        "buyer_foreign": f.foreign[buyer], "supplier_foreign": f.foreign[supplier],
+        "category": np.concatenate([c["cat"] for _, _, c in chunks]),
+        "tier": np.where(f.kind[buyer] == LEAD, 1, 2).astype(np.int8),
+        "value": np.concatenate([c["value"] for _, _, c in chunks])})
+
+
+def _flow_frame(m: ClusterModel, chunks: list) -> pd.DataFrame:
+    """Labour flows with firm ids and owners looked up from the firm rows (compact dtypes)."""
+    if not chunks:
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in FLOW_COLUMNS})
+    f = m.firms
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in FLOW_COLUMNS}
+    for meta, c in chunks:
+        step, kind, skill = meta[:3]
+        k = len(c["count"])
+        if skill is not None:  # firm to firm
+            ends = {"from_id": f.agent_id[c["origin"]].astype(np.int32), "to_id": f.agent_id[c["dest"]].astype(np.int32),
+                    "from_owner": f.foreign[c["origin"]].astype(np.int8), "to_owner": f.foreign[c["dest"]].astype(np.int8),
+                    "skill": np.full(k, skill, np.int8)}
+        else:  # firm and pool (or outside)
+            out, pool = meta[3], meta[4]
+            ids, owner = f.agent_id[c["rows"]].astype(np.int32), f.foreign[c["rows"]].astype(np.int8)
+            minus, party = np.full(k, -1, np.int32), np.full(k, pool, np.int8)
+            ends = {"from_id": ids if out else minus, "to_id": minus if out else ids,
+                    "from_owner": owner if out else party, "to_owner": party if out else owner, "skill": c["skill"]}
+        parts["step"].append(np.full(k, step, np.int32))
+        parts["kind"].append(np.full(k, kind, np.int8))
+        parts["count"].append(c["count"])
+        for col, v in ends.items():
+            parts[col].append(v)
+    return pd.DataFrame({col: np.concatenate(v) for col, v in parts.items()})
 
 
 _STR = pd.Series(["a"], dtype=object).astype(str).dtype  # pandas' string dtype for str columns
@@ -169,9 +227,3 @@ def _dates(table: pd.DataFrame, dates: dict[int, str], start: str) -> pd.Series:
 
 def _code(labels: np.ndarray, label: str) -> int:
     return int(np.flatnonzero(labels == label)[0])
-
-
-def _concat(chunks: list[dict[str, np.ndarray]], columns: list[str]) -> pd.DataFrame:
-    if not chunks:
-        return pd.DataFrame({c: pd.Series(dtype="int64") for c in columns})
-    return pd.DataFrame({c: np.concatenate([ch[c] for ch in chunks]) for c in columns})
