@@ -106,10 +106,19 @@ class ContractBook:
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the contracts where ``mask`` is False."""
-        idx = np.flatnonzero(mask)
-        k = len(idx)
+        k = int(np.count_nonzero(mask))
         if k == self.n:
             return
+        if kernels.use_compiled():  # one pass over the columns and the indexes, in place
+            ints = tuple(self._buf[c] for c, t in self.COLS.items() if t is np.int64)
+            floats = tuple(self._buf[c] for c, t in self.COLS.items() if t is np.float64)
+            parts = [(np.ascontiguousarray(keys), np.ascontiguousarray(pos)) for keys, pos in self._ix.values()]
+            _, sizes = kernels.compact_book(mask, ints, floats, tuple(parts))
+            self._ix = {part: (keys[:z], pos[:z]) for part, (keys, pos), z in zip(self._ix, parts, sizes, strict=True)}
+            self.n = k
+            self._rebind()
+            return
+        idx = np.flatnonzero(mask)
         new_pos = np.cumsum(mask) - 1
         for part, (keys, pos) in self._ix.items():  # compaction keeps order, so indexes stay sorted
             stay = np.flatnonzero(mask[pos])

@@ -364,7 +364,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
     cap = len(value)
     first_new = n_book
     new_head = np.full(n, -1, np.int64)  # per buyer: its latest contract signed in this call
-    new_next = np.full(cap - first_new, -1, np.int64)
+    new_next = np.empty(0, np.int64)  # per contract signed in this call: the buyer's one before
     ev_tag = np.empty(0, np.int64)
     ev_pos = np.empty(0, np.int64)
     ev_val = np.empty(0)
@@ -377,7 +377,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
         nb = len(buyers)
         if nb == 0 or len(pool) == 0:
             break
-        if len(raw) - st[0] < 4 * nb * k + 64:
+        if len(raw) - st[0] < 4 * nb * k + 64:  # 3 draws a candidate, half a draw (or more) a contract
             status, need = 1, 4 * nb * k + 64
             break
         if cap - n_book < nb * k:
@@ -386,6 +386,8 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
         if n_ev + nb * k > len(ev_pos):
             size = max(2 * len(ev_pos), n_ev + nb * k)
             ev_tag, ev_pos, ev_val = _grown(ev_tag, size), _grown(ev_pos, size), _grown(ev_val, size)
+        if n_book - first_new + nb * k > len(new_next):
+            new_next = _grown(new_next, max(2 * len(new_next), n_book - first_new + nb * k))
         rows, counts, offsets, slot, flat, reachable = _location_table(pool, buyers, loc, loc_weight)
         u1 = np.empty((nb, k))
         u2 = np.empty((nb, k))
@@ -531,3 +533,31 @@ def history_update(pair, perf, hist, keep_factor, gain, floor):
         if count[p] > 0:
             h += (1 - h) * gain * (total[p] / count[p])
         hist[p] = 0.0 if h <= floor else h
+
+
+@njit(cache=True, nogil=True)
+def compact_book(mask, int_cols, float_cols, index):
+    """ContractBook.keep in place: the contracts where ``mask`` holds move to the front of every column
+    (order kept); each (keys, positions) index keeps its entries for them, renumbered. Returns the
+    number of contracts and of entries left in each index."""
+    n = len(mask)
+    new_pos = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        new_pos[i] = k
+        if mask[i]:
+            for col in int_cols:
+                col[k] = col[i]
+            for col in float_cols:
+                col[k] = col[i]
+            k += 1
+    sizes = np.zeros(len(index), np.int64)
+    for t, (keys, pos) in enumerate(index):
+        m = 0
+        for i in range(len(keys)):
+            if mask[pos[i]]:
+                keys[m] = keys[i]
+                pos[m] = new_pos[pos[i]]
+                m += 1
+        sizes[t] = m
+    return k, sizes
