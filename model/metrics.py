@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from model import kernels
+from model import kernels, kernels_phases
 from model.firms import LEAD, SME
 
 if TYPE_CHECKING:
@@ -42,26 +42,41 @@ def imports_share(m: ClusterModel) -> float:
     return _ratio(m.stats["lead_imports"], m.stats["lead_inputs"])
 
 
-def _domestic_sellers(m: ClusterModel, to_lead: bool) -> int:
+def _shared(m: ClusterModel, key: str, compute: Callable[[], object]) -> object:
+    """A value several indicators use, computed once per ``indicator_row`` (fresh when called alone)."""
+    cache = getattr(m, "_indicator_cache", None)
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def _seller_counts(m: ClusterModel) -> tuple[int, int, int]:
+    """Domestic firms selling to lead firms, domestic firms selling to suppliers, lead firms buying domestic."""
     f, book = m.firms, m.contracts
-    sel = ~f.foreign[book.supplier] & ((f.kind[book.buyer] == LEAD) == to_lead)
-    return int(np.count_nonzero(np.bincount(book.supplier[sel], minlength=f.n)))
+    dom = ~f.foreign[book.supplier]
+    to_lead = f.kind[book.buyer] == LEAD
+    counts = []
+    for sel, side in ((dom & to_lead, book.supplier), (dom & ~to_lead, book.supplier), (dom & to_lead, book.buyer)):
+        mark = np.zeros(f.n, bool)
+        mark[side[sel]] = True
+        counts.append(int(np.count_nonzero(mark)))
+    return counts[0], counts[1], counts[2]
 
 
 def domestic_tier1_suppliers(m: ClusterModel) -> float:
-    return _domestic_sellers(m, True)
+    return _shared(m, "sellers", lambda: _seller_counts(m))[0]
 
 
 def domestic_tier2_suppliers(m: ClusterModel) -> float:
-    return _domestic_sellers(m, False)
+    return _shared(m, "sellers", lambda: _seller_counts(m))[1]
 
 
 def fdi_firms_with_domestic_supplier_share(m: ClusterModel) -> float:
-    f, book = m.firms, m.contracts
+    f = m.firms
     leads = f.alive[: f.n] & (f.kind[: f.n] == LEAD)
-    with_dom = np.count_nonzero(np.bincount(book.buyer[~f.foreign[book.supplier] & (f.kind[book.buyer] == LEAD)],
-                                            minlength=f.n))
-    return _ratio(with_dom, leads.sum())
+    return _ratio(_shared(m, "sellers", lambda: _seller_counts(m))[2], leads.sum())
 
 
 def _alive(m: ClusterModel) -> np.ndarray:
@@ -76,9 +91,13 @@ def n_domestic_firms(m: ClusterModel) -> float:
     return int((_alive(m) & ~m.firms.foreign[: m.firms.n]).sum())
 
 
+def _employees(m: ClusterModel) -> np.ndarray:
+    return _shared(m, "employees", lambda: m.firms.employees)
+
+
 def _employment(m: ClusterModel, foreign: bool | None) -> int:
     f = m.firms
-    emp = f.employees
+    emp = _employees(m)
     sel = _alive(m) if foreign is None else _alive(m) & (f.foreign[: f.n] == foreign)
     return int(emp[sel].sum())
 
@@ -88,7 +107,7 @@ def _mean_wage(m: ClusterModel, foreign: bool) -> float:
 
     f = m.firms
     sel = _alive(m) & (f.foreign[: f.n] == foreign)
-    w = (firm_wages(m) * f.workers[: f.n])[sel].sum()
+    w = _shared(m, "wage_bill", lambda: firm_wages(m) * f.workers[: f.n])[sel].sum()
     return _ratio(w, f.workers[: f.n][sel].sum())
 
 
@@ -101,31 +120,45 @@ def mean_tech_domestic(m: ClusterModel) -> float:
 def tech_gap(m: ClusterModel) -> float:
     f = m.firms
     sel = _alive(m) & f.foreign[: f.n]
-    emp = f.employees[sel]
+    emp = _employees(m)[sel]
     fdi = float(np.average(f.tech[: f.n][sel], weights=emp)) if emp.sum() > 0 else 0.0
     return fdi - mean_tech_domestic(m)
 
 
-def _graph(m: ClusterModel) -> tuple[sparse.csr_matrix, int]:
-    """Directed buyer→supplier contract graph (0/1, canonical CSR) and alive firms, once a month."""
-    cached = getattr(m, "_graph_cache", None)
+def _edges(m: ClusterModel) -> tuple[np.ndarray, np.ndarray, int]:
+    """Directed buyer→supplier contract graph as canonical CSR (indptr, indices) and alive firms.
+
+    Built once a month (cached by step) from the book's sorted pair table, so rows need no sort.
+    """
+    cached = getattr(m, "_edges_cache", None)
     if cached is not None and cached[0] == m.steps:
-        return cached[1], cached[2]
+        return cached[1], cached[2], cached[3]
     f, book = m.firms, m.contracts
     n = f.n
     if book.n and (book.pair >= 0).all():
-        # active buyer→supplier pairs, already sorted in the book's pair table: no sort needed
-        active = np.bincount(book.pair, minlength=len(book.hist)) > 0
-        keys = book.pair_keys[active[book.pair_ids]]
-        buyer, supplier = keys // book._key_base, keys % book._key_base
-        indptr = np.concatenate(([0], np.cumsum(np.bincount(buyer, minlength=n))))
-        d = sparse.csr_matrix((np.ones(len(keys)), supplier, indptr), shape=(n, n))
+        if kernels.use_compiled():
+            indptr, indices = kernels_phases.active_pair_csr(book.pair, book.pair_keys, book.pair_ids,
+                                                             len(book.hist), book._key_base, n)
+        else:  # active buyer→supplier pairs, already sorted in the book's pair table
+            active = np.bincount(book.pair, minlength=len(book.hist)) > 0
+            keys = book.pair_keys[active[book.pair_ids]]
+            indices = keys % book._key_base
+            indptr = np.concatenate(([0], np.cumsum(np.bincount(keys // book._key_base, minlength=n))))
     else:
         d = sparse.coo_matrix((np.ones(book.n), (book.buyer, book.supplier)), shape=(n, n)).tocsr()
-        d.data[:] = 1.0
-    m._graph_cache = (m.steps, d, int(_alive(m).sum()))
-    m._undirected_cache = None
-    return d, m._graph_cache[2]
+        indptr, indices = d.indptr.astype(np.int64), d.indices.astype(np.int64)
+    m._edges_cache = (m.steps, indptr, indices, int(_alive(m).sum()))
+    m._graph_cache = m._undirected_cache = None
+    return indptr, indices, m._edges_cache[3]
+
+
+def _graph(m: ClusterModel) -> tuple[sparse.csr_matrix, int]:
+    """The contract graph of ``_edges`` as a 0/1 scipy CSR matrix (for the NumPy paths and clustering)."""
+    indptr, indices, n_alive = _edges(m)
+    if getattr(m, "_graph_cache", None) is None:
+        n = len(indptr) - 1
+        m._graph_cache = sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n, n))
+    return m._graph_cache, n_alive
 
 
 def _undirected(m: ClusterModel) -> sparse.csr_matrix:
@@ -139,18 +172,21 @@ def _undirected(m: ClusterModel) -> sparse.csr_matrix:
 
 
 def network_density(m: ClusterModel) -> float:
-    d, n_alive = _graph(m)
+    indptr, indices, n_alive = _edges(m)
     if kernels.use_compiled():  # firm pairs linked either way: directed pairs less half the two-way ones
-        edges = d.nnz - kernels.reciprocal_pairs(d.indptr.astype(np.int64), d.indices.astype(np.int64)) // 2
+        edges = len(indices) - kernels_phases.two_way_pairs(indptr, indices) // 2
     else:
         edges = _undirected(m).nnz // 2
     return _ratio(edges, n_alive * (n_alive - 1) / 2)
 
 
 def largest_component_share(m: ClusterModel) -> float:
-    d, n_alive = _graph(m)
-    if d.nnz == 0:
+    indptr, indices, n_alive = _edges(m)
+    if len(indices) == 0:
         return 0.0
+    if kernels.use_compiled():
+        return _ratio(kernels_phases.largest_alive_component(indptr, indices, _alive(m)), n_alive)
+    d, _ = _graph(m)
     _, labels = connected_components(d, directed=False)  # components ignore direction
     labels = labels[_alive(m)]
     return _ratio(np.bincount(labels).max(), n_alive)
@@ -219,7 +255,7 @@ def ellison_glaeser_electronics(m: ClusterModel) -> float:
     """Ellison–Glaeser concentration of electronics-assembly employment across locations."""
     f = m.firms
     sector = m.sector_ids.index("electronics_assembly") if "electronics_assembly" in m.sector_ids else 0
-    return ellison_glaeser(f.loc[: f.n], f.employees, (f.sector[: f.n] == sector) & _alive(m), _alive(m),
+    return ellison_glaeser(f.loc[: f.n], _employees(m), (f.sector[: f.n] == sector) & _alive(m), _alive(m),
                            len(m.geo.ids))
 
 
@@ -279,7 +315,11 @@ EVENT_COUNTS = {
 
 def indicator_row(m: ClusterModel) -> dict[str, float]:
     """All indicators for the month just simulated."""
-    row = {name: float(fn(m)) for name, (fn, _, _) in INDICATORS.items()}
+    m._indicator_cache = {}
+    try:
+        row = {name: float(fn(m)) for name, (fn, _, _) in INDICATORS.items()}
+    finally:
+        m._indicator_cache = None
     row.update({k: float(m.stats[k]) for k in EVENT_COUNTS})
     return row
 
