@@ -328,6 +328,7 @@ def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all
     review = review_all | (rng.random(open_need.shape) < s.p_review)
     open_need = np.where(review & f.alive[: len(need), None], open_need, 0.0)
     stream = RawStream(rng) if kernels.use_compiled() and RawStream.fits(rng) else None
+    h_max = float(m.contracts.hist.max()) if len(m.contracts.hist) else 0.0  # records don't change in tenders
     for c in np.argsort(-m.category_threshold, kind="stable"):
         left = open_need[:, c].copy()
         cap_share = s.max_share * open_need[:, c]
@@ -335,7 +336,7 @@ def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all
         rounds = s.initial_tender_rounds if review_all else s.tender_rounds
         qualified = qualifies(m, np.arange(len(need)), int(c))  # tenders change no firm's qualification
         if stream is not None:
-            _tenders_compiled(m, int(c), rounds, unit, qualified, left, cap_share, spare, review_all, stream)
+            _tenders_compiled(m, int(c), rounds, unit, qualified, left, cap_share, spare, review_all, stream, h_max)
             continue
         for _ in range(rounds):
             buyers = np.flatnonzero(left > s.min_tender_value)
@@ -412,7 +413,7 @@ def _awards(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit:
 
 def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qualified: np.ndarray,
                       left: np.ndarray, cap_share: np.ndarray, spare: np.ndarray, initial: bool,
-                      stream: RawStream) -> None:
+                      stream: RawStream, h_max: float) -> None:
     """A category's rounds of ``run_tenders`` in compiled calls (kernels.tender_rounds): the same
     awards, contracts, events and draws as ``_tender_round`` round by round."""
     f, s, book, geo = m.firms, m.sc.sourcing, m.contracts, m.geo
@@ -421,7 +422,7 @@ def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qu
     credit_of_loc = m.policy.local_credit[c][geo.province]
     limit = (1 + m.sc.economy.import_markup) * (1 + m.policy.import_spike[c])
     segments = book.pair_segments(f.n)
-    stream.ensure(2 * (4 * int(np.count_nonzero(left > s.min_tender_value)) * k + 64))
+    stream.ensure(min(rounds, 3) * (4 * int(np.count_nonzero(left > s.min_tender_value)) * k + 64))
     r = 0
     while True:
         b = book._buf
@@ -430,7 +431,7 @@ def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qu
             c, r, rounds, k, s.min_tender_value, qualified, unit, cap_share, left, spare, f.loc, f.foreign,
             f.coached_until, credit_of_loc, m.month, float(m.policy.matchmaking), m.geo.km,
             m.sc.economy.transport_cost_per_km, s.history_weight, s.score_noise, limit, m.reach_weight[c],
-            book.pair_keys, book.pair_ids, book.hist, book._key_base, segments, base_keys, base_pos, tail_keys,
+            book.pair_keys, book.pair_ids, book.hist, h_max, book._key_base, segments, base_keys, base_pos, tail_keys,
             tail_pos, b["cid"], b["buyer"], b["supplier"], b["cat"], b["value"], b["start"], b["end"], b["perf"],
             b["pair"], book.n, book.next_id, lo, s.contract_months_max - lo, stream.raw, stream.st)
         book.appended(n_book, next_id)

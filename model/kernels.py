@@ -71,6 +71,22 @@ def _gumbel(raw, st):
 
 
 @njit(cache=True, nogil=True)
+def _skip_gumbel(raw, st):
+    """Take the draws of one ``_gumbel`` without computing it; returns where ``_gumbel_at`` finds it."""
+    while True:
+        at = st[0]
+        if (_next64(raw, st) >> np.uint64(11)) != 0:  # else U == 1: redrawn
+            return at
+
+
+@njit(cache=True, nogil=True)
+def _gumbel_at(raw, at):
+    """The Gumbel value of the draw at ``raw[at]`` (one ``_skip_gumbel`` found)."""
+    u = 1.0 - np.float64(raw[at] >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return 0.0 - 1.0 * math.log(-math.log(u))
+
+
+@njit(cache=True, nogil=True)
 def _next32(raw, st):
     if st[1]:
         st[1] = 0
@@ -199,32 +215,50 @@ def _location_table(pool, buyers, loc, loc_weight):
 
 
 @njit(cache=True, nogil=True)
+def _upper_bound(a, lo, n, x):
+    """First index in ``a[lo:lo + n]`` (sorted) whose value is > x, or lo + n (no branches to mispredict)."""
+    while n > 0:
+        half = n >> 1
+        right = a[lo + half] <= x
+        lo += (half + 1) * right
+        n = half + right * (n - 2 * half - 1)
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _lower_bound(a, lo, n, x):
+    """First index in ``a[lo:lo + n]`` (sorted) whose value is >= x, or lo + n."""
+    while n > 0:
+        half = n >> 1
+        right = a[lo + half] < x
+        lo += (half + 1) * right
+        n = half + right * (n - 2 * half - 1)
+    return lo
+
+
+@njit(cache=True, nogil=True)
 def _lookup(keys, pos, q):
     """Position stored with key ``q`` in sorted ``keys`` (the first of equal keys), or -1."""
     if not len(keys):
         return -1
-    lo, hi = 0, len(keys)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if keys[mid] < q:
-            lo = mid + 1
-        else:
-            hi = mid
-    at = min(lo, len(keys) - 1)
+    at = min(_lower_bound(keys, 0, len(keys), q), len(keys) - 1)
     return pos[at] if keys[at] == q else -1
 
 
 @njit(cache=True, nogil=True)
-def _round_awards(buyers, u1, u2, gumbel, rows, counts, offsets, slot, flat, reachable, loc, foreign,
+def _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, flat, reachable, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, unit, km, transport, history_weight,
-                  score_noise, limit, pair_keys, pair_ids, hist, key_base, segments, spare, cap_share, left,
+                  score_noise, limit, pair_keys, pair_ids, hist, h_max, key_base, segments, spare, cap_share, left,
                   min_value):
     """Awards of one round, (buyer, supplier, value) in buyer-major, rank order: ``contracts._awards``
-    (sample_by_location, drop_duplicates, scoring, ranking, offers, rationing) operation by operation."""
+    (sample_by_location, drop_duplicates, scoring, ranking, offers, rationing) operation by operation.
+
+    The Gumbel noise of candidate (i, j) is drawn from ``raw[gumbel_at[i, j]]`` when its score is
+    needed; ``h_max`` bounds the relationship records (``hist.max()``, or more).
+    """
     nb, k = u1.shape
     n_loc = len(counts)
     n_rows = len(rows)
-    n_flat = len(flat)
     n_pairs = len(pair_keys)
     cand = np.full((nb, k), -1, np.int64)
     cost = np.empty((nb, k))
@@ -234,14 +268,9 @@ def _round_awards(buyers, u1, u2, gumbel, rows, counts, offsets, slot, flat, rea
         inv = slot[loc[b]]
         for j in range(k):  # location by cumulative weight, then a candidate within it
             x = u1[i, j] + inv
-            lo, hi = 0, n_flat
-            while lo < hi:  # searchsorted(flat, x, side="right")
-                mid = (lo + hi) // 2
-                if flat[mid] <= x:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            lp = min(max(lo - inv * n_loc, 0), n_loc - 1)
+            # searchsorted(flat, x, side="right"), within row inv (rows before it are all <= x)
+            lp = _upper_bound(flat, inv * n_loc, n_loc, x) - inv * n_loc
+            lp = min(max(lp, 0), n_loc - 1)
             cnt = counts[lp]
             within = np.int64(u2[i, j] * cnt)
             pick = offsets[lp] + min(within, max(cnt - 1, 0))
@@ -256,7 +285,9 @@ def _round_awards(buyers, u1, u2, gumbel, rows, counts, offsets, slot, flat, rea
         for j in range(k):
             if cand[i, j] == b:
                 cand[i, j] = -1
-            s = cand[i, j] if cand[i, j] >= 0 else 0
+            if cand[i, j] < 0:  # not a candidate: its cost is never used (NumPy scores row 0 for it)
+                continue
+            s = cand[i, j]
             c = unit[s] * (1 + transport * km[b_loc, loc[s]])
             if (not foreign[s]) and b_foreign:
                 c -= b_credit * unit[s]
@@ -266,23 +297,20 @@ def _round_awards(buyers, u1, u2, gumbel, rows, counts, offsets, slot, flat, rea
                 c -= matchmaking
             else:
                 c -= 0.0
+            noise = score_noise * _gumbel_at(raw, gumbel_at[i, j])
+            if (c - history_weight * h_max) + noise >= limit:  # too dear even with the best record
+                continue  # (cost falls monotonically with the record, so skipping its look-up is exact)
             key = b * key_base + s  # relationship record, as ContractBook.history (within b's pairs)
             h = 0.0
             if n_pairs:
-                lo, hi = segments[b], segments[b + 1]
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if pair_keys[mid] < key:
-                        lo = mid + 1
-                    else:
-                        hi = mid
+                lo = _lower_bound(pair_keys, segments[b], segments[b + 1] - segments[b], key)
                 at = min(lo, n_pairs - 1)
                 if lo < segments[b + 1] and pair_keys[at] == key and pair_ids[at] >= 0:
                     h = hist[pair_ids[at]]
             c -= history_weight * h
-            c += score_noise * gumbel[i, j]
+            c += noise
             cost[i, j] = c
-            valid[i, j] = cand[i, j] >= 0 and c < limit
+            valid[i, j] = c < limit
     # rank by cost (stable; invalid last), offers and asks per buyer
     win = np.empty((nb, k), np.int64)
     ok = np.zeros((nb, k), np.bool_)
@@ -347,7 +375,7 @@ def _grown(a, size):
 @njit(cache=True, nogil=True)
 def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share, left, spare, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, km, transport, history_weight, score_noise,
-                  limit, loc_weight, pair_keys, pair_ids, hist, key_base, segments, base_keys, base_pos, tail_keys,
+                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, base_keys, base_pos, tail_keys,
                   tail_pos, cid, buyer, supplier, cat_col, value, start, end, perf, pair, n_book, next_id, dur_lo,
                   dur_span, raw, st):
     """A category's tender rounds from ``round0`` (``contracts.run_tenders``' loop and ``_tender_round``).
@@ -391,7 +419,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
         rows, counts, offsets, slot, flat, reachable = _location_table(pool, buyers, loc, loc_weight)
         u1 = np.empty((nb, k))
         u2 = np.empty((nb, k))
-        gumbel = np.empty((nb, k))
+        gumbel_at = np.empty((nb, k), np.int64)
         for i in range(nb):
             for j in range(k):
                 u1[i, j] = _random(raw, st)
@@ -400,11 +428,11 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
                 u2[i, j] = _random(raw, st)
         for i in range(nb):
             for j in range(k):
-                gumbel[i, j] = _gumbel(raw, st)
-        bb, ss, vv = _round_awards(buyers, u1, u2, gumbel, rows, counts, offsets, slot, flat, reachable, loc,
+                gumbel_at[i, j] = _skip_gumbel(raw, st)
+        bb, ss, vv = _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, flat, reachable, loc,
                                    foreign, coached_until, credit_of_loc, month, matchmaking, unit, km, transport,
-                                   history_weight, score_noise, limit, pair_keys, pair_ids, hist, key_base,
-                                   segments, spare, cap_share, left, min_value)
+                                   history_weight, score_noise, limit, pair_keys, pair_ids, hist, h_max,
+                                   key_base, segments, spare, cap_share, left, min_value)
         r += 1
         if not len(bb):
             for b in buyers:  # nothing beat the import price: import the rest this month
