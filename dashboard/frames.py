@@ -67,7 +67,9 @@ class RunIndex:
     province: pd.DataFrame
     policy: pd.DataFrame
     figures: dict = field(default_factory=dict, repr=False)  # static chart backgrounds (dashboard.charts)
+    frames: OrderedDict = field(default_factory=OrderedDict, repr=False)  # rendered frames (dashboard.playback)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _frames_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def n_steps(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import solara
 import solara.lab
@@ -14,12 +15,48 @@ from dashboard.frames import RunIndex, run_index
 from dashboard.widgets import ChartCard
 
 DELAYS = {"slow": 1.5, "normal": 0.7, "fast": 0.25}  # seconds between frames (plus the redraw)
+FRAMES_KEPT = 120  # rendered frames kept per run (~150 kB each): a whole baseline and some
+# one thread draws the next month while the page shows this one (and waits for the next tick)
+_AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clusterlink-frame-ahead")
+_PENDING: dict[tuple, Future] = {}
 
 
 def render_frame(idx: RunIndex, step: int, tr, colour_by: str = "kind", firms_only: bool = False) -> dict:
     """The four charts of one playback frame."""
     return {"map": draw_map(idx, step, tr, colour_by), "network": draw_network(idx, step, tr),
             "indicators": draw_timeseries(idx, step, tr), "flows": draw_flows(idx, step, tr, firms_only)}
+
+
+def frame(idx: RunIndex, step: int, tr, colour_by: str = "kind", firms_only: bool = False,
+          ahead: bool = False) -> dict:
+    """One playback frame, drawn once per run, month, language and option (then kept a while).
+
+    ``ahead`` marks the call of the drawing-ahead thread (which must not wait for itself).
+    """
+    key = (step, tr("app.lang"), colour_by, firms_only)
+    with idx._frames_lock:
+        if key in idx.frames:
+            idx.frames.move_to_end(key)
+            return idx.frames[key]
+        pending = _PENDING.get((id(idx), key))
+    if not ahead and pending is not None and pending.running():  # being drawn ahead: wait, do not draw twice
+        return pending.result()
+    charts = render_frame(idx, step, tr, colour_by, firms_only)
+    with idx._frames_lock:
+        idx.frames[key] = charts
+        while len(idx.frames) > FRAMES_KEPT:
+            idx.frames.popitem(last=False)
+    return charts
+
+
+def draw_ahead(idx: RunIndex, step: int, tr, colour_by: str, firms_only: bool) -> None:
+    """While playing: draw the next month in the background, so that it shows at once."""
+    key = (step, tr("app.lang"), colour_by, firms_only)
+    with idx._frames_lock:
+        if not 1 <= step <= idx.n_steps or key in idx.frames or (id(idx), key) in _PENDING:
+            return
+        future = _PENDING[(id(idx), key)] = _AHEAD.submit(frame, idx, step, tr, colour_by, firms_only, True)
+    future.add_done_callback(lambda _: _PENDING.pop((id(idx), key), None))
 
 
 @solara.component
@@ -78,8 +115,14 @@ def Playback(runs: list[RunEntry], tr, lang: str) -> None:
         solara.Switch(label=tr("pb.flows_firms"), value=firms_only)
     cur = min(step.value, n)
     charts = solara.use_memo(
-        lambda: render_frame(idx, cur, _Tr(tr, lang), colour_by.value, firms_only.value) if idx else None,
+        lambda: frame(idx, cur, _Tr(tr, lang), colour_by.value, firms_only.value) if idx else None,
         [idx, cur, lang, colour_by.value, firms_only.value])
+
+    def ahead() -> None:
+        if idx is not None and playing.value:
+            draw_ahead(idx, cur + 1, _Tr(tr, lang), colour_by.value, firms_only.value)
+
+    solara.use_effect(ahead, [idx, cur, playing.value, lang, colour_by.value, firms_only.value])
     if idx is None or charts is None:
         if loaded.error:
             solara.Error(tr("app.error", error=loaded.exception))
