@@ -221,6 +221,8 @@ def _merge_sorted(keys: np.ndarray, vals: np.ndarray, new_keys: np.ndarray,
         return keys, vals
     order = np.argsort(new_keys, kind="stable")
     nk, nv = new_keys[order], new_vals[order]
+    if kernels.use_compiled():
+        return kernels.merge_sorted(keys, vals.astype(np.int64, copy=False), nk, nv.astype(np.int64, copy=False))
     at = np.searchsorted(keys, nk, side="right")
     return np.insert(keys, at, nk), np.insert(vals, at, nv)
 
@@ -346,6 +348,8 @@ def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all
             _tender_round(m, int(c), buyers, pool, unit, left, cap_share, spare, review_all)
     if stream is not None:
         stream.close()
+        if stream.events:
+            _log_events(m, *(np.concatenate(x) for x in zip(*stream.events, strict=True)))
 
 
 def _tender_round(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit: np.ndarray,
@@ -435,7 +439,7 @@ def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qu
             tail_pos, b["cid"], b["buyer"], b["supplier"], b["cat"], b["value"], b["start"], b["end"], b["perf"],
             b["pair"], book.n, book.next_id, lo, s.contract_months_max - lo, stream.raw, stream.st)
         book.appended(n_book, next_id)
-        _log_events(m, tag, pos, val)
+        stream.events.append((tag, pos, val))  # logged after the month's tenders (positions don't move)
         if status == 1:
             stream.ensure(2 * need)
         elif status == 2:
@@ -445,7 +449,7 @@ def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qu
 
 
 def _log_events(m: ClusterModel, tag: np.ndarray, pos: np.ndarray, val: np.ndarray) -> None:
-    """Log a kernel's contract events in order, one recorder call per round and kind, with the
+    """Log a kernel's contract events in order, one recorder call per run of one kind, with the
     contract's value as at the event (a later round may extend a contract signed earlier)."""
     if not len(tag) or not m.recorder.enabled:
         return
@@ -453,9 +457,10 @@ def _log_events(m: ClusterModel, tag: np.ndarray, pos: np.ndarray, val: np.ndarr
     rows = SimpleNamespace(**{name: getattr(book, name)[pos] for name in book.COLS})
     rows.value = val
     view = _WithBook(m, rows)
-    cut = np.flatnonzero(np.diff(tag)) + 1
+    kind = tag % 2
+    cut = np.flatnonzero(kind[1:] != kind[:-1]) + 1
     for a, z in zip(np.concatenate(([0], cut)), np.concatenate((cut, [len(tag)])), strict=True):
-        m.recorder.contract_events(view, "signed" if tag[a] % 2 else "extended", np.arange(a, z))
+        m.recorder.contract_events(view, "signed" if kind[a] else "extended", np.arange(a, z))
 
 
 class _WithBook:
@@ -480,6 +485,7 @@ class RawStream:
         self.raw = np.zeros(0, np.uint64)
         self.st = np.array([0, self.start["has_uint32"], self.start["uinteger"]], np.int64)
         self.used = 0  # draws consumed before raw[0]
+        self.events: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # the kernels' contract events
 
     @staticmethod
     def fits(rng: np.random.Generator) -> bool:

@@ -570,15 +570,22 @@ def compact_book(mask, int_cols, float_cols, index):
     number of contracts and of entries left in each index."""
     n = len(mask)
     new_pos = np.empty(n, np.int64)
+    kept = np.empty(n, np.int64)
     k = 0
     for i in range(n):
         new_pos[i] = k
         if mask[i]:
-            for col in int_cols:
-                col[k] = col[i]
-            for col in float_cols:
-                col[k] = col[i]
+            kept[k] = i
             k += 1
+    first = 0  # contracts before the first one dropped stay where they are
+    while first < k and kept[first] == first:
+        first += 1
+    for col in int_cols:  # column by column: a few sequential streams at a time
+        for j in range(first, k):
+            col[j] = col[kept[j]]
+    for col in float_cols:
+        for j in range(first, k):
+            col[j] = col[kept[j]]
     sizes = np.zeros(len(index), np.int64)
     for t, (keys, pos) in enumerate(index):
         m = 0
@@ -589,3 +596,26 @@ def compact_book(mask, int_cols, float_cols, index):
                 m += 1
         sizes[t] = m
     return k, sizes
+
+
+@njit(cache=True, nogil=True)
+def merge_sorted(keys, vals, new_keys, new_vals):
+    """``contracts._merge_sorted`` for new keys already sorted (stably): each new entry goes after the
+    entries with an equal key, as ``np.insert`` at ``searchsorted(side="right")`` puts it."""
+    n, m = len(keys), len(new_keys)
+    out_k = np.empty(n + m, keys.dtype)
+    out_v = np.empty(n + m, vals.dtype)
+    i = j = t = 0
+    while j < m:
+        while i < n and keys[i] <= new_keys[j]:
+            out_k[t], out_v[t] = keys[i], vals[i]
+            i += 1
+            t += 1
+        out_k[t], out_v[t] = new_keys[j], new_vals[j]
+        j += 1
+        t += 1
+    while i < n:
+        out_k[t], out_v[t] = keys[i], vals[i]
+        i += 1
+        t += 1
+    return out_k, out_v
