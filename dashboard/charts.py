@@ -26,6 +26,7 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
+from matplotlib.path import Path as MPath  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from dashboard.frames import NODE_KINDS, RunIndex  # noqa: E402
@@ -244,6 +245,32 @@ def network_frame(idx: RunIndex, step: int, max_edges: int = MAX_EDGES) -> tuple
     return edges, node_value, len(keys)
 
 
+class Links(LineCollection):
+    """The network's buyer–supplier lines; each link's path is made once (the layout is fixed).
+
+    ``set_segments`` builds a new ``Path`` per line every frame, a tenth of a network frame;
+    most links last from month to month, so their paths are kept and reused.
+    """
+
+    KEEP = 20_000  # paths kept (a few MB); forgotten all at once beyond that
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.made: dict[tuple[int, int], MPath] = {}
+
+    def show(self, buyer: np.ndarray, supplier: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+        if len(self.made) > self.KEEP:
+            self.made.clear()
+        made, paths = self.made, []
+        for pair in zip(buyer.tolist(), supplier.tolist(), strict=True):
+            path = made.get(pair)
+            if path is None:
+                path = made[pair] = MPath(np.array([[x[pair[0]], y[pair[0]]], [x[pair[1]], y[pair[1]]]]))
+            paths.append(path)
+        self._paths = paths
+        self.stale = True
+
+
 def _network_static(idx: RunIndex, tr: Tr) -> Blit:
     fig = new_figure()
     ax = fig.add_axes((0.02, 0.09, 0.96, 0.76))
@@ -259,7 +286,7 @@ def _network_static(idx: RunIndex, tr: Tr) -> Blit:
     ax.legend(handles=handles, loc="lower left", fontsize=9, frameon=False, bbox_to_anchor=(0.0, 1.0),
               ncol=2, borderaxespad=0.2)
     moving = {"idle": ax.scatter([], [], s=2, c="#d5d8dc", linewidths=0, zorder=2),
-              "edges": LineCollection([], alpha=0.35, zorder=1),
+              "edges": Links([], alpha=0.35, zorder=1),
               "nodes": ax.scatter([], [], linewidths=0, zorder=3),
               **labels, "title": fig.text(0.5, 0.955, "", ha="center", fontsize=14),
               "note": _note(fig, note_lines(tr("net.note", shown=0, total=0, active=0))[1])}
@@ -281,7 +308,7 @@ def draw_network(idx: RunIndex, step: int, tr: Tr) -> Chart:
     active = node_value > 0
     with blit.lock:
         m = blit.moving
-        m["edges"].set_segments(np.stack([np.c_[net.x[b], net.y[b]], np.c_[net.x[s], net.y[s]]], axis=1)[::-1])
+        m["edges"].show(b[::-1], s[::-1], net.x, net.y)
         m["edges"].set_linewidths((0.2 + 3.0 * np.sqrt(v / max(v.max(initial=0), 1e-12)))[::-1])
         m["edges"].set_colors(EDGE_RGBA[np.where(net.kind[s] == 2, 0, 1)][::-1])
         m["idle"].set_offsets(np.c_[net.x[~active], net.y[~active]])
