@@ -300,14 +300,26 @@ def fit_to_needs(m: ClusterModel, need: np.ndarray, active: np.ndarray | None = 
     if not book.n:
         return
     n_cat = len(m.categories)
+    floor = 0.5 * m.sc.sourcing.min_tender_value  # volumes too small to keep a contract alive
+    if kernels.use_compiled():
+        tiny = kernels.fit_volumes(book.buyer, book.cat, book.value, np.ones(book.n, bool) if active is None
+                                   else active, need, floor)
+        _drop_tiny(m, tiny, active)
+        return
     weights = book.value if active is None else np.where(active, book.value, 0.0)
     contracted = np.bincount(book.buyer * n_cat + book.cat, weights=weights,
                              minlength=len(need) * n_cat).reshape(len(need), n_cat)
     ratio = np.where(contracted > need, need / np.maximum(contracted, 1e-12), 1.0)
     book.value *= ratio[book.buyer, book.cat]
-    tiny = book.value < 0.5 * m.sc.sourcing.min_tender_value  # volumes too small to keep a contract alive
+    tiny = book.value < floor
     if active is not None:
         tiny &= active
+    _drop_tiny(m, tiny, active)
+
+
+def _drop_tiny(m: ClusterModel, tiny: np.ndarray, active: np.ndarray | None) -> None:
+    """End the contracts marked ``tiny`` and drop them (with the inactive ones) in one compaction."""
+    book = m.contracts
     if tiny.any():
         m.recorder.contract_events(m, "ended", np.flatnonzero(tiny))
     if active is not None:
@@ -514,8 +526,13 @@ class RawStream:
 def deliver(m: ClusterModel) -> np.ndarray:
     """Suppliers deliver what their capacity allows; returns delivered value per contract."""
     f, book = m.firms, m.contracts
-    committed = np.bincount(book.supplier, weights=book.value, minlength=f.n)
     cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity)
+    if kernels.use_compiled():
+        committed, share, delivered = kernels.deliver_shares(book.supplier, book.value, book.perf, cap)
+        f.deliver_share[: f.n] = share
+        f.committed[: f.n] = committed
+        return delivered
+    committed = np.bincount(book.supplier, weights=book.value, minlength=f.n)
     share = np.where(committed > 0, np.minimum(1.0, cap / np.maximum(committed, 1e-12)), 1.0)
     f.deliver_share[: f.n] = share
     f.committed[: f.n] = committed
@@ -572,11 +589,16 @@ def _sourcing_stats(m: ClusterModel) -> None:
     """Where lead firms' inputs came from this month (for the indicators)."""
     f, book = m.firms, m.contracts
     n = f.n
-    lead_buy = f.kind[book.buyer] == LEAD
-    dom = lead_buy & ~f.foreign[book.supplier]
-    fsup = lead_buy & f.foreign[book.supplier]
-    got = np.bincount(book.buyer * len(m.categories) + book.cat, weights=m.delivered,
-                      minlength=n * len(m.categories)).reshape(n, len(m.categories))
+    if kernels.use_compiled():
+        got, from_dom, dom_buyer, from_fdi = kernels.lead_sourcing(
+            book.buyer, book.supplier, book.cat, m.delivered, f.kind[:n] == LEAD, f.foreign[:n], n, len(m.categories))
+    else:
+        lead_buy = f.kind[book.buyer] == LEAD
+        dom = lead_buy & ~f.foreign[book.supplier]
+        fsup = lead_buy & f.foreign[book.supplier]
+        got = np.bincount(book.buyer * len(m.categories) + book.cat, weights=m.delivered,
+                          minlength=n * len(m.categories)).reshape(n, len(m.categories))
+        from_dom, dom_buyer, from_fdi = m.delivered[dom], book.buyer[dom], m.delivered[fsup]
     m.imports = np.maximum(m.need - got, 0.0)
     lead = (f.kind[:n] == LEAD) & f.alive[:n]
     lead_out = np.minimum(f.base_output[:n] * f.demand_mult[:n], f.effective_capacity(m.sc.labour.labour_tech_elasticity)) * lead
@@ -584,7 +606,7 @@ def _sourcing_stats(m: ClusterModel) -> None:
     n_p = len(m.geo.provinces)
     m.stats.update(
         lead_output=float(lead_out.sum()), lead_inputs=float(m.need[lead].sum()),
-        lead_from_domestic=float(m.delivered[dom].sum()), lead_from_fdi_suppliers=float(m.delivered[fsup].sum()),
+        lead_from_domestic=float(from_dom.sum()), lead_from_fdi_suppliers=float(from_fdi.sum()),
         lead_imports=float(m.imports[lead].sum()),
         lead_output_by_province=np.bincount(prov, weights=lead_out, minlength=n_p),
-        lead_from_domestic_by_province=np.bincount(prov[book.buyer[dom]], weights=m.delivered[dom], minlength=n_p))
+        lead_from_domestic_by_province=np.bincount(prov[dom_buyer], weights=from_dom, minlength=n_p))

@@ -619,3 +619,65 @@ def merge_sorted(keys, vals, new_keys, new_vals):
         i += 1
         t += 1
     return out_k, out_v
+
+
+@njit(cache=True, nogil=True)
+def fit_volumes(buyer, cat, value, active, need, floor):
+    """contracts.fit_to_needs' arithmetic in one pass: volumes scaled to ≤ need per (buyer, category),
+    counting only ``active`` contracts; returns which active contracts fell below ``floor``."""
+    n_cat = need.shape[1]
+    contracted = np.zeros(need.shape[0] * n_cat)
+    for i in range(len(value)):  # np.bincount(buyer * n_cat + cat, weights=...): in book order
+        contracted[buyer[i] * n_cat + cat[i]] += value[i] if active[i] else 0.0
+    tiny = np.zeros(len(value), np.bool_)
+    for i in range(len(value)):
+        got, want = contracted[buyer[i] * n_cat + cat[i]], need[buyer[i], cat[i]]
+        value[i] *= want / max(got, 1e-12) if got > want else 1.0
+        tiny[i] = value[i] < floor and active[i]
+    return tiny
+
+
+@njit(cache=True, nogil=True)
+def deliver_shares(supplier, value, perf, cap):
+    """contracts.deliver in one pass: each supplier's committed value and delivered share, the value
+    delivered per contract, and the contracts' delivery records (updated in place)."""
+    committed = np.zeros(len(cap))
+    for i in range(len(value)):
+        committed[supplier[i]] += value[i]
+    share = np.empty(len(cap))
+    for r in range(len(cap)):
+        share[r] = min(1.0, cap[r] / max(committed[r], 1e-12)) if committed[r] > 0 else 1.0
+    delivered = np.empty(len(value))
+    for i in range(len(value)):
+        sh = share[supplier[i]]
+        delivered[i] = value[i] * sh
+        perf[i] = 0.7 * perf[i] + 0.3 * sh
+    return committed, share, delivered
+
+
+@njit(cache=True, nogil=True)
+def lead_sourcing(buyer, supplier, cat, delivered, lead, foreign, n_firms, n_cat):
+    """For contracts._sourcing_stats: value delivered per (buyer, category), and the deliveries to
+    lead firms from domestic and from foreign suppliers (book order) with the domestic ones' buyers."""
+    got = np.zeros(n_firms * n_cat)
+    n_dom = n_fdi = 0
+    for i in range(len(buyer)):
+        got[buyer[i] * n_cat + cat[i]] += delivered[i]
+        if lead[buyer[i]]:
+            if foreign[supplier[i]]:
+                n_fdi += 1
+            else:
+                n_dom += 1
+    dom = np.empty(n_dom)
+    dom_buyer = np.empty(n_dom, np.int64)
+    fdi = np.empty(n_fdi)
+    a = b = 0
+    for i in range(len(buyer)):
+        if lead[buyer[i]]:
+            if foreign[supplier[i]]:
+                fdi[b] = delivered[i]
+                b += 1
+            else:
+                dom[a], dom_buyer[a] = delivered[i], buyer[i]
+                a += 1
+    return got.reshape(n_firms, n_cat), dom, dom_buyer, fdi
