@@ -48,9 +48,9 @@ def use_compiled(on: bool | None = None) -> bool:
 
 @njit(cache=True, nogil=True)
 def _next64(raw, st):
-    if st[0] >= len(raw):
-        raise IndexError("raw random stream exhausted")
-    x = raw[st[0]]
+    """The next raw draw. Never reads past ``raw`` (callers check ``st[0] <= len(raw)`` afterwards:
+    a raise here would keep numba from optimising the loops that draw)."""
+    x = raw[min(st[0], len(raw) - 1)]
     st[0] += 1
     return x
 
@@ -97,7 +97,7 @@ def _next32(raw, st):
     return x & np.uint64(0xFFFFFFFF)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _integer(raw, st, lo, span):
     """One value of Generator.integers(lo, lo + span + 1) for span < 2**32 - 1 (Lemire's method)."""
     if span == 0:
@@ -168,7 +168,7 @@ def _pairwise_sum(a, lo, n):
     return vals[0]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _location_table(pool, buyers, loc, loc_weight):
     """sampling.location_table for the pool and buyers of a round: rows, counts, offsets, slot, flat, reachable.
 
@@ -245,7 +245,7 @@ def _lookup(keys, pos, q):
     return pos[at] if keys[at] == q else -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, flat, reachable, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, unit, km, transport, history_weight,
                   score_noise, limit, pair_keys, pair_ids, hist, h_max, key_base, segments, spare, cap_share, left,
@@ -372,7 +372,7 @@ def _grown(a, size):
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share, left, spare, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, km, transport, history_weight, score_noise,
                   limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, base_keys, base_pos, tail_keys,
@@ -429,6 +429,8 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
         for i in range(nb):
             for j in range(k):
                 gumbel_at[i, j] = _skip_gumbel(raw, st)
+        if st[0] > len(raw):
+            raise IndexError("tender round took more raw draws than were ready")
         bb, ss, vv = _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, flat, reachable, loc,
                                    foreign, coached_until, credit_of_loc, month, matchmaking, unit, km, transport,
                                    history_weight, score_noise, limit, pair_keys, pair_ids, hist, h_max,
@@ -477,6 +479,8 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
             n_ev += 1
             n_book += 1
             next_id += 1
+        if st[0] > len(raw):
+            raise IndexError("tender round took more raw draws than were ready")
     return r, status, n_book, next_id, need, ev_tag[:n_ev], ev_pos[:n_ev], ev_val[:n_ev]
 
 
@@ -621,7 +625,7 @@ def merge_sorted(keys, vals, new_keys, new_vals):
     return out_k, out_v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def fit_volumes(buyer, cat, value, active, need, floor):
     """contracts.fit_to_needs' arithmetic in one pass: volumes scaled to ≤ need per (buyer, category),
     counting only ``active`` contracts; returns which active contracts fell below ``floor``."""
@@ -637,7 +641,7 @@ def fit_volumes(buyer, cat, value, active, need, floor):
     return tiny
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def deliver_shares(supplier, value, perf, cap):
     """contracts.deliver in one pass: each supplier's committed value and delivered share, the value
     delivered per contract, and the contracts' delivery records (updated in place)."""
