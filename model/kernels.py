@@ -70,6 +70,9 @@ def _gumbel(raw, st):
             return 0.0 - 1.0 * math.log(-math.log(u))
 
 
+GUMBEL_MIN = -math.log(-math.log(2.0**-53))  # the least value _gumbel gives (U = 2**-53)
+
+
 @njit(cache=True, nogil=True)
 def _skip_gumbel(raw, st):
     """Take the draws of one ``_gumbel`` without computing it; returns where ``_gumbel_at`` finds it."""
@@ -248,13 +251,14 @@ def _lookup(keys, pos, q):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, flat, reachable, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, unit, km, transport, history_weight,
-                  score_noise, limit, pair_keys, pair_ids, hist, h_max, key_base, segments, spare, cap_share, left,
-                  min_value):
+                  score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max, key_base, segments, spare,
+                  cap_share, left, min_value):
     """Awards of one round, (buyer, supplier, value) in buyer-major, rank order: ``contracts._awards``
     (sample_by_location, drop_duplicates, scoring, ranking, offers, rationing) operation by operation.
 
     The Gumbel noise of candidate (i, j) is drawn from ``raw[gumbel_at[i, j]]`` when its score is
-    needed; ``h_max`` bounds the relationship records (``hist.max()``, or more).
+    needed; ``h_max`` bounds the relationship records (``hist.max()``, or more) and ``noise_floor`` the
+    noise from below (``score_noise`` × the least Gumbel value a draw can give, or less).
     """
     nb, k = u1.shape
     n_loc = len(counts)
@@ -297,9 +301,13 @@ def _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, f
                 c -= matchmaking
             else:
                 c -= 0.0
+            # too dear even with the best record (and the least noise): not scored further; exact, as
+            # the cost falls monotonically with the record and the noise
+            if (c - history_weight * h_max) + noise_floor >= limit:
+                continue
             noise = score_noise * _gumbel_at(raw, gumbel_at[i, j])
-            if (c - history_weight * h_max) + noise >= limit:  # too dear even with the best record
-                continue  # (cost falls monotonically with the record, so skipping its look-up is exact)
+            if (c - history_weight * h_max) + noise >= limit:
+                continue
             key = b * key_base + s  # relationship record, as ContractBook.history (within b's pairs)
             h = 0.0
             if n_pairs:
@@ -391,6 +399,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
     n = len(left)
     cap = len(value)
     first_new = n_book
+    noise_floor = score_noise * (GUMBEL_MIN - 1e-6)
     new_head = np.full(n, -1, np.int64)  # per buyer: its latest contract signed in this call
     new_next = np.empty(0, np.int64)  # per contract signed in this call: the buyer's one before
     ev_tag = np.empty(0, np.int64)
@@ -433,7 +442,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
             raise IndexError("tender round took more raw draws than were ready")
         bb, ss, vv = _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, flat, reachable, loc,
                                    foreign, coached_until, credit_of_loc, month, matchmaking, unit, km, transport,
-                                   history_weight, score_noise, limit, pair_keys, pair_ids, hist, h_max,
+                                   history_weight, score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max,
                                    key_base, segments, spare, cap_share, left, min_value)
         r += 1
         if not len(bb):
