@@ -11,6 +11,7 @@ within their spare capacity. What is left is imported.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
@@ -227,17 +228,23 @@ def _merge_sorted(keys: np.ndarray, vals: np.ndarray, new_keys: np.ndarray,
     return np.insert(keys, at, nk), np.insert(vals, at, nv)
 
 
-def unit_cost(m: ClusterModel, threshold: float) -> np.ndarray:
+def unit_cost(m: ClusterModel, threshold: float, wage: np.ndarray | None = None) -> np.ndarray:
     """Unit cost of each firm's output in a category, relative to the world price (eq. 3.1).
 
     Cost falls with τ, but technology beyond what the part needs (threshold + headroom) buys
     nothing more; labour costs enter through the firm's wage relative to the domestic average.
     """
     s, f = m.sc.sourcing, m.firms
+    useful = np.minimum(f.tech[: f.n], threshold + s.cost_tech_headroom)
+    return s.unit_cost_base * np.exp(-s.cost_tech_elasticity * useful) * (_wage_factor(m) if wage is None else wage)
+
+
+def _wage_factor(m: ClusterModel) -> np.ndarray:
+    """The labour-cost factor of each firm's unit cost (the same in every category)."""
+    s, f = m.sc.sourcing, m.firms
     n = f.n
     wage_rel = np.where(f.wage_tech[:n] > 0, f.wage_tech[:n] / max(m.labour.mean_wage_ref, 1e-9), 1.0)
-    useful = np.minimum(f.tech[:n], threshold + s.cost_tech_headroom)
-    return s.unit_cost_base * np.exp(-s.cost_tech_elasticity * useful) * (1 + s.wage_cost_share * (wage_rel - 1))
+    return 1 + s.wage_cost_share * (wage_rel - 1)
 
 
 def qualifies(m: ClusterModel, rows: np.ndarray, cat: int) -> np.ndarray:
@@ -248,6 +255,20 @@ def qualifies(m: ClusterModel, rows: np.ndarray, cat: int) -> np.ndarray:
     if c.certification:
         ok &= f.certified[rows]
     return ok
+
+
+def _qualification(m: ClusterModel) -> Callable[[int], np.ndarray]:
+    """``qualifies(m, all firms, cat)`` for each category, sharing the parts that are the same in all."""
+    f, n = m.firms, m.firms.n
+    may = f.alive[:n] & (f.kind[:n] != LEAD)
+    tech = f.tech[:n] + np.where(f.coached_until[:n] >= m.month, m.policy.qualification_bonus, 0.0)
+
+    def of(cat: int) -> np.ndarray:
+        c = m.categories[cat]
+        ok = may & f.caps[:n, cat] & (tech >= c.threshold)
+        return ok & f.certified[:n] if c.certification else ok
+
+    return of
 
 
 def renew_or_end(m: ClusterModel, compact: bool = True) -> np.ndarray | None:
@@ -343,12 +364,17 @@ def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all
     open_need = np.where(review & f.alive[: len(need), None], open_need, 0.0)
     stream = RawStream(rng) if kernels.use_compiled() and RawStream.fits(rng) else None
     h_max = float(m.contracts.hist.max()) if len(m.contracts.hist) else 0.0  # records don't change in tenders
+    wage, qualification = _wage_factor(m), _qualification(m)
     for c in np.argsort(-m.category_threshold, kind="stable"):
         left = open_need[:, c].copy()
+        if not (left > s.min_tender_value).any():
+            continue  # no buyer: the first round would stop before drawing
+        qualified = qualification(int(c))  # tenders change no firm's qualification
+        if not (qualified & (spare[: len(need)] > 1e-9)).any():
+            continue  # no supplier: likewise
         cap_share = s.max_share * open_need[:, c]
-        unit = unit_cost(m, m.categories[c].threshold)
+        unit = unit_cost(m, m.categories[c].threshold, wage)
         rounds = s.initial_tender_rounds if review_all else s.tender_rounds
-        qualified = qualifies(m, np.arange(len(need)), int(c))  # tenders change no firm's qualification
         if stream is not None:
             _tenders_compiled(m, int(c), rounds, unit, qualified, left, cap_share, spare, review_all, stream, h_max)
             continue
@@ -438,7 +464,7 @@ def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qu
     credit_of_loc = m.policy.local_credit[c][geo.province]
     limit = (1 + m.sc.economy.import_markup) * (1 + m.policy.import_spike[c])
     segments = book.pair_segments(f.n)
-    stream.ensure(min(rounds, 3) * (4 * int(np.count_nonzero(left > s.min_tender_value)) * k + 64))
+    stream.ensure(2 * (4 * int(np.count_nonzero(left > s.min_tender_value)) * k + 64))  # later rounds: fewer buyers
     r = 0
     while True:
         b = book._buf
