@@ -24,12 +24,18 @@ div:has(> b > a[href="https://solara.dev"]) { display: none; }
 @solara.component
 def ChartCard(chart: Chart | None, name: str, tr, testid: str = "") -> None:
     """A chart image with buttons to download it as PNG and its data as CSV."""
+    # The downloads get callables that stay the same from frame to frame and read the chart shown
+    # when clicked: a new ``data`` makes FileDownload start a thread and render twice more, eight
+    # times per playback frame.
+    shown = solara.use_ref(chart)
+    shown.current = chart
+    png = solara.use_memo(lambda: lambda: shown.current.png, [])
+    csv = solara.use_memo(lambda: lambda: shown.current.data().to_csv(index=False).encode("utf-8"), [])
     with solara.Column(classes=["cl-card", f"cl-card-{testid or name}"], gap="2px", style={"min-width": "0"}):
         if chart is None:
             solara.ProgressLinear(True)
             return
         solara.Image(chart.png, width="100%", classes=[f"cl-chart-{testid or name}"])
         with solara.Row(gap="6px", justify="end", classes=["cl-exports"]):
-            solara.FileDownload(chart.png, filename=f"{name}.png", label=tr("export.png"), mime_type="image/png")
-            solara.FileDownload(lambda: chart.data().to_csv(index=False).encode("utf-8"), filename=f"{name}.csv",
-                                label=tr("export.csv"), mime_type="text/csv")
+            solara.FileDownload(png, filename=f"{name}.png", label=tr("export.png"), mime_type="image/png")
+            solara.FileDownload(csv, filename=f"{name}.csv", label=tr("export.csv"), mime_type="text/csv")
