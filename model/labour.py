@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model import kernels, kernels_phases
 from model.firms import LEAD, N_SKILLS
-from model.sampling import drop_duplicates, group_floor_allocate, sample_by_location
+from model.sampling import drop_duplicates, group_floor_allocate, location_table, sample_by_location
 
 if TYPE_CHECKING:
     from model.cluster_model import ClusterModel
@@ -44,8 +45,18 @@ class LabourMarket:
         """Job seekers at the start: a share of employment in each district, by skill."""
         f = m.firms
         emp = np.zeros((len(m.geo.district_ids), N_SKILLS))
-        np.add.at(emp, m.geo.district[f.loc[: f.n]], f.workers[: f.n])
+        add_rows(emp, m.geo.district[f.loc[: f.n]], f.workers[: f.n])
         self.pools += np.round(emp * m.sc.labour.initial_pool_share).astype(np.int64)
+
+
+def add_rows(target: np.ndarray, index: np.ndarray, counts: np.ndarray) -> None:
+    """``np.add.at(target, index, counts)`` for worker counts by skill, one bincount per skill.
+
+    The counts are integers, so the sums are exact and equal to ``np.add.at``'s.
+    """
+    for k in range(counts.shape[1]):
+        sums = np.bincount(index, weights=counts[:, k], minlength=len(target))
+        target[:, k] += sums.astype(target.dtype) if target.dtype.kind == "i" else sums
 
 
 def firm_wages(m: ClusterModel) -> np.ndarray:
@@ -86,7 +97,7 @@ def run_labour_phase(m: ClusterModel) -> None:
     excess = f.workers[:n] - np.ceil(want * (1 + p.layoff_slack)).astype(np.int64)
     layoff = np.where(f.alive[:n, None], np.maximum(excess, 0), 0)
     f.workers[:n] -= layoff
-    np.add.at(lm.pools, m.geo.district[f.loc[:n]], layoff)
+    add_rows(lm.pools, m.geo.district[f.loc[:n]], layoff)
     m.recorder.pool_flows(m, "separation", layoff, to_pool=True)
 
     vac = np.maximum(want - f.workers[:n], 0)
@@ -139,7 +150,8 @@ def _hire_from_pools(m: ClusterModel, vac: np.ndarray) -> np.ndarray:
         flow = flow.astype(np.int64)
         lm.pools[:, k] -= flow.sum(axis=0)
         h_loc = flow.sum(axis=1)
-        hires[:, k] = group_floor_allocate(h_loc, loc, vac[:, k].astype(float))
+        allocate = kernels_phases.group_floor_allocate if kernels.use_compiled() else group_floor_allocate
+        hires[:, k] = allocate(h_loc, loc, vac[:, k].astype(float))
     f.workers[:n] += hires
     return hires
 
@@ -155,13 +167,9 @@ def _job_moves(m: ClusterModel, vac: np.ndarray, wages: np.ndarray) -> None:
         targets = np.flatnonzero((vac[:, k] > 0) & f.alive[:n])
         if not len(origin) or not len(targets):
             continue
-        cand = drop_duplicates(sample_by_location(rng, f.loc[origin], targets, f.loc[targets], m.commute_weight, N_JOB_OFFERS))
-        cand[cand == origin[:, None]] = -1
-        offer = np.where(cand >= 0, wages[np.maximum(cand, 0), k], -np.inf)
-        best = np.argmax(offer, axis=1)
-        dest = cand[np.arange(len(origin)), best]
+        dest, best_offer = _best_offers(m, origin, targets, wages[:, k])
         match = np.exp(p.match_noise * rng.standard_normal(len(origin)))
-        gain_ok = (dest >= 0) & (offer[np.arange(len(origin)), best] * match > wages[origin, k] * (1 + p.min_wage_gain))
+        gain_ok = (dest >= 0) & (best_offer * match > wages[origin, k] * (1 + p.min_wage_gain))
         origin, dest, want = origin[gain_ok], dest[gain_ok], seekers[origin[gain_ok]]
         if not len(origin):
             continue
@@ -180,6 +188,25 @@ def _job_moves(m: ClusterModel, vac: np.ndarray, wages: np.ndarray) -> None:
         lm.month_flows["domestic_to_fdi"] += int(count[~fo & fd].sum())
         lm.month_flows["moves"] += int(count.sum())
         m.recorder.flows(m, "move", origin, dest, k, count)
+
+
+def _best_offers(m: ClusterModel, origin: np.ndarray, targets: np.ndarray,
+                 wage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each seeker draws job offers within commuting reach; its best one (firm or -1, wage or -inf)."""
+    f, rng = m.firms, m.rng_labour
+    if kernels.use_compiled():  # the same draws, in the order sample_by_location makes them
+        t = location_table(f.loc[origin], targets, f.loc[targets], m.commute_weight)
+        u1 = rng.random((len(origin), N_JOB_OFFERS))
+        u2 = rng.random((len(origin), N_JOB_OFFERS))
+        return kernels_phases.best_job_offers(origin, t.inverse, t.flat, t.n_loc, t.reachable, u1, u2, t.counts,
+                                              t.offsets, t.rows, wage)
+    cand = drop_duplicates(sample_by_location(rng, f.loc[origin], targets, f.loc[targets], m.commute_weight,
+                                              N_JOB_OFFERS))
+    cand[cand == origin[:, None]] = -1
+    offer = np.where(cand >= 0, wage[np.maximum(cand, 0)], -np.inf)
+    best = np.argmax(offer, axis=1)
+    rows = np.arange(len(origin))
+    return cand[rows, best], offer[rows, best]
 
 
 def _update_wage_index(m: ClusterModel, want: np.ndarray) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model import kernels, kernels_phases
 from model.firms import LEAD
 
 if TYPE_CHECKING:
@@ -71,12 +72,18 @@ def learn(m: ClusterModel, delivered: np.ndarray) -> None:
     emp = workers.sum(axis=1).astype(float)
     ac = absorptive_capacity(workers[:, 2].astype(float), workers[:, 1].astype(float), emp, p.absorptive_skill_ref)
 
-    # backward linkage: buyers' τ through contracts, weighted by the contract's share of the supplier's sales
-    sales = np.bincount(book.supplier, weights=delivered, minlength=n)
-    intensity = np.divide(delivered, sales[book.supplier], out=np.zeros_like(delivered), where=sales[book.supplier] > 0)
-    foreign_buyer = f.foreign[book.buyer]
-    backward = backward_learning(book.supplier, intensity * foreign_buyer, tech[book.buyer], tech[book.supplier],
-                                 p.gap_peak, n)
+    # backward linkage: buyers' τ through contracts, weighted by the contract's share of the supplier's sales;
+    # only contracts with a foreign buyer and a supplier that sold something weigh (the others add 0)
+    if kernels.use_compiled():
+        supplier, share, gap = kernels_phases.backward_terms(book.buyer, book.supplier, delivered, f.foreign, tech, n)
+        backward = np.bincount(supplier, weights=share * gap_response(gap, p.gap_peak), minlength=n)
+    else:
+        sales = np.bincount(book.supplier, weights=delivered, minlength=n)
+        supplier_sales = sales[book.supplier]
+        weigh = np.flatnonzero(f.foreign[book.buyer] & (supplier_sales > 0))
+        buyer, supplier = book.buyer[weigh], book.supplier[weigh]
+        backward = backward_learning(supplier, delivered[weigh] / supplier_sales[weigh], tech[buyer], tech[supplier],
+                                     p.gap_peak, n)
 
     # demonstration: nearby foreign firms, decaying with distance
     fdi = f.alive[:n] & f.foreign[:n]

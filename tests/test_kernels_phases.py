@@ -75,3 +75,13 @@ def test_graph_from_the_book_matches_numpy():
     got = metrics._edges(m)
     assert np.array_equal(ref[0], got[0]) and np.array_equal(ref[1], got[1]) and ref[2] == got[2]
     assert len(got[1]) > 0 and book.n > 0
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_undirected_graph_matches_scipy(seed):
+    d = _random_graph(np.random.default_rng(seed), 200, 900)
+    sym = (d + d.T).tocsr()
+    sym.data[:] = 1.0
+    sym.sort_indices()
+    indptr, indices = kernels_phases.undirected_csr(d.indptr.astype(np.int64), d.indices.astype(np.int64))
+    assert np.array_equal(indptr, sym.indptr) and np.array_equal(indices, sym.indices)
