@@ -94,6 +94,17 @@ def test_play_advances_month_and_changes_charts(page: Page, dashboard_url: str, 
     assert "2023-01" not in month
     for name in CHARTS:
         assert _differs(before[name], after[name]), f"the {name} chart did not change from 2023-01 to {month}"
+    # the exports are of the month shown: the PNG is the picture on the page, the CSV its data
+    date = month.split()[-1]
+    with page.expect_download() as download:
+        page.locator(".cl-card-map").get_by_text("PNG").click()
+    shown = base64.b64decode(page.locator(".cl-chart-map").first.evaluate(IMAGE_BYTES))
+    assert Path(download.value.path()).read_bytes() == shown
+    assert date in download.value.suggested_filename
+    with page.expect_download() as download:
+        page.locator(".cl-card-flows").get_by_text("CSV").click()
+    csv = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert csv[0] == "month,from,to,workers" and len(csv) > 2 and all(r.startswith(date) for r in csv[1:])
 
 
 def test_language_switch_to_vietnamese(page: Page, dashboard_url: str, tmp_path: Path) -> None:
