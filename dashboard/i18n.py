@@ -256,7 +256,7 @@ VI: dict[str, str] = {
     "pb.colour": "Tô màu doanh nghiệp theo",
     "pb.colour.kind": "loại hình",
     "pb.colour.owner": "sở hữu",
-    "pb.flows_firms": "Chỉ dịch chuyển giữa các doanh nghiệp",
+    "pb.flows_firms": "Chỉ chuyển việc giữa các DN",
     "pb.info": "{scenario} · hạt giống {seed} · {start}–{end} · {n_months} tháng",
     "pb.help": "Bản đồ, mạng lưới, chỉ số và dòng lao động đều hiển thị tháng trên thanh trượt. Nhấn Phát để xem từng tháng của lượt chạy.",
     "export.png": "PNG",
