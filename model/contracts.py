@@ -51,6 +51,7 @@ class ContractBook:
         self.pair_ids = np.zeros(0, dtype=np.int64)
         self.hist = np.zeros(0, dtype=np.float64)
         self._segments: np.ndarray | None = None  # per-buyer start of its pairs (pair_segments)
+        self._base_seg: tuple[np.ndarray, np.ndarray] | None = None  # (base keys, base_segments of them)
         # (buyer, supplier, category) index: sorted keys and book positions, base + recent tail
         self._ix = {part: (np.zeros(0, np.int64), np.zeros(0, np.int64)) for part in ("base", "tail")}
 
@@ -171,6 +172,15 @@ class ContractBook:
             self._segments = None
             ids[miss] = new_ids[inv]
         return ids
+
+    def base_segments(self, n_firms: int) -> np.ndarray:
+        """Where each buyer's entries start in the base key index (length n_firms + 1; cached until
+        the base changes): look-ups search a buyer's few entries, not the whole base."""
+        keys = self._ix["base"][0]
+        cached = self._base_seg
+        if cached is None or cached[0] is not keys or len(cached[1]) != n_firms + 1:
+            cached = self._base_seg = (keys, kernels.key_segments(keys, n_firms, self._key_base * 64))
+        return cached[1]
 
     def pair_segments(self, n_firms: int) -> np.ndarray:
         """Where each buyer's pairs start in ``pair_keys`` (length n_firms + 1; cached until pairs change)."""
@@ -473,7 +483,8 @@ def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qu
             c, r, rounds, k, s.min_tender_value, qualified, unit, cap_share, left, spare, f.loc, f.foreign,
             f.coached_until, credit_of_loc, m.month, float(m.policy.matchmaking), m.geo.km,
             m.sc.economy.transport_cost_per_km, s.history_weight, s.score_noise, limit, m.reach_weight[c],
-            book.pair_keys, book.pair_ids, book.hist, h_max, book._key_base, segments, base_keys, base_pos, tail_keys,
+            book.pair_keys, book.pair_ids, book.hist, h_max, book._key_base, segments, base_keys, base_pos,
+            book.base_segments(f.n), tail_keys,
             tail_pos, b["cid"], b["buyer"], b["supplier"], b["cat"], b["value"], b["start"], b["end"], b["perf"],
             b["pair"], book.n, book.next_id, lo, s.contract_months_max - lo, stream.raw, stream.st)
         book.appended(n_book, next_id)

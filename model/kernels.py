@@ -240,12 +240,22 @@ def _lower_bound(a, lo, n, x):
 
 
 @njit(cache=True, nogil=True)
-def _lookup(keys, pos, q):
-    """Position stored with key ``q`` in sorted ``keys`` (the first of equal keys), or -1."""
-    if not len(keys):
-        return -1
-    at = min(_lower_bound(keys, 0, len(keys), q), len(keys) - 1)
-    return pos[at] if keys[at] == q else -1
+def _lookup(keys, pos, lo, hi, q):
+    """Position stored with key ``q`` in sorted ``keys[lo:hi]`` (the first of equal keys), or -1."""
+    at = _lower_bound(keys, lo, hi - lo, q)
+    return pos[at] if at < hi and keys[at] == q else -1
+
+
+@njit(cache=True, nogil=True)
+def key_segments(keys, n, per):
+    """Where each of ``n`` owners' entries start in sorted ``keys`` (owner = key // per), length n + 1."""
+    seg = np.empty(n + 1, np.int64)
+    i = 0
+    for b in range(n + 1):
+        while i < len(keys) and keys[i] // per < b:
+            i += 1
+        seg[b] = i
+    return seg
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -383,7 +393,8 @@ def _grown(a, size):
 @njit(cache=True, nogil=True, error_model="numpy")
 def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share, left, spare, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, km, transport, history_weight, score_noise,
-                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, base_keys, base_pos, tail_keys,
+                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, base_keys, base_pos, base_seg,
+                  tail_keys,
                   tail_pos, cid, buyer, supplier, cat_col, value, start, end, perf, pair, n_book, next_id, dur_lo,
                   dur_span, raw, st):
     """A category's tender rounds from ``round0`` (``contracts.run_tenders``' loop and ``_tender_round``).
@@ -460,9 +471,9 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
         pos = np.full(len(bb), -1, np.int64)
         for t in range(len(bb)):
             q = (bb[t] * key_base + ss[t]) * 64 + cat
-            p = _lookup(base_keys, base_pos, q)
+            p = _lookup(base_keys, base_pos, base_seg[bb[t]], base_seg[bb[t] + 1], q)
             if p < 0:
-                p = _lookup(tail_keys, tail_pos, q)
+                p = _lookup(tail_keys, tail_pos, 0, len(tail_keys), q)
             if p < 0:
                 p = new_head[bb[t]]
                 while p >= 0 and supplier[p] != ss[t]:
