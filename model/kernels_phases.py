@@ -289,3 +289,21 @@ def undirected_csr(indptr, indices):
             t += 1
         uptr[u + 1] = t
     return uptr, uind[:t].copy()
+
+
+@njit(cache=True, nogil=True)
+def seller_counts(buyer, supplier, foreign, is_lead, n):
+    """Domestic firms selling to a lead firm, domestic firms selling to a supplier, lead firms buying domestic."""
+    tier1 = np.zeros(n, np.bool_)
+    tier2 = np.zeros(n, np.bool_)
+    lead_dom = np.zeros(n, np.bool_)
+    for i in range(len(supplier)):
+        s = supplier[i]
+        if not foreign[s]:
+            b = buyer[i]
+            if is_lead[b]:
+                tier1[s] = True
+                lead_dom[b] = True
+            else:
+                tier2[s] = True
+    return tier1.sum(), tier2.sum(), lead_dom.sum()

@@ -55,6 +55,9 @@ def _shared(m: ClusterModel, key: str, compute: Callable[[], object]) -> object:
 def _seller_counts(m: ClusterModel) -> tuple[int, int, int]:
     """Domestic firms selling to lead firms, domestic firms selling to suppliers, lead firms buying domestic."""
     f, book = m.firms, m.contracts
+    if kernels.use_compiled():
+        counts = kernels_phases.seller_counts(book.buyer, book.supplier, f.foreign, f.kind == LEAD, f.n)
+        return int(counts[0]), int(counts[1]), int(counts[2])
     dom = ~f.foreign[book.supplier]
     to_lead = f.kind[book.buyer] == LEAD
     counts = []
@@ -206,9 +209,14 @@ def clustering(m: ClusterModel) -> float:
 
 
 def _clustering(m: ClusterModel) -> float:
-    a = _undirected(m)
-    deg = np.asarray(a.sum(axis=1)).ravel()
-    tri = triangles(a, deg)
+    if kernels.use_compiled():  # the symmetric graph straight from the month's CSR, no scipy sum
+        indptr, indices = kernels_phases.undirected_csr(*_edges(m)[:2])
+        deg = np.diff(indptr).astype(float)
+        tri = kernels.triangles_oriented(indptr, indices, _rank(deg))
+    else:
+        a = _undirected(m)
+        deg = np.asarray(a.sum(axis=1)).ravel()
+        tri = triangles(a, deg)
     ok = deg >= 2
     return float((2 * tri[ok] / (deg[ok] * (deg[ok] - 1))).mean()) if ok.any() else 0.0
 
@@ -221,8 +229,7 @@ def triangles(a: sparse.csr_matrix, deg: np.ndarray) -> np.ndarray:
     (a, c) of (L·L)∘L (credited to a and c) and once at (b, c) of (Lᵀ·L)∘L (credited to b).
     """
     n = a.shape[0]
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.lexsort((np.arange(n), deg))] = np.arange(n)
+    rank = _rank(deg)
     if kernels.use_compiled():
         return kernels.triangles_oriented(a.indptr.astype(np.int64), a.indices.astype(np.int64), rank)
     coo = a.tocoo()
@@ -232,6 +239,14 @@ def triangles(a: sparse.csr_matrix, deg: np.ndarray) -> np.ndarray:
     middle = (lo.T @ lo).multiply(lo)
     return (np.asarray(ends.sum(axis=1)).ravel() + np.asarray(ends.sum(axis=0)).ravel()
             + np.asarray(middle.sum(axis=1)).ravel())
+
+
+def _rank(deg: np.ndarray) -> np.ndarray:
+    """Each node's place in (degree, index) order: the orientation of ``triangles``."""
+    n = len(deg)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((np.arange(n), deg))] = np.arange(n)
+    return rank
 
 
 def industrial_output(m: ClusterModel) -> float:

@@ -85,3 +85,17 @@ def test_undirected_graph_matches_scipy(seed):
     sym.sort_indices()
     indptr, indices = kernels_phases.undirected_csr(d.indptr.astype(np.int64), d.indices.astype(np.int64))
     assert np.array_equal(indptr, sym.indptr) and np.array_equal(indices, sym.indices)
+
+
+def test_indicators_match_numpy_on_a_model():
+    m, _ = _run(True)
+    got = metrics.indicator_row(m)
+    kernels.use_compiled(False)
+    try:
+        m._edges_cache = None
+        ref = metrics.indicator_row(m)
+        ref_clustering = metrics._clustering(m)
+    finally:
+        kernels.use_compiled(True)
+    assert got == ref
+    assert metrics._clustering(m) == ref_clustering > 0
