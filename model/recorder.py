@@ -2,10 +2,10 @@
 
 Events are appended as NumPy chunks (never row by row) and turned into DataFrames once, by
 ``tables()``. While running, a chunk keeps only what can change: firm rows (not ids, owners or
-tiers, which a row never changes), contract ids, counts and values; a chunk's step, kind and
-skill are stored once per chunk. Snapshots keep the changing columns of the firm table and
-become DataFrames in ``tables()``. The results store (experiments.store) writes the tables; the
-model does no file I/O.
+tiers, which a row never changes), contract ids, counts (in the smallest integer type that holds
+them) and values; a chunk's step, kind and skill are stored once per chunk. Snapshots keep the
+changing columns of the firm table and become DataFrames in ``tables()``. The results store
+(experiments.store) writes the tables; the model does no file I/O.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Recorder:
         book = m.contracts
         self._contracts.append((m.steps, EVENT_NAMES.index(event), {
             "cid": book.cid[idx].astype(np.int32), "buyer": book.buyer[idx].astype(np.int32),
-            "supplier": book.supplier[idx].astype(np.int32), "cat": book.cat[idx].astype(np.int16),
+            "supplier": book.supplier[idx].astype(np.int32), "cat": book.cat[idx].astype(np.int8),
             "value": book.value[idx]}))
 
     def flows(self, m: ClusterModel, kind: str, origin: np.ndarray, dest: np.ndarray, skill: int,
@@ -62,7 +62,7 @@ class Recorder:
         if not self.enabled or len(origin) == 0:
             return
         self._flows.append(((m.steps, _code(FLOW_KINDS, kind), skill), {
-            "origin": origin.astype(np.int32), "dest": dest.astype(np.int32), "count": count.astype(np.int32)}))
+            "origin": origin.astype(np.int32), "dest": dest.astype(np.int32), "count": _small(count)}))
 
     def pool_flows(self, m: ClusterModel, kind: str, counts: np.ndarray, to_pool: bool) -> None:
         """Log flows between firms and the pool/outside; ``counts`` is (firms, skills)."""
@@ -74,7 +74,7 @@ class Recorder:
         pool = _code(PARTIES, "pool" if to_pool or kind == "hire" else "outside")
         self._flows.append(((m.steps, _code(FLOW_KINDS, kind), None, kind != "hire", pool), {
             "rows": rows.astype(np.int32), "skill": skills.astype(np.int8),
-            "count": counts[rows, skills].astype(np.int32)}))
+            "count": _small(counts[rows, skills])}))
 
     # -- per-month records --------------------------------------------------------------------------
     def record_month(self, m: ClusterModel) -> None:
@@ -174,7 +174,7 @@ def _contract_frame(m: ClusterModel, chunks: list) -> pd.DataFrame:
         "contract_id": np.concatenate([c["cid"] for _, _, c in chunks]),
         "buyer_id": f.agent_id[buyer].astype(np.int32), "supplier_id": f.agent_id[supplier].astype(np.int32),
         "buyer_foreign": f.foreign[buyer], "supplier_foreign": f.foreign[supplier],
-        "category": np.concatenate([c["cat"] for _, _, c in chunks]),
+        "category": np.concatenate([c["cat"] for _, _, c in chunks]).astype(np.int16),
         "tier": np.where(f.kind[buyer] == LEAD, 1, 2).astype(np.int8),
         "value": np.concatenate([c["value"] for _, _, c in chunks])})
 
@@ -200,7 +200,7 @@ def _flow_frame(m: ClusterModel, chunks: list) -> pd.DataFrame:
                     "from_owner": owner if out else party, "to_owner": party if out else owner, "skill": c["skill"]}
         parts["step"].append(np.full(k, step, np.int32))
         parts["kind"].append(np.full(k, kind, np.int8))
-        parts["count"].append(c["count"])
+        parts["count"].append(c["count"].astype(np.int32))
         for col, v in ends.items():
             parts[col].append(v)
     return pd.DataFrame({col: np.concatenate(v) for col, v in parts.items()})
@@ -223,6 +223,15 @@ def _dates(table: pd.DataFrame, dates: dict[int, str], start: str) -> pd.Series:
     steps = table["step"]
     top = int(steps.max()) + 1 if len(steps) else 1
     return _labelled([dates.get(i, start) for i in range(top)], steps, table.index)
+
+
+def _small(counts: np.ndarray) -> np.ndarray:
+    """Worker counts in the smallest integer type that holds them (most moves are a few people)."""
+    if not len(counts) or counts.min() < 0:
+        return counts.astype(np.int32)
+    top = int(counts.max())
+    dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int32
+    return counts.astype(dtype)
 
 
 def _code(labels: np.ndarray, label: str) -> int:
