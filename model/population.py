@@ -91,10 +91,10 @@ def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, t
     label = {LEAD: "FDI", SUPPLIER: "FDI supplier", SME: "SME"}[kind]
     f.names.extend(names if names is not None else [f"{label} {r}" for r in rows])
     cls = FDIFirm if foreign else DomesticSME
-    for r in rows:
-        agent = cls(m, int(r))
-        f.agent_id[r] = agent.unique_id
-        m.firm_agents[int(r)] = agent
+    row_list = rows.tolist()
+    agents = [cls(m, r) for r in row_list]  # ids in row order
+    f.agent_id[rows] = [a.unique_id for a in agents]
+    m.firm_agents.update(zip(row_list, agents, strict=True))
     return rows
 
 
