@@ -489,8 +489,8 @@ def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qu
             b["pair"], book.n, book.next_id, lo, s.contract_months_max - lo, stream.raw, stream.st)
         book.appended(n_book, next_id)
         stream.events.append((tag, pos, val))  # logged after the month's tenders (positions don't move)
-        if status == 1:
-            stream.ensure(2 * need)
+        if status == 1:  # enough for a few more rounds (the draws left over serve the next category)
+            stream.ensure(need * min(rounds - r, 6))
         elif status == 2:
             book.reserve(need)
         else:
