@@ -560,10 +560,11 @@ class RawStream:
         self.bitgen.state = state
 
 
-def deliver(m: ClusterModel) -> np.ndarray:
-    """Suppliers deliver what their capacity allows; returns delivered value per contract."""
+def deliver(m: ClusterModel, cap: np.ndarray | None = None) -> np.ndarray:
+    """Suppliers deliver what their capacity (``cap``: effective capacity) allows; returns delivered
+    value per contract."""
     f, book = m.firms, m.contracts
-    cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity)
+    cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity) if cap is None else cap
     if kernels.use_compiled():
         committed, share, delivered = kernels.deliver_shares(book.supplier, book.value, book.perf, cap)
         f.deliver_share[: f.n] = share
@@ -616,14 +617,14 @@ def run_sourcing_phase(m: ClusterModel, initial: bool = False) -> None:
     committed = np.bincount(book.supplier, weights=book.value, minlength=n)
     spare = np.maximum(cap - committed, 0.0) * (f.alive[:n] & (f.kind[:n] != LEAD))
     run_tenders(m, m.need, spare, review_all=initial)
-    m.delivered = deliver(m)
+    m.delivered = deliver(m, cap)  # no firm's capacity changes in this phase
     book.update_history(m.sc.sourcing.history_decay)
     m.policy.account_local_credit(m, m.delivered)
-    _sourcing_stats(m)
+    _sourcing_stats(m, cap)
 
 
-def _sourcing_stats(m: ClusterModel) -> None:
-    """Where lead firms' inputs came from this month (for the indicators)."""
+def _sourcing_stats(m: ClusterModel, cap: np.ndarray | None = None) -> None:
+    """Where lead firms' inputs came from this month (for the indicators); ``cap``: effective capacity."""
     f, book = m.firms, m.contracts
     n = f.n
     if kernels.use_compiled():
@@ -638,7 +639,9 @@ def _sourcing_stats(m: ClusterModel) -> None:
         from_dom, dom_buyer, from_fdi = m.delivered[dom], book.buyer[dom], m.delivered[fsup]
     m.imports = np.maximum(m.need - got, 0.0)
     lead = (f.kind[:n] == LEAD) & f.alive[:n]
-    lead_out = np.minimum(f.base_output[:n] * f.demand_mult[:n], f.effective_capacity(m.sc.labour.labour_tech_elasticity)) * lead
+    if cap is None:
+        cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity)
+    lead_out = np.minimum(f.base_output[:n] * f.demand_mult[:n], cap) * lead
     prov = m.geo.province[f.loc[:n]]
     n_p = len(m.geo.provinces)
     m.stats.update(
