@@ -7,7 +7,8 @@ import pandas as pd
 from mesa import Model
 
 from agents import Firm
-from model.contracts import ContractBook, run_demand_phase, run_sourcing_phase
+from model.contract_book import ContractBook
+from model.contracts import run_demand_phase, run_sourcing_phase
 from model.demography import run_demography_phase
 from model.firms import LEAD, FirmTable
 from model.geography import Geography, month_index, month_label

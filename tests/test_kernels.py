@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks.worlds import scaled_world
-from model import kernels
+from model import kernels, random_replay, tender_kernel
 from model.cluster_model import ClusterModel
 
 
@@ -40,7 +40,7 @@ def test_compiled_tenders_match_numpy():
 def test_raw_stream_replays_the_generator():
     """random, gumbel and integers from raw draws are NumPy's values, and the generator ends where
     NumPy's would (including a half-used 32-bit draw)."""
-    from model.contracts import RawStream
+    from model.random_replay import RawStream
 
     for seed in range(6):
         ref, rng = np.random.default_rng(seed), np.random.default_rng(seed)
@@ -54,14 +54,14 @@ def test_raw_stream_replays_the_generator():
             stream.ensure(2 * int(n) + 64)
             if t % 3 == 0:
                 want.extend(ref.random(n))
-                got.extend(kernels._random(stream.raw, stream.st) for _ in range(n))
+                got.extend(random_replay._random(stream.raw, stream.st) for _ in range(n))
             elif t % 3 == 1:
                 want.extend(ref.gumbel(size=n))
-                got.extend(kernels._gumbel(stream.raw, stream.st) for _ in range(n))
+                got.extend(random_replay._gumbel(stream.raw, stream.st) for _ in range(n))
             else:
                 lo, hi = (1, 25) if seed % 2 else (6, 7 + seed)
                 want.extend(ref.integers(lo, hi, n))
-                got.extend(kernels._integer(stream.raw, stream.st, lo, hi - 1 - lo) for _ in range(n))
+                got.extend(random_replay._integer(stream.raw, stream.st, lo, hi - 1 - lo) for _ in range(n))
         stream.close()
         assert np.array_equal(np.array(want, float), np.array(got, float))
         assert rng.bit_generator.state == ref.bit_generator.state
@@ -73,4 +73,4 @@ def test_pairwise_sum_is_numpys():
     rng = np.random.default_rng(3)
     for n in [*range(0, 140), 255, 256, 257, 1000, 4099, 70001]:
         w = rng.random((2, n)) * rng.integers(0, 40, n)
-        assert (w.sum(axis=1) == [kernels._pairwise_sum(np.ascontiguousarray(row), 0, n) for row in w]).all()
+        assert (w.sum(axis=1) == [tender_kernel._pairwise_sum(np.ascontiguousarray(row), 0, n) for row in w]).all()

@@ -25,7 +25,8 @@ import numpy as np
 from mesa.agent import AgentSet
 
 from model.cluster_model import ClusterModel
-from model.contracts import HISTORY_GAIN, _sourcing_stats
+from model.contract_book import HISTORY_GAIN
+from model.contracts import _sourcing_stats
 from model.demography import run_demography_phase
 from model.firms import LEAD
 from model.geography import month_label

@@ -1,0 +1,224 @@
+"""The contract book: active supply contracts as columns, their look-up index and relationship records.
+
+Sourcing (model/contracts.py, ODD §7.3) reads and writes contracts only through ``ContractBook``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model import kernels
+from model.tender_kernel import key_segments
+
+HISTORY_GAIN = 0.1  # share of the gap to a full record closed per month of good delivery
+
+
+class ContractBook:
+    """Active contracts as columns; ended contracts leave the book (their events are recorded).
+
+    Two indexes keep look-ups free of per-call sorts (so a step costs about O(contracts)):
+    ``find`` searches a sorted (buyer, supplier, category) key index, kept as a large sorted base
+    plus a small sorted tail of recent additions that is merged in when it grows; relationship
+    records live in a pair table (sorted pair keys → stable pair ids → record), and each contract
+    carries its pair id (``pair``, -1 until ``update_history`` files it).
+    """
+
+    COLS = {"cid": np.int64, "buyer": np.int64, "supplier": np.int64, "cat": np.int64, "value": np.float64,
+            "start": np.int64, "end": np.int64, "perf": np.float64, "pair": np.int64}
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.n = 0
+        self.next_id = 0
+        self._buf = {name: np.zeros(capacity, dtype=dtype) for name, dtype in self.COLS.items()}
+        self._rebind()
+        self._key_base = 1 << 31
+        # relationship records: sorted pair keys and their ids; the record of pair id p is hist[p]
+        self.pair_keys = np.zeros(0, dtype=np.int64)
+        self.pair_ids = np.zeros(0, dtype=np.int64)
+        self.hist = np.zeros(0, dtype=np.float64)
+        self._segments: np.ndarray | None = None  # per-buyer start of its pairs (pair_segments)
+        self._base_seg: tuple[np.ndarray, np.ndarray] | None = None  # (base keys, base_segments of them)
+        # (buyer, supplier, category) index: sorted keys and book positions, base + recent tail
+        self._ix = {part: (np.zeros(0, np.int64), np.zeros(0, np.int64)) for part in ("base", "tail")}
+
+    def _rebind(self) -> None:
+        """Expose the in-use part of each buffer as an attribute (views: in-place writes persist)."""
+        for name in self.COLS:
+            setattr(self, name, self._buf[name][: self.n])
+
+    def _key3(self, buyer: np.ndarray, supplier: np.ndarray, cat: np.ndarray | int) -> np.ndarray:
+        return (buyer.astype(np.int64) * self._key_base + supplier) * 64 + cat  # up to 64 categories
+
+    def reserve(self, m: int) -> None:
+        """Make room for ``m`` more contracts (the buffers grow by 1.5x, at least to fit)."""
+        if self.n + m > len(self._buf["cid"]):
+            size = max(len(self._buf["cid"]) * 3 // 2, self.n + m)  # 1.5x: less slack at millions
+            for name, buf in self._buf.items():
+                grown = np.zeros(size, dtype=buf.dtype)
+                grown[: self.n] = buf[: self.n]
+                self._buf[name] = grown
+
+    def add(self, buyer: np.ndarray, supplier: np.ndarray, cat: np.ndarray, value: np.ndarray,
+            start: int, end: np.ndarray) -> np.ndarray:
+        """Append contracts (amortised growth of the buffers); return their ids."""
+        m = len(buyer)
+        self.reserve(m)
+        ids = np.arange(self.next_id, self.next_id + m)
+        self.next_id += m
+        new = {"cid": ids, "buyer": buyer, "supplier": supplier, "cat": cat, "value": value,
+               "start": start, "end": end, "perf": 1.0, "pair": -1}
+        for name in self.COLS:
+            self._buf[name][self.n : self.n + m] = new[name]
+        self._index_add(self._key3(np.asarray(buyer), np.asarray(supplier), np.asarray(cat)),
+                        np.arange(self.n, self.n + m))
+        self.n += m
+        self._rebind()
+        return ids
+
+    def appended(self, n_book: int, next_id: int) -> None:
+        """Take in contracts a compiled kernel wrote into the buffers from position ``n`` to ``n_book``."""
+        new = np.arange(self.n, n_book)
+        b = self._buf
+        self._index_add(self._key3(b["buyer"][new], b["supplier"][new], b["cat"][new]), new)
+        self.n, self.next_id = n_book, next_id
+        self._rebind()
+
+    def _index_add(self, keys: np.ndarray, pos: np.ndarray) -> None:
+        """Merge new (key, position) entries into the tail; merge the tail into the base when large."""
+        tk, tp = _merge_sorted(*self._ix["tail"], keys, pos)
+        bk, bp = self._ix["base"]
+        if len(tk) > max(4096, len(bk) // 16):
+            self._ix["base"] = _merge_sorted(bk, bp, tk, tp)
+            tk, tp = tk[:0], tp[:0]
+        self._ix["tail"] = (tk, tp)
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the contracts where ``mask`` is False."""
+        k = int(np.count_nonzero(mask))
+        if k == self.n:
+            return
+        if kernels.use_compiled():  # one pass over the columns and the indexes, in place
+            ints = tuple(self._buf[c] for c, t in self.COLS.items() if t is np.int64)
+            floats = tuple(self._buf[c] for c, t in self.COLS.items() if t is np.float64)
+            parts = [(np.ascontiguousarray(keys), np.ascontiguousarray(pos)) for keys, pos in self._ix.values()]
+            _, sizes = kernels.compact_book(mask, ints, floats, tuple(parts))
+            self._ix = {part: (keys[:z], pos[:z]) for part, (keys, pos), z in zip(self._ix, parts, sizes, strict=True)}
+            self.n = k
+            self._rebind()
+            return
+        idx = np.flatnonzero(mask)
+        new_pos = np.cumsum(mask) - 1
+        for part, (keys, pos) in self._ix.items():  # compaction keeps order, so indexes stay sorted
+            stay = np.flatnonzero(mask[pos])
+            self._ix[part] = (keys[stay], new_pos[pos[stay]])
+        for buf in self._buf.values():
+            buf[:k] = buf[idx]
+        self.n = k
+        self._rebind()
+
+    def find(self, buyer: np.ndarray, supplier: np.ndarray, cat: int) -> np.ndarray:
+        """Book position of the active contract for each (buyer, supplier, cat), or -1."""
+        out = np.full(len(buyer), -1, dtype=np.int64)
+        if not len(buyer) or not self.n:
+            return out
+        q = self._key3(buyer, supplier, cat)
+        for keys, pos in (self._ix["tail"], self._ix["base"]):  # base last: the lowest position wins
+            if len(keys):
+                at = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+                hit = keys[at] == q
+                out[hit] = pos[at[hit]]
+        return out
+
+    def per_pair(self, n_firms: int, n_cats: int, by: str = "buyer") -> np.ndarray:
+        """Contracted value per (firm, category) as an (n_firms, n_cats) array."""
+        owner = self.buyer if by == "buyer" else self.supplier
+        flat = np.bincount(owner * n_cats + self.cat, weights=self.value, minlength=n_firms * n_cats)
+        return flat.reshape(n_firms, n_cats)
+
+    def _pair_ids_of(self, buyer: np.ndarray, supplier: np.ndarray) -> np.ndarray:
+        """Pair ids of (buyer, supplier) pairs, -1 for pairs never filed."""
+        keys = buyer.astype(np.int64) * self._key_base + supplier
+        out = np.full(len(keys), -1, dtype=np.int64)
+        if len(self.pair_keys):
+            at = np.minimum(np.searchsorted(self.pair_keys, keys), len(self.pair_keys) - 1)
+            hit = self.pair_keys[at] == keys
+            out[hit] = self.pair_ids[at[hit]]
+        return out
+
+    def _file_pairs(self, buyer: np.ndarray, supplier: np.ndarray) -> np.ndarray:
+        """Pair ids of (buyer, supplier) pairs, giving new pairs a record of 0."""
+        ids = self._pair_ids_of(buyer, supplier)
+        miss = ids < 0
+        if miss.any():
+            keys = buyer[miss].astype(np.int64) * self._key_base + supplier[miss]
+            uk, inv = np.unique(keys, return_inverse=True)
+            new_ids = np.arange(len(self.hist), len(self.hist) + len(uk))
+            self.hist = np.concatenate([self.hist, np.zeros(len(uk))])
+            self.pair_keys, self.pair_ids = _merge_sorted(self.pair_keys, self.pair_ids, uk, new_ids)
+            self._segments = None
+            ids[miss] = new_ids[inv]
+        return ids
+
+    def base_segments(self, n_firms: int) -> np.ndarray:
+        """Where each buyer's entries start in the base key index (length n_firms + 1; cached until
+        the base changes): look-ups search a buyer's few entries, not the whole base."""
+        keys = self._ix["base"][0]
+        cached = self._base_seg
+        if cached is None or cached[0] is not keys or len(cached[1]) != n_firms + 1:
+            cached = self._base_seg = (keys, key_segments(keys, n_firms, self._key_base * 64))
+        return cached[1]
+
+    def pair_segments(self, n_firms: int) -> np.ndarray:
+        """Where each buyer's pairs start in ``pair_keys`` (length n_firms + 1; cached until pairs change)."""
+        seg = getattr(self, "_segments", None)
+        if seg is None or len(seg) != n_firms + 1:
+            seg = np.searchsorted(self.pair_keys, np.arange(n_firms + 1, dtype=np.int64) * self._key_base)
+            self._segments = seg
+        return seg
+
+    def history(self, buyer: np.ndarray, supplier: np.ndarray) -> np.ndarray:
+        """Relationship record (0–1) of each (buyer, supplier) pair."""
+        ids = self._pair_ids_of(buyer, supplier)
+        return np.where(ids >= 0, self.hist[np.maximum(ids, 0)] if len(self.hist) else 0.0, 0.0)
+
+    def update_history(self, decay: float) -> None:
+        """Records fade; pairs with an active contract move toward 1 in proportion to delivery."""
+        if self.n:
+            unfiled = np.flatnonzero(self.pair < 0)
+            if len(unfiled):
+                self.pair[unfiled] = self._file_pairs(self.buyer[unfiled], self.supplier[unfiled])
+        if kernels.use_compiled():
+            kernels.history_update(self.pair, self.perf, self.hist, 1.0 - decay, HISTORY_GAIN, 1e-3)
+            return
+        self.hist *= 1.0 - decay
+        if self.n:
+            count = np.bincount(self.pair, minlength=len(self.hist))
+            act = np.flatnonzero(count)
+            perf = np.bincount(self.pair, weights=self.perf, minlength=len(self.hist))[act] / count[act]
+            self.hist[act] += (1 - self.hist[act]) * HISTORY_GAIN * perf
+        self.hist[self.hist <= 1e-3] = 0.0  # a faded record counts as none
+
+    def seed_history(self, buyer: np.ndarray, supplier: np.ndarray, value: float) -> None:
+        """Give pairs a starting record (followers and their lead firm); existing records stay."""
+        ids = self._file_pairs(buyer, supplier)
+        fresh = ids[self.hist[ids] == 0.0]
+        self.hist[fresh] = value
+
+    def partners(self, row: int, as_buyer: bool) -> list[int]:
+        """Rows of a firm's current suppliers (as_buyer) or customers."""
+        if as_buyer:
+            return sorted(set(self.supplier[self.buyer == row].tolist()))
+        return sorted(set(self.buyer[self.supplier == row].tolist()))
+
+
+def _merge_sorted(keys: np.ndarray, vals: np.ndarray, new_keys: np.ndarray,
+                  new_vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Insert (new_keys, new_vals) into arrays sorted by key; equal keys keep insertion order."""
+    if not len(new_keys):
+        return keys, vals
+    order = np.argsort(new_keys, kind="stable")
+    nk, nv = new_keys[order], new_vals[order]
+    if kernels.use_compiled():
+        return kernels.merge_sorted(keys, vals.astype(np.int64, copy=False), nk, nv.astype(np.int64, copy=False))
+    at = np.searchsorted(keys, nk, side="right")
+    return np.insert(keys, at, nk), np.insert(vals, at, nv)

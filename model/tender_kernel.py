@@ -1,0 +1,404 @@
+"""A category's tender rounds in one compiled call (``tender_rounds``; ODD §7.3, eq. 3.3–3.4).
+
+``model.contracts.run_tenders`` calls ``tender_rounds`` once per category instead of making ~30
+rounds of NumPy calls a month; the kernel rebuilds the candidate tables each round, scores and
+awards with the same arithmetic in the same order as ``contracts._awards`` (NumPy's pairwise sum
+included), finds and extends existing contracts, writes new ones into the book, and draws its
+random numbers through model/random_replay.py, so both paths give bit-identical results.
+``key_segments`` (each buyer's start in the book's sorted key index) is shared with the book.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.kernels import njit
+from model.random_replay import GUMBEL_MIN, _gumbel_at, _integer, _random, _skip_gumbel
+
+
+@njit(cache=True, nogil=True)
+def _sum_block(a, lo, n):
+    """NumPy's pairwise summation of a block of at most 128 values: 8 lanes, then the rest."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r = np.empty(8)
+    for j in range(8):
+        r[j] = a[lo + j]
+    i = 8
+    while i < n - (n % 8):
+        for j in range(8):
+            r[j] += a[lo + i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_sum(a, lo, n):
+    """``a[lo:lo + n].sum()`` bit for bit: NumPy halves longer runs (at multiples of 8) down to blocks
+    of 128 and adds the halves' sums; done here with an explicit stack (no recursion)."""
+    if n <= 128:
+        return _sum_block(a, lo, n)
+    s_lo = np.empty(130, np.int64)
+    s_n = np.empty(130, np.int64)
+    s_open = np.zeros(130, np.bool_)  # halves already pushed
+    vals = np.empty(130)
+    top, nv = 0, 0
+    s_lo[0], s_n[0] = lo, n
+    while top >= 0:
+        x, m = s_lo[top], s_n[top]
+        if m <= 128:
+            vals[nv] = _sum_block(a, x, m)
+            nv += 1
+            top -= 1
+        elif not s_open[top]:
+            s_open[top] = True
+            half = m // 2
+            half -= half % 8
+            s_lo[top + 1], s_n[top + 1], s_open[top + 1] = x + half, m - half, False
+            s_lo[top + 2], s_n[top + 2], s_open[top + 2] = x, half, False
+            top += 2
+        else:
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            top -= 1
+    return vals[0]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _location_table(pool, buyers, loc, loc_weight):
+    """sampling.location_table for the pool and buyers of a round: rows, counts, offsets, slot, flat, reachable.
+
+    ``slot[l]`` is the index of buyer location ``l`` among the distinct buyer locations (-1: none).
+    """
+    n_loc = loc_weight.shape[0]
+    counts = np.zeros(n_loc, np.int64)
+    for p in pool:
+        counts[loc[p]] += 1
+    offsets = np.zeros(n_loc, np.int64)
+    for x in range(1, n_loc):
+        offsets[x] = offsets[x - 1] + counts[x - 1]
+    rows = np.empty(len(pool), np.int64)
+    fill = offsets.copy()
+    for p in pool:  # stable: pool order within a location
+        rows[fill[loc[p]]] = p
+        fill[loc[p]] += 1
+    slot = np.full(n_loc, -1, np.int64)
+    for b in buyers:
+        slot[loc[b]] = 0
+    n_u = 0
+    for x in range(n_loc):
+        if slot[x] >= 0:
+            slot[x] = n_u
+            n_u += 1
+    flat = np.empty(n_u * n_loc)
+    reachable = np.zeros(n_u, np.bool_)
+    w = np.empty(n_loc)
+    for x0 in range(n_loc):
+        u = slot[x0]
+        if u < 0:
+            continue
+        for x in range(n_loc):
+            w[x] = loc_weight[x0, x] * counts[x]
+        total = _pairwise_sum(w, 0, n_loc)
+        denom = total if total > 0 else 1.0
+        acc = 0.0
+        for x in range(n_loc):
+            acc = w[x] if x == 0 else acc + w[x]
+            flat[u * n_loc + x] = acc / denom + u
+        flat[u * n_loc + n_loc - 1] = 1.0 + u
+        reachable[u] = total > 0
+    return rows, counts, offsets, slot, flat, reachable
+
+
+@njit(cache=True, nogil=True)
+def _upper_bound(a, lo, n, x):
+    """First index in ``a[lo:lo + n]`` (sorted) whose value is > x, or lo + n (no branches to mispredict)."""
+    while n > 0:
+        half = n >> 1
+        right = a[lo + half] <= x
+        lo += (half + 1) * right
+        n = half + right * (n - 2 * half - 1)
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _lower_bound(a, lo, n, x):
+    """First index in ``a[lo:lo + n]`` (sorted) whose value is >= x, or lo + n."""
+    while n > 0:
+        half = n >> 1
+        right = a[lo + half] < x
+        lo += (half + 1) * right
+        n = half + right * (n - 2 * half - 1)
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _lookup(keys, pos, lo, hi, q):
+    """Position stored with key ``q`` in sorted ``keys[lo:hi]`` (the first of equal keys), or -1."""
+    at = _lower_bound(keys, lo, hi - lo, q)
+    return pos[at] if at < hi and keys[at] == q else -1
+
+
+@njit(cache=True, nogil=True)
+def key_segments(keys, n, per):
+    """Where each of ``n`` owners' entries start in sorted ``keys`` (owner = key // per), length n + 1."""
+    seg = np.empty(n + 1, np.int64)
+    i = 0
+    for b in range(n + 1):
+        while i < len(keys) and keys[i] // per < b:
+            i += 1
+        seg[b] = i
+    return seg
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, flat, reachable, loc, foreign,
+                  coached_until, credit_of_loc, month, matchmaking, unit, km, transport, history_weight,
+                  score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max, key_base, segments, spare,
+                  cap_share, left, min_value):
+    """Awards of one round, (buyer, supplier, value) in buyer-major, rank order: ``contracts._awards``
+    (sample_by_location, drop_duplicates, scoring, ranking, offers, rationing) operation by operation.
+
+    The Gumbel noise of candidate (i, j) is drawn from ``raw[gumbel_at[i, j]]`` when its score is
+    needed; ``h_max`` bounds the relationship records (``hist.max()``, or more) and ``noise_floor`` the
+    noise from below (``score_noise`` × the least Gumbel value a draw can give, or less).
+    """
+    nb, k = u1.shape
+    n_loc = len(counts)
+    n_rows = len(rows)
+    n_pairs = len(pair_keys)
+    cand = np.full((nb, k), -1, np.int64)
+    cost = np.empty((nb, k))
+    valid = np.zeros((nb, k), np.bool_)
+    for i in range(nb):
+        b = buyers[i]
+        inv = slot[loc[b]]
+        for j in range(k):  # location by cumulative weight, then a candidate within it
+            x = u1[i, j] + inv
+            # searchsorted(flat, x, side="right"), within row inv (rows before it are all <= x)
+            lp = _upper_bound(flat, inv * n_loc, n_loc, x) - inv * n_loc
+            lp = min(max(lp, 0), n_loc - 1)
+            cnt = counts[lp]
+            within = np.int64(u2[i, j] * cnt)
+            pick = offsets[lp] + min(within, max(cnt - 1, 0))
+            if reachable[inv] and cnt > 0:
+                cand[i, j] = rows[min(pick, n_rows - 1)]
+        for j in range(1, k):  # repeated draws count once (the first)
+            for jj in range(j):
+                if cand[i, j] == cand[i, jj]:
+                    cand[i, j] = -1
+                    break
+        b_loc, b_foreign, b_credit = loc[b], foreign[b], credit_of_loc[loc[b]]
+        for j in range(k):
+            if cand[i, j] == b:
+                cand[i, j] = -1
+            if cand[i, j] < 0:  # not a candidate: its cost is never used (NumPy scores row 0 for it)
+                continue
+            s = cand[i, j]
+            c = unit[s] * (1 + transport * km[b_loc, loc[s]])
+            if (not foreign[s]) and b_foreign:
+                c -= b_credit * unit[s]
+            else:
+                c -= 0.0
+            if coached_until[s] >= month and b_foreign:
+                c -= matchmaking
+            else:
+                c -= 0.0
+            # too dear even with the best record (and the least noise): not scored further; exact, as
+            # the cost falls monotonically with the record and the noise
+            if (c - history_weight * h_max) + noise_floor >= limit:
+                continue
+            noise = score_noise * _gumbel_at(raw, gumbel_at[i, j])
+            if (c - history_weight * h_max) + noise >= limit:
+                continue
+            key = b * key_base + s  # relationship record, as ContractBook.history (within b's pairs)
+            h = 0.0
+            if n_pairs:
+                lo = _lower_bound(pair_keys, segments[b], segments[b + 1] - segments[b], key)
+                at = min(lo, n_pairs - 1)
+                if lo < segments[b + 1] and pair_keys[at] == key and pair_ids[at] >= 0:
+                    h = hist[pair_ids[at]]
+            c -= history_weight * h
+            c += noise
+            cost[i, j] = c
+            valid[i, j] = c < limit
+    # rank by cost (stable; invalid last), offers and asks per buyer
+    win = np.empty((nb, k), np.int64)
+    ok = np.zeros((nb, k), np.bool_)
+    ask = np.zeros((nb, k))
+    asked = np.zeros(len(spare))
+    key_sort = np.empty(k)
+    idx = np.empty(k, np.int64)
+    for i in range(nb):
+        for j in range(k):
+            key_sort[j] = cost[i, j] if valid[i, j] else np.inf
+            idx[j] = j
+        for j in range(1, k):  # insertion sort: stable
+            v, t = key_sort[j], idx[j]
+            jj = j - 1
+            while jj >= 0 and key_sort[jj] > v:
+                key_sort[jj + 1] = key_sort[jj]
+                idx[jj + 1] = idx[jj]
+                jj -= 1
+            key_sort[jj + 1] = v
+            idx[jj + 1] = t
+        run = 0.0
+        b = buyers[i]
+        for j in range(k):
+            win[i, j] = cand[i, idx[j]]
+            ok[i, j] = valid[i, idx[j]]
+            offer = min(spare[win[i, j] if ok[i, j] else 0], cap_share[b]) if ok[i, j] else 0.0
+            run += offer
+            before = run - offer
+            a = max(left[b] - before, 0.0)
+            ask[i, j] = min(a, offer)
+            asked[win[i, j] if ok[i, j] else 0] += ask[i, j]
+    n_keep = 0
+    award = np.zeros((nb, k))
+    for i in range(nb):
+        for j in range(k):
+            s = win[i, j] if ok[i, j] else 0
+            scale = spare[s] / max(asked[s], 1e-12) if asked[s] > spare[s] else 1.0
+            award[i, j] = ask[i, j] * scale
+            if ok[i, j] and award[i, j] > min_value:
+                n_keep += 1
+    bb = np.empty(n_keep, np.int64)
+    ss = np.empty(n_keep, np.int64)
+    vv = np.empty(n_keep)
+    t = 0
+    for i in range(nb):
+        for j in range(k):
+            if ok[i, j] and award[i, j] > min_value:
+                bb[t] = buyers[i]
+                ss[t] = win[i, j]
+                vv[t] = award[i, j]
+                t += 1
+    return bb, ss, vv
+
+
+@njit(cache=True, nogil=True)
+def _grown(a, size):
+    out = np.empty(size, a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share, left, spare, loc, foreign,
+                  coached_until, credit_of_loc, month, matchmaking, km, transport, history_weight, score_noise,
+                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, base_keys, base_pos, base_seg,
+                  tail_keys,
+                  tail_pos, cid, buyer, supplier, cat_col, value, start, end, perf, pair, n_book, next_id, dur_lo,
+                  dur_span, raw, st):
+    """A category's tender rounds from ``round0`` (``contracts.run_tenders``' loop and ``_tender_round``).
+
+    Updates ``left``, ``spare`` and the book's columns in place (extensions add to ``value``; new
+    contracts are written from ``n_book`` on) and draws from ``raw``/``st`` what the NumPy path draws
+    from the Generator, in the same order. Stops early, to be called again from the returned round,
+    when the draws left (status 1) or the book's buffers (status 2) might not cover the next round.
+    Returns (next round, status, n_book, next_id, need, event tags, positions, values): ``need`` is
+    the draws or rows the next round may take; tag = 2 × round + (0 extended, 1 signed); the value
+    is the contract's as logged at the event.
+    """
+    n = len(left)
+    cap = len(value)
+    first_new = n_book
+    noise_floor = score_noise * (GUMBEL_MIN - 1e-6)
+    new_head = np.full(n, -1, np.int64)  # per buyer: its latest contract signed in this call
+    new_next = np.empty(0, np.int64)  # per contract signed in this call: the buyer's one before
+    ev_tag = np.empty(0, np.int64)
+    ev_pos = np.empty(0, np.int64)
+    ev_val = np.empty(0)
+    n_ev = 0
+    status, need = 0, 0
+    r = round0
+    while r < rounds:
+        buyers = np.flatnonzero(left > min_value)
+        pool = np.flatnonzero(qualified & (spare[:n] > 1e-9))
+        nb = len(buyers)
+        if nb == 0 or len(pool) == 0:
+            break
+        if len(raw) - st[0] < 4 * nb * k + 64:  # 3 draws a candidate, half a draw (or more) a contract
+            status, need = 1, 4 * nb * k + 64
+            break
+        if cap - n_book < nb * k:
+            status, need = 2, nb * k
+            break
+        if n_ev + nb * k > len(ev_pos):
+            size = max(2 * len(ev_pos), n_ev + nb * k)
+            ev_tag, ev_pos, ev_val = _grown(ev_tag, size), _grown(ev_pos, size), _grown(ev_val, size)
+        if n_book - first_new + nb * k > len(new_next):
+            new_next = _grown(new_next, max(2 * len(new_next), n_book - first_new + nb * k))
+        rows, counts, offsets, slot, flat, reachable = _location_table(pool, buyers, loc, loc_weight)
+        u1 = np.empty((nb, k))
+        u2 = np.empty((nb, k))
+        gumbel_at = np.empty((nb, k), np.int64)
+        for i in range(nb):
+            for j in range(k):
+                u1[i, j] = _random(raw, st)
+        for i in range(nb):
+            for j in range(k):
+                u2[i, j] = _random(raw, st)
+        for i in range(nb):
+            for j in range(k):
+                gumbel_at[i, j] = _skip_gumbel(raw, st)
+        if st[0] > len(raw):
+            raise IndexError("tender round took more raw draws than were ready")
+        bb, ss, vv = _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, flat, reachable, loc,
+                                   foreign, coached_until, credit_of_loc, month, matchmaking, unit, km, transport,
+                                   history_weight, score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max,
+                                   key_base, segments, spare, cap_share, left, min_value)
+        r += 1
+        if not len(bb):
+            for b in buyers:  # nothing beat the import price: import the rest this month
+                left[b] = 0.0
+            continue
+        for t in range(len(bb)):  # np.subtract.at, then np.maximum(spare, 0)
+            spare[ss[t]] -= vv[t]
+        for t in range(len(bb)):
+            if spare[ss[t]] < 0:
+                spare[ss[t]] = 0.0
+        for t in range(len(bb)):
+            left[bb[t]] -= vv[t]
+        # a supplier that already holds a contract with this buyer for this category gets more volume on it
+        pos = np.full(len(bb), -1, np.int64)
+        for t in range(len(bb)):
+            q = (bb[t] * key_base + ss[t]) * 64 + cat
+            p = _lookup(base_keys, base_pos, base_seg[bb[t]], base_seg[bb[t] + 1], q)
+            if p < 0:
+                p = _lookup(tail_keys, tail_pos, 0, len(tail_keys), q)
+            if p < 0:
+                p = new_head[bb[t]]
+                while p >= 0 and supplier[p] != ss[t]:
+                    p = new_next[p - first_new]
+            pos[t] = p
+            if p >= 0:
+                value[p] += vv[t]
+        ext = np.sort(pos[pos >= 0])
+        for t in range(len(ext)):
+            if t == 0 or ext[t] != ext[t - 1]:
+                ev_tag[n_ev], ev_pos[n_ev], ev_val[n_ev] = 2 * (r - 1), ext[t], value[ext[t]]
+                n_ev += 1
+        for t in range(len(bb)):
+            if pos[t] >= 0:
+                continue
+            p = n_book
+            dur = _integer(raw, st, dur_lo, dur_span)
+            cid[p], buyer[p], supplier[p], cat_col[p], value[p] = next_id, bb[t], ss[t], cat, vv[t]
+            start[p], end[p], perf[p], pair[p] = month, month + dur, 1.0, -1
+            new_next[p - first_new] = new_head[bb[t]]
+            new_head[bb[t]] = p
+            ev_tag[n_ev], ev_pos[n_ev], ev_val[n_ev] = 2 * (r - 1) + 1, p, vv[t]
+            n_ev += 1
+            n_book += 1
+            next_id += 1
+        if st[0] > len(raw):
+            raise IndexError("tender round took more raw draws than were ready")
+    return r, status, n_book, next_id, need, ev_tag[:n_ev], ev_pos[:n_ev], ev_val[:n_ev]
