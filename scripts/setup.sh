@@ -47,6 +47,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x .venv/bin/clusterlink 
     echo "$want" > "$stamp"
 fi
 
+# numba compiles the model's kernels on first use (~40 s once per machine; cached on disk after)
+echo "setup.sh: compiling the model's kernels if needed (about 40 s the first time)"
+.venv/bin/python scripts/warm_kernels.py
+
 if [ "$browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
