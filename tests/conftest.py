@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mesa
@@ -23,6 +25,19 @@ def run_model(sc: Scenario, seed: int = 1) -> ClusterModel:
         m.step()
     mesa.Agent._ids.pop(m, None)
     return m
+
+
+@contextmanager
+def kernel_path(compiled: bool) -> Iterator[None]:
+    """Run a block on the compiled kernels or on their NumPy fallbacks (tests compare the two)."""
+    from model import kernels
+
+    before = kernels.use_compiled()
+    kernels.use_compiled(compiled)
+    try:
+        yield
+    finally:
+        kernels.use_compiled(before)
 
 
 @pytest.fixture

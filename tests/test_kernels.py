@@ -9,12 +9,11 @@ import pytest
 from benchmarks.worlds import scaled_world
 from model import kernels, random_replay, tender_kernel
 from model.cluster_model import ClusterModel
+from tests.conftest import kernel_path
 
 
 def _indicators(compiled: bool):
-    before = kernels.use_compiled()
-    kernels.use_compiled(compiled)
-    try:
+    with kernel_path(compiled):
         m = ClusterModel(scaled_world(400, end="2023-06"), seed=7)
         while m.running:
             m.step()
@@ -24,8 +23,6 @@ def _indicators(compiled: bool):
                book.hist.copy(), m.rng_contracts.random(4))
         mesa.Agent._ids.pop(m, None)
         return out
-    finally:
-        kernels.use_compiled(before)
 
 
 @pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")

@@ -10,22 +10,19 @@ from scipy import sparse
 from benchmarks.worlds import scaled_world
 from model import kernels, kernels_phases, metrics
 from model.cluster_model import ClusterModel
+from tests.conftest import kernel_path
 
 pytestmark = pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
 
 
 def _run(compiled: bool):
-    before = kernels.use_compiled()
-    kernels.use_compiled(compiled)
-    try:
+    with kernel_path(compiled):
         m = ClusterModel(scaled_world(400, end="2023-08"), seed=3)
         while m.running:
             m.step()
         tables = m.results()
         mesa.Agent._ids.pop(m, None)
         return m, tables
-    finally:
-        kernels.use_compiled(before)
 
 
 def test_compiled_phases_give_the_same_tables():
@@ -65,12 +62,9 @@ def test_graph_kernels_match_scipy(seed):
 def test_graph_from_the_book_matches_numpy():
     m, _ = _run(True)
     book = m.contracts
-    kernels.use_compiled(False)
-    try:
+    with kernel_path(False):
         m._edges_cache = None
         ref = metrics._edges(m)
-    finally:
-        kernels.use_compiled(True)
     m._edges_cache = None
     got = metrics._edges(m)
     assert np.array_equal(ref[0], got[0]) and np.array_equal(ref[1], got[1]) and ref[2] == got[2]
@@ -90,12 +84,9 @@ def test_undirected_graph_matches_scipy(seed):
 def test_indicators_match_numpy_on_a_model():
     m, _ = _run(True)
     got = metrics.indicator_row(m)
-    kernels.use_compiled(False)
-    try:
+    with kernel_path(False):
         m._edges_cache = None
         ref = metrics.indicator_row(m)
         ref_clustering = metrics._clustering(m)
-    finally:
-        kernels.use_compiled(True)
     assert got == ref
     assert metrics._clustering(m) == ref_clustering > 0
