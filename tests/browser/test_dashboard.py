@@ -145,11 +145,16 @@ def test_compare_shows_two_runs(page: Page, dashboard_url: str, tmp_path: Path) 
     _shot(page, tmp_path / "compare.png")
 
 
-def test_scenario_view_shows_levers_and_timeline(page: Page, dashboard_url: str, tmp_path: Path) -> None:
+def _open_scenario(page: Page, dashboard_url: str, name: str) -> None:
+    """The Scenario page with one scenario file picked."""
     _open(page, dashboard_url)
     page.get_by_text("Scenario", exact=True).click()
     page.locator(".cl-scenario-file").click()
-    page.get_by_text("two_levers.yaml", exact=True).click()
+    page.get_by_text(name, exact=True).click()
+
+
+def test_scenario_view_shows_levers_and_timeline(page: Page, dashboard_url: str, tmp_path: Path) -> None:
+    _open_scenario(page, dashboard_url, "two_levers.yaml")
     expect(page.get_by_text(re.compile(r"Supplier development programme — from 2024-01 to 2027-12")))\
         .to_be_visible(timeout=TIMEOUT)
     expect(page.get_by_text(re.compile(r"Training expansion — from 2025-07 to the end"))).to_be_visible()
@@ -159,10 +164,7 @@ def test_scenario_view_shows_levers_and_timeline(page: Page, dashboard_url: str,
 
 
 def test_invalid_scenario_shows_its_error(page: Page, dashboard_url: str, tmp_path: Path) -> None:
-    _open(page, dashboard_url)
-    page.get_by_text("Scenario", exact=True).click()
-    page.locator(".cl-scenario-file").click()
-    page.get_by_text("broken.yaml", exact=True).click()
+    _open_scenario(page, dashboard_url, "broken.yaml")
     errors = page.locator(".cl-scenario-errors")
     expect(errors).to_contain_text("not valid", timeout=TIMEOUT)
     expect(errors).to_contain_text("smes_per_year")
