@@ -12,7 +12,6 @@ within their spare capacity. What is left is imported.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -289,25 +288,10 @@ def _log_events(m: ClusterModel, tag: np.ndarray, pos: np.ndarray, val: np.ndarr
     contract's value as at the event (a later round may extend a contract signed earlier)."""
     if not len(tag) or not m.recorder.enabled:
         return
-    book = m.contracts
-    rows = SimpleNamespace(**{name: getattr(book, name)[pos] for name in book.COLS})
-    rows.value = val
-    view = _WithBook(m, rows)
     kind = tag % 2
     cut = np.flatnonzero(kind[1:] != kind[:-1]) + 1
     for a, z in zip(np.concatenate(([0], cut)), np.concatenate((cut, [len(tag)])), strict=True):
-        m.recorder.contract_events(view, "signed" if kind[a] else "extended", np.arange(a, z))
-
-
-class _WithBook:
-    """The model seen with another contract book (event rows), for ``Recorder.contract_events``."""
-
-    def __init__(self, m: ClusterModel, contracts: SimpleNamespace) -> None:
-        self._m = m
-        self.contracts = contracts
-
-    def __getattr__(self, name: str):
-        return getattr(self._m, name)
+        m.recorder.contract_events(m, "signed" if kind[a] else "extended", pos[a:z], val[a:z])
 
 
 def deliver(m: ClusterModel, cap: np.ndarray | None = None) -> np.ndarray:

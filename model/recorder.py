@@ -46,15 +46,16 @@ class Recorder:
         self.enabled = True
 
     # -- event logs ---------------------------------------------------------------------------------
-    def contract_events(self, m: ClusterModel, event: str, idx: np.ndarray) -> None:
-        """Log contract events for book positions ``idx``."""
+    def contract_events(self, m: ClusterModel, event: str, idx: np.ndarray, value: np.ndarray | None = None) -> None:
+        """Log contract events for book positions ``idx``; ``value`` is the volume at each event
+        when it differs from the book's now (a later tender round extended the contract)."""
         if not self.enabled or len(idx) == 0:
             return
         book = m.contracts
         self._contracts.append((m.steps, EVENT_NAMES.index(event), {
             "cid": book.cid[idx].astype(np.int32), "buyer": book.buyer[idx].astype(np.int32),
             "supplier": book.supplier[idx].astype(np.int32), "cat": book.cat[idx].astype(np.int8),
-            "value": book.value[idx]}))
+            "value": book.value[idx] if value is None else value}))
 
     def flows(self, m: ClusterModel, kind: str, origin: np.ndarray, dest: np.ndarray, skill: int,
               count: np.ndarray) -> None:
