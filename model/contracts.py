@@ -18,7 +18,7 @@ import numpy as np
 
 from model import kernels, tender_kernel
 from model.firms import LEAD
-from model.random_replay import RawStream
+from model.random_replay import KernelStream
 from model.sampling import drop_duplicates, sample_by_location
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all
     open_need = need - m.contracts.per_pair(len(need), len(m.categories))
     review = review_all | (rng.random(open_need.shape) < s.p_review)
     open_need = np.where(review & f.alive[: len(need), None], open_need, 0.0)
-    stream = RawStream(rng) if kernels.use_compiled() and RawStream.fits(rng) else None
+    stream = KernelStream(rng) if kernels.use_compiled() and KernelStream.fits(rng) else None
     h_max = float(m.contracts.hist.max()) if len(m.contracts.hist) else 0.0  # records don't change in tenders
     wage, qualification = _wage_factor(m), _qualification(m)
     for c in np.argsort(-m.category_threshold, kind="stable"):
@@ -251,7 +251,7 @@ def _awards(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit:
 
 def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qualified: np.ndarray,
                       left: np.ndarray, cap_share: np.ndarray, spare: np.ndarray, initial: bool,
-                      stream: RawStream, h_max: float) -> None:
+                      stream: KernelStream, h_max: float) -> None:
     """A category's rounds of ``run_tenders`` in compiled calls (tender_kernel.tender_rounds): the same
     awards, contracts, events and draws as ``_tender_round`` round by round."""
     f, s, book, geo = m.firms, m.sc.sourcing, m.contracts, m.geo
@@ -260,7 +260,7 @@ def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qu
     credit_of_loc = m.policy.local_credit[c][geo.province]
     limit = (1 + m.sc.economy.import_markup) * (1 + m.policy.import_spike[c])
     segments = book.pair_segments(f.n)
-    stream.ensure(2 * (4 * int(np.count_nonzero(left > s.min_tender_value)) * k + 64))  # later rounds: fewer buyers
+    book.reserve(k * int(np.count_nonzero(left > s.min_tender_value)))  # the first round's contracts, at most
     r = 0
     while True:
         b = book._buf
@@ -272,12 +272,10 @@ def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qu
             book.pair_keys, book.pair_ids, book.hist, h_max, book._key_base, segments, base_keys, base_pos,
             book.base_segments(f.n), tail_keys,
             tail_pos, b["cid"], b["buyer"], b["supplier"], b["cat"], b["value"], b["start"], b["end"], b["perf"],
-            b["pair"], book.n, book.next_id, lo, s.contract_months_max - lo, stream.raw, stream.st)
+            b["pair"], book.n, book.next_id, lo, s.contract_months_max - lo, stream.st)
         book.appended(n_book, next_id)
         stream.events.append((tag, pos, val))  # logged after the month's tenders (positions don't move)
-        if status == 1:  # enough for a few more rounds (the draws left over serve the next category)
-            stream.ensure(need * min(rounds - r, 6))
-        elif status == 2:
+        if status == 1:
             book.reserve(need)
         else:
             return

@@ -2,9 +2,10 @@
 
 The tender kernel (model/tender_kernel.py) draws its uniforms, Gumbel noise and contract lengths
 itself, inside one compiled call per category. To keep runs bit-identical to the NumPy path it
-turns raw 64-bit draws of the model's generator into exactly the values NumPy's ``random``,
-``gumbel`` and ``integers`` would give, in the same order; ``RawStream`` hands the kernel those raw
-draws and afterwards leaves the generator exactly where NumPy would have (unused draws put back).
+steps the generator's own PCG64 state (128-bit LCG, XSL-RR output, as numpy/random/src/pcg64) and
+turns each 64-bit draw into exactly the value NumPy's ``random``, ``gumbel`` and ``integers``
+would give, in the same order; ``KernelStream`` hands the kernel the generator's state and
+afterwards writes the advanced state back, so the generator continues exactly where NumPy's would.
 tests/test_kernels.py checks the replay against NumPy's own draws and final state.
 """
 
@@ -16,30 +17,50 @@ import numpy as np
 
 from model.kernels import njit
 
-# -- the model's random stream, replayed from raw 64-bit draws exactly as NumPy's Generator(PCG64) -----
-# ``st`` is [next position in raw, has_uint32, uinteger]: PCG64 keeps the high half of a 64-bit draw for
-# the next 32-bit one. random() and gumbel() take one 64-bit draw a value; integers() takes 32-bit ones.
-
-@njit(cache=True, nogil=True)
-def _next64(raw, st):
-    """The next raw draw. Never reads past ``raw`` (callers check ``st[0] <= len(raw)`` afterwards:
-    a raise here would keep numba from optimising the loops that draw)."""
-    x = raw[min(st[0], len(raw) - 1)]
-    st[0] += 1
-    return x
+# ``st`` (uint64) is [state high, state low, increment high, increment low, has_uint32, uinteger]:
+# PCG64 keeps the high half of a 64-bit draw for the next 32-bit one. random() and gumbel() take one
+# 64-bit draw a value; integers() takes 32-bit ones.
+_M32 = np.uint64(0xFFFFFFFF)
+_MUL_HI = np.uint64(0x2360ED051FC65DA4)  # PCG_DEFAULT_MULTIPLIER_128
+_MUL_LO = np.uint64(0x4385DF649FCCF645)
+_MASK64 = (1 << 64) - 1
 
 
 @njit(cache=True, nogil=True)
-def _random(raw, st):
+def _mulhi(a, b):
+    """High 64 bits of the 128-bit product of two uint64 (from 32-bit halves)."""
+    a0, a1 = a & _M32, a >> np.uint64(32)
+    b0, b1 = b & _M32, b >> np.uint64(32)
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> np.uint64(32)) + (p01 & _M32) + (p10 & _M32)
+    return p11 + (p01 >> np.uint64(32)) + (p10 >> np.uint64(32)) + (mid >> np.uint64(32))
+
+
+@njit(cache=True, nogil=True)
+def _next64(st):
+    """PCG64's next draw: state = state × multiplier + increment (mod 2**128), then XSL-RR."""
+    hi, lo = st[0], st[1]
+    new_lo = lo * _MUL_LO
+    new_hi = _mulhi(lo, _MUL_LO) + lo * _MUL_HI + hi * _MUL_LO
+    lo2 = new_lo + st[3]
+    new_hi = new_hi + st[2] + (np.uint64(1) if lo2 < new_lo else np.uint64(0))
+    st[0], st[1] = new_hi, lo2
+    x = new_hi ^ lo2
+    rot = new_hi >> np.uint64(58)
+    return (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+
+
+@njit(cache=True, nogil=True)
+def _random(st):
     """Generator.random(): the top 53 bits of a 64-bit draw."""
-    return np.float64(_next64(raw, st) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return np.float64(_next64(st) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
 @njit(cache=True, nogil=True)
-def _gumbel(raw, st):
+def _gumbel(st):
     """Generator.gumbel() with loc 0 and scale 1 (a draw of U == 1 is redrawn)."""
     while True:
-        u = 1.0 - _random(raw, st)
+        u = 1.0 - _random(st)
         if u < 1.0:
             return 0.0 - 1.0 * math.log(-math.log(u))
 
@@ -48,59 +69,59 @@ GUMBEL_MIN = -math.log(-math.log(2.0**-53))  # the least value _gumbel gives (U 
 
 
 @njit(cache=True, nogil=True)
-def _skip_gumbel(raw, st):
-    """Take the draws of one ``_gumbel`` without computing it; returns where ``_gumbel_at`` finds it."""
+def _skip_gumbel(st):
+    """Take the draws of one ``_gumbel`` without computing it; returns the draw ``_gumbel_of`` turns
+    into its value."""
     while True:
-        at = st[0]
-        if (_next64(raw, st) >> np.uint64(11)) != 0:  # else U == 1: redrawn
-            return at
+        x = _next64(st)
+        if (x >> np.uint64(11)) != 0:  # else U == 1: redrawn
+            return x
 
 
 @njit(cache=True, nogil=True)
-def _gumbel_at(raw, at):
-    """The Gumbel value of the draw at ``raw[at]`` (one ``_skip_gumbel`` found)."""
-    u = 1.0 - np.float64(raw[at] >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+def _gumbel_of(x):
+    """The Gumbel value of draw ``x`` (one ``_skip_gumbel`` returned)."""
+    u = 1.0 - np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
     return 0.0 - 1.0 * math.log(-math.log(u))
 
 
 @njit(cache=True, nogil=True)
-def _next32(raw, st):
-    if st[1]:
-        st[1] = 0
-        return np.uint64(st[2])
-    x = _next64(raw, st)
-    st[1] = 1
-    st[2] = np.int64(x >> np.uint64(32))
-    return x & np.uint64(0xFFFFFFFF)
+def _next32(st):
+    if st[4]:
+        st[4] = 0
+        return st[5]
+    x = _next64(st)
+    st[4] = 1
+    st[5] = x >> np.uint64(32)
+    return x & _M32
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _integer(raw, st, lo, span):
+def _integer(st, lo, span):
     """One value of Generator.integers(lo, lo + span + 1) for span < 2**32 - 1 (Lemire's method)."""
     if span == 0:
         return lo
     excl = np.uint64(span + 1)
-    m = _next32(raw, st) * excl
-    rest = m & np.uint64(0xFFFFFFFF)
+    m = _next32(st) * excl
+    rest = m & _M32
     if rest < excl:
-        threshold = (np.uint64(0xFFFFFFFF) - np.uint64(span)) % excl
+        threshold = (_M32 - np.uint64(span)) % excl
         while rest < threshold:
-            m = _next32(raw, st) * excl
-            rest = m & np.uint64(0xFFFFFFFF)
+            m = _next32(st) * excl
+            rest = m & _M32
     return lo + np.int64(m >> np.uint64(32))
 
 
-class RawStream:
-    """Raw 64-bit draws of a ``Generator(PCG64)`` for the compiled kernels, which turn them into the
-    values NumPy would (``_random``, ``_gumbel``, ``_integer`` above); ``close`` leaves the generator exactly as
-    if NumPy had drawn them (the unused draws are put back)."""
+class KernelStream:
+    """A ``Generator(PCG64)``'s state as the compiled kernels step it (``st`` above); ``close`` gives
+    the generator the advanced state, as if NumPy had made the draws."""
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.bitgen = rng.bit_generator
-        self.start = self.bitgen.state
-        self.raw = np.zeros(0, np.uint64)
-        self.st = np.array([0, self.start["has_uint32"], self.start["uinteger"]], np.int64)
-        self.used = 0  # draws consumed before raw[0]
+        s = self.bitgen.state
+        state, inc = s["state"]["state"], s["state"]["inc"]
+        self.st = np.array([state >> 64, state & _MASK64, inc >> 64, inc & _MASK64, s["has_uint32"],
+                            s["uinteger"]], np.uint64)
         self.events: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # the kernels' contract events
 
     @staticmethod
@@ -108,20 +129,10 @@ class RawStream:
         """Whether the kernels can replay this generator (PCG64 only)."""
         return rng.bit_generator.state.get("bit_generator") == "PCG64"
 
-    def ensure(self, n: int) -> None:
-        """At least ``n`` draws ready after the current position."""
-        at = int(self.st[0])
-        if len(self.raw) - at >= n:
-            return
-        more = self.bitgen.random_raw(max(n - (len(self.raw) - at), 4096))
-        self.used += at
-        self.raw = np.concatenate((self.raw[at:], more))
-        self.st[0] = 0
-
     def close(self) -> None:
-        """Set the generator to its start advanced by the draws used (and the half-used 32-bit draw)."""
-        self.bitgen.state = self.start
-        self.bitgen.advance(self.used + int(self.st[0]))
-        state = self.bitgen.state
-        state["has_uint32"], state["uinteger"] = int(self.st[1]), int(self.st[2])
-        self.bitgen.state = state
+        """Write the kernels' advanced state (and half-used 32-bit draw) back into the generator."""
+        s = self.bitgen.state
+        st = [int(x) for x in self.st]
+        s["state"]["state"] = (st[0] << 64) | st[1]
+        s["has_uint32"], s["uinteger"] = st[4], st[5]
+        self.bitgen.state = s

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from model.kernels import njit
-from model.random_replay import GUMBEL_MIN, _gumbel_at, _integer, _random, _skip_gumbel
+from model.random_replay import GUMBEL_MIN, _gumbel_of, _integer, _random, _skip_gumbel
 
 
 @njit(cache=True, nogil=True)
@@ -159,14 +159,14 @@ def key_segments(keys, n, per):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, flat, reachable, loc, foreign,
+def _round_awards(buyers, u1, u2, gumbel_raw, rows, counts, offsets, slot, flat, reachable, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, unit, km, transport, history_weight,
                   score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max, key_base, segments, spare,
                   cap_share, left, min_value):
     """Awards of one round, (buyer, supplier, value) in buyer-major, rank order: ``contracts._awards``
     (sample_by_location, drop_duplicates, scoring, ranking, offers, rationing) operation by operation.
 
-    The Gumbel noise of candidate (i, j) is drawn from ``raw[gumbel_at[i, j]]`` when its score is
+    The Gumbel noise of candidate (i, j) is computed from its draw ``gumbel_raw[i, j]`` when its score is
     needed; ``h_max`` bounds the relationship records (``hist.max()``, or more) and ``noise_floor`` the
     noise from below (``score_noise`` × the least Gumbel value a draw can give, or less).
     """
@@ -215,7 +215,7 @@ def _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, f
             # the cost falls monotonically with the record and the noise
             if (c - history_weight * h_max) + noise_floor >= limit:
                 continue
-            noise = score_noise * _gumbel_at(raw, gumbel_at[i, j])
+            noise = score_noise * _gumbel_of(gumbel_raw[i, j])
             if (c - history_weight * h_max) + noise >= limit:
                 continue
             key = b * key_base + s  # relationship record, as ContractBook.history (within b's pairs)
@@ -296,15 +296,16 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
                   limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, base_keys, base_pos, base_seg,
                   tail_keys,
                   tail_pos, cid, buyer, supplier, cat_col, value, start, end, perf, pair, n_book, next_id, dur_lo,
-                  dur_span, raw, st):
+                  dur_span, st):
     """A category's tender rounds from ``round0`` (``contracts.run_tenders``' loop and ``_tender_round``).
 
     Updates ``left``, ``spare`` and the book's columns in place (extensions add to ``value``; new
-    contracts are written from ``n_book`` on) and draws from ``raw``/``st`` what the NumPy path draws
-    from the Generator, in the same order. Stops early, to be called again from the returned round,
-    when the draws left (status 1) or the book's buffers (status 2) might not cover the next round.
-    Returns (next round, status, n_book, next_id, need, event tags, positions, values): ``need`` is
-    the draws or rows the next round may take; tag = 2 × round + (0 extended, 1 signed); the value
+    contracts are written from ``n_book`` on) and steps the generator state ``st``
+    (random_replay.KernelStream) through the draws the NumPy path makes, in the same order. Stops
+    early (status 1), to be called again from the returned round, when the book's buffers might not
+    hold the next round's contracts. Returns (next round, status, n_book, next_id, need, event tags,
+    positions, values): ``need`` is the rows the next round may take; tag = 2 × round + (0 extended,
+    1 signed); the value
     is the contract's as logged at the event.
     """
     n = len(left)
@@ -325,11 +326,8 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
         nb = len(buyers)
         if nb == 0 or len(pool) == 0:
             break
-        if len(raw) - st[0] < 4 * nb * k + 64:  # 3 draws a candidate, half a draw (or more) a contract
-            status, need = 1, 4 * nb * k + 64
-            break
         if cap - n_book < nb * k:
-            status, need = 2, nb * k
+            status, need = 1, nb * k
             break
         if n_ev + nb * k > len(ev_pos):
             size = max(2 * len(ev_pos), n_ev + nb * k)
@@ -339,19 +337,17 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
         rows, counts, offsets, slot, flat, reachable = _location_table(pool, buyers, loc, loc_weight)
         u1 = np.empty((nb, k))
         u2 = np.empty((nb, k))
-        gumbel_at = np.empty((nb, k), np.int64)
+        gumbel_raw = np.empty((nb, k), np.uint64)
         for i in range(nb):
             for j in range(k):
-                u1[i, j] = _random(raw, st)
+                u1[i, j] = _random(st)
         for i in range(nb):
             for j in range(k):
-                u2[i, j] = _random(raw, st)
+                u2[i, j] = _random(st)
         for i in range(nb):
             for j in range(k):
-                gumbel_at[i, j] = _skip_gumbel(raw, st)
-        if st[0] > len(raw):
-            raise IndexError("tender round took more raw draws than were ready")
-        bb, ss, vv = _round_awards(buyers, u1, u2, raw, gumbel_at, rows, counts, offsets, slot, flat, reachable, loc,
+                gumbel_raw[i, j] = _skip_gumbel(st)
+        bb, ss, vv = _round_awards(buyers, u1, u2, gumbel_raw, rows, counts, offsets, slot, flat, reachable, loc,
                                    foreign, coached_until, credit_of_loc, month, matchmaking, unit, km, transport,
                                    history_weight, score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max,
                                    key_base, segments, spare, cap_share, left, min_value)
@@ -390,7 +386,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
             if pos[t] >= 0:
                 continue
             p = n_book
-            dur = _integer(raw, st, dur_lo, dur_span)
+            dur = _integer(st, dur_lo, dur_span)
             cid[p], buyer[p], supplier[p], cat_col[p], value[p] = next_id, bb[t], ss[t], cat, vv[t]
             start[p], end[p], perf[p], pair[p] = month, month + dur, 1.0, -1
             new_next[p - first_new] = new_head[bb[t]]
@@ -399,6 +395,4 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
             n_ev += 1
             n_book += 1
             next_id += 1
-        if st[0] > len(raw):
-            raise IndexError("tender round took more raw draws than were ready")
     return r, status, n_book, next_id, need, ev_tag[:n_ev], ev_pos[:n_ev], ev_val[:n_ev]

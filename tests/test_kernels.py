@@ -34,10 +34,10 @@ def test_compiled_tenders_match_numpy():
 
 
 @pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
-def test_raw_stream_replays_the_generator():
-    """random, gumbel and integers from raw draws are NumPy's values, and the generator ends where
-    NumPy's would (including a half-used 32-bit draw)."""
-    from model.random_replay import RawStream
+def test_kernel_stream_replays_the_generator():
+    """random, gumbel and integers stepped from the PCG64 state are NumPy's values, and the generator
+    ends where NumPy's would (including a half-used 32-bit draw)."""
+    from model.random_replay import KernelStream
 
     for seed in range(6):
         ref, rng = np.random.default_rng(seed), np.random.default_rng(seed)
@@ -45,24 +45,33 @@ def test_raw_stream_replays_the_generator():
         rng.integers(0, 9, seed % 3)
         sizes = np.random.default_rng(50 + seed).integers(0, 400, 16)
         want, got = [], []
-        stream = RawStream(rng)
-        stream.ensure(100)
+        stream = KernelStream(rng)
         for t, n in enumerate(sizes):
-            stream.ensure(2 * int(n) + 64)
             if t % 3 == 0:
                 want.extend(ref.random(n))
-                got.extend(random_replay._random(stream.raw, stream.st) for _ in range(n))
+                got.extend(random_replay._random(stream.st) for _ in range(n))
             elif t % 3 == 1:
                 want.extend(ref.gumbel(size=n))
-                got.extend(random_replay._gumbel(stream.raw, stream.st) for _ in range(n))
+                got.extend(random_replay._gumbel(stream.st) for _ in range(n))
             else:
                 lo, hi = (1, 25) if seed % 2 else (6, 7 + seed)
                 want.extend(ref.integers(lo, hi, n))
-                got.extend(random_replay._integer(stream.raw, stream.st, lo, hi - 1 - lo) for _ in range(n))
+                got.extend(random_replay._integer(stream.st, lo, hi - 1 - lo) for _ in range(n))
         stream.close()
         assert np.array_equal(np.array(want, float), np.array(got, float))
         assert rng.bit_generator.state == ref.bit_generator.state
         assert rng.integers(0, 1000, 3).tolist() == ref.integers(0, 1000, 3).tolist()
+
+
+def test_kernel_stream_steps_pcg64_as_numpy():
+    """The 128-bit state arithmetic: raw draws and the state after them are PCG64's own."""
+    for seed in (0, 1, 2**63 + 5):
+        ref, rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        stream = random_replay.KernelStream(rng)
+        got = [random_replay._next64(stream.st) for _ in range(2000)]
+        assert got == ref.bit_generator.random_raw(2000).tolist()
+        stream.close()
+        assert rng.bit_generator.state == ref.bit_generator.state
 
 
 @pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
