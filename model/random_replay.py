@@ -51,6 +51,42 @@ def _next64(st):
 
 
 @njit(cache=True, nogil=True)
+def _mul128(ah, al, bh, bl):
+    """(ah, al) × (bh, bl) mod 2**128, as (high, low)."""
+    return _mulhi(al, bl) + al * bh + ah * bl, al * bl
+
+
+@njit(cache=True, nogil=True)
+def _add128(ah, al, bh, bl):
+    lo = al + bl
+    return ah + bh + (np.uint64(1) if lo < al else np.uint64(0)), lo
+
+
+@njit(cache=True, nogil=True)
+def advanced(st, delta):
+    """A copy of state ``st`` moved ``delta`` 64-bit draws on (the LCG's jump ahead in O(log delta)),
+    as ``bit_generator.advance(delta)``; the buffered 32-bit half is carried over unchanged."""
+    acc_h, acc_l = np.uint64(0), np.uint64(1)
+    plus_h, plus_l = np.uint64(0), np.uint64(0)
+    cur_h, cur_l = _MUL_HI, _MUL_LO
+    inc_h, inc_l = st[2], st[3]
+    d = np.uint64(delta)
+    while d > np.uint64(0):
+        if d & np.uint64(1):
+            acc_h, acc_l = _mul128(acc_h, acc_l, cur_h, cur_l)
+            plus_h, plus_l = _mul128(plus_h, plus_l, cur_h, cur_l)
+            plus_h, plus_l = _add128(plus_h, plus_l, inc_h, inc_l)
+        m1_h, m1_l = _add128(cur_h, cur_l, np.uint64(0), np.uint64(1))
+        inc_h, inc_l = _mul128(m1_h, m1_l, inc_h, inc_l)
+        cur_h, cur_l = _mul128(cur_h, cur_l, cur_h, cur_l)
+        d = d >> np.uint64(1)
+    out = st.copy()
+    sh, sl = _mul128(acc_h, acc_l, st[0], st[1])
+    out[0], out[1] = _add128(sh, sl, plus_h, plus_l)
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _random(st):
     """Generator.random(): the top 53 bits of a 64-bit draw."""
     return np.float64(_next64(st) >> np.uint64(11)) * (1.0 / 9007199254740992.0)

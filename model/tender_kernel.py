@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from model.kernels import njit
-from model.random_replay import GUMBEL_MIN, _gumbel_of, _integer, _random, _skip_gumbel
+from model.random_replay import GUMBEL_MIN, _gumbel_of, _integer, _random, _skip_gumbel, advanced
 
 
 @njit(cache=True, nogil=True)
@@ -159,49 +159,66 @@ def key_segments(keys, n, per):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _round_awards(buyers, u1, u2, gumbel_raw, rows, counts, offsets, slot, flat, reachable, loc, foreign,
+def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, unit, km, transport, history_weight,
                   score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max, key_base, segments, spare,
                   cap_share, left, min_value):
     """Awards of one round, (buyer, supplier, value) in buyer-major, rank order: ``contracts._awards``
     (sample_by_location, drop_duplicates, scoring, ranking, offers, rationing) operation by operation.
 
-    The Gumbel noise of candidate (i, j) is computed from its draw ``gumbel_raw[i, j]`` when its score is
-    needed; ``h_max`` bounds the relationship records (``hist.max()``, or more) and ``noise_floor`` the
+    The round's draws are NumPy's: every candidate's first uniform (location), then every one's
+    second (candidate within it), then every one's Gumbel noise; three cursors into generator state
+    ``st`` read the three blocks buyer by buyer, and ``st`` ends after the last (the noise is
+    computed from its draw only when the score needs it). ``h_max`` bounds the relationship records (``hist.max()``, or more) and ``noise_floor`` the
     noise from below (``score_noise`` × the least Gumbel value a draw can give, or less).
     """
-    nb, k = u1.shape
+    nb = len(buyers)
+    cur1 = st.copy()
+    cur2 = advanced(st, nb * k)
+    cur3 = advanced(st, 2 * nb * k)
+    g = np.empty(k, np.uint64)
     n_loc = len(counts)
     n_rows = len(rows)
     n_pairs = len(pair_keys)
-    cand = np.full((nb, k), -1, np.int64)
-    cost = np.empty((nb, k))
-    valid = np.zeros((nb, k), np.bool_)
+    # per buyer: its candidates, their costs and validity (scratch), then ranked into win/ok/ask
+    cand = np.empty(k, np.int64)
+    cost = np.empty(k)
+    valid = np.empty(k, np.bool_)
+    key_sort = np.empty(k)
+    idx = np.empty(k, np.int64)
+    win = np.empty((nb, k), np.int64)
+    ok = np.zeros((nb, k), np.bool_)
+    ask = np.zeros((nb, k))
+    asked = np.zeros(len(spare))
     for i in range(nb):
         b = buyers[i]
         inv = slot[loc[b]]
         for j in range(k):  # location by cumulative weight, then a candidate within it
-            x = u1[i, j] + inv
+            cand[j] = -1
+            valid[j] = False
+            x = _random(cur1) + inv
             # searchsorted(flat, x, side="right"), within row inv (rows before it are all <= x)
             lp = _upper_bound(flat, inv * n_loc, n_loc, x) - inv * n_loc
             lp = min(max(lp, 0), n_loc - 1)
             cnt = counts[lp]
-            within = np.int64(u2[i, j] * cnt)
+            within = np.int64(_random(cur2) * cnt)
             pick = offsets[lp] + min(within, max(cnt - 1, 0))
             if reachable[inv] and cnt > 0:
-                cand[i, j] = rows[min(pick, n_rows - 1)]
+                cand[j] = rows[min(pick, n_rows - 1)]
+        for j in range(k):
+            g[j] = _skip_gumbel(cur3)
         for j in range(1, k):  # repeated draws count once (the first)
             for jj in range(j):
-                if cand[i, j] == cand[i, jj]:
-                    cand[i, j] = -1
+                if cand[j] == cand[jj]:
+                    cand[j] = -1
                     break
         b_loc, b_foreign, b_credit = loc[b], foreign[b], credit_of_loc[loc[b]]
         for j in range(k):
-            if cand[i, j] == b:
-                cand[i, j] = -1
-            if cand[i, j] < 0:  # not a candidate: its cost is never used (NumPy scores row 0 for it)
+            if cand[j] == b:
+                cand[j] = -1
+            if cand[j] < 0:  # not a candidate: its cost is never used (NumPy scores row 0 for it)
                 continue
-            s = cand[i, j]
+            s = cand[j]
             c = unit[s] * (1 + transport * km[b_loc, loc[s]])
             if (not foreign[s]) and b_foreign:
                 c -= b_credit * unit[s]
@@ -215,7 +232,7 @@ def _round_awards(buyers, u1, u2, gumbel_raw, rows, counts, offsets, slot, flat,
             # the cost falls monotonically with the record and the noise
             if (c - history_weight * h_max) + noise_floor >= limit:
                 continue
-            noise = score_noise * _gumbel_of(gumbel_raw[i, j])
+            noise = score_noise * _gumbel_of(g[j])
             if (c - history_weight * h_max) + noise >= limit:
                 continue
             key = b * key_base + s  # relationship record, as ContractBook.history (within b's pairs)
@@ -227,18 +244,11 @@ def _round_awards(buyers, u1, u2, gumbel_raw, rows, counts, offsets, slot, flat,
                     h = hist[pair_ids[at]]
             c -= history_weight * h
             c += noise
-            cost[i, j] = c
-            valid[i, j] = c < limit
-    # rank by cost (stable; invalid last), offers and asks per buyer
-    win = np.empty((nb, k), np.int64)
-    ok = np.zeros((nb, k), np.bool_)
-    ask = np.zeros((nb, k))
-    asked = np.zeros(len(spare))
-    key_sort = np.empty(k)
-    idx = np.empty(k, np.int64)
-    for i in range(nb):
+            cost[j] = c
+            valid[j] = c < limit
+        # rank by cost (stable; invalid last), then offers and asks
         for j in range(k):
-            key_sort[j] = cost[i, j] if valid[i, j] else np.inf
+            key_sort[j] = cost[j] if valid[j] else np.inf
             idx[j] = j
         for j in range(1, k):  # insertion sort: stable
             v, t = key_sort[j], idx[j]
@@ -250,24 +260,23 @@ def _round_awards(buyers, u1, u2, gumbel_raw, rows, counts, offsets, slot, flat,
             key_sort[jj + 1] = v
             idx[jj + 1] = t
         run = 0.0
-        b = buyers[i]
         for j in range(k):
-            win[i, j] = cand[i, idx[j]]
-            ok[i, j] = valid[i, idx[j]]
+            win[i, j] = cand[idx[j]]
+            ok[i, j] = valid[idx[j]]
             offer = min(spare[win[i, j] if ok[i, j] else 0], cap_share[b]) if ok[i, j] else 0.0
             run += offer
             before = run - offer
             a = max(left[b] - before, 0.0)
             ask[i, j] = min(a, offer)
             asked[win[i, j] if ok[i, j] else 0] += ask[i, j]
+    st[:] = cur3  # the round's draws are taken
     n_keep = 0
-    award = np.zeros((nb, k))
-    for i in range(nb):
+    for i in range(nb):  # suppliers asked for more than their spare capacity scale every ask down
         for j in range(k):
             s = win[i, j] if ok[i, j] else 0
             scale = spare[s] / max(asked[s], 1e-12) if asked[s] > spare[s] else 1.0
-            award[i, j] = ask[i, j] * scale
-            if ok[i, j] and award[i, j] > min_value:
+            ask[i, j] = ask[i, j] * scale  # now the award
+            if ok[i, j] and ask[i, j] > min_value:
                 n_keep += 1
     bb = np.empty(n_keep, np.int64)
     ss = np.empty(n_keep, np.int64)
@@ -275,10 +284,10 @@ def _round_awards(buyers, u1, u2, gumbel_raw, rows, counts, offsets, slot, flat,
     t = 0
     for i in range(nb):
         for j in range(k):
-            if ok[i, j] and award[i, j] > min_value:
+            if ok[i, j] and ask[i, j] > min_value:
                 bb[t] = buyers[i]
                 ss[t] = win[i, j]
-                vv[t] = award[i, j]
+                vv[t] = ask[i, j]
                 t += 1
     return bb, ss, vv
 
@@ -335,19 +344,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
         if n_book - first_new + nb * k > len(new_next):
             new_next = _grown(new_next, max(2 * len(new_next), n_book - first_new + nb * k))
         rows, counts, offsets, slot, flat, reachable = _location_table(pool, buyers, loc, loc_weight)
-        u1 = np.empty((nb, k))
-        u2 = np.empty((nb, k))
-        gumbel_raw = np.empty((nb, k), np.uint64)
-        for i in range(nb):
-            for j in range(k):
-                u1[i, j] = _random(st)
-        for i in range(nb):
-            for j in range(k):
-                u2[i, j] = _random(st)
-        for i in range(nb):
-            for j in range(k):
-                gumbel_raw[i, j] = _skip_gumbel(st)
-        bb, ss, vv = _round_awards(buyers, u1, u2, gumbel_raw, rows, counts, offsets, slot, flat, reachable, loc,
+        bb, ss, vv = _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, loc,
                                    foreign, coached_until, credit_of_loc, month, matchmaking, unit, km, transport,
                                    history_weight, score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max,
                                    key_base, segments, spare, cap_share, left, min_value)

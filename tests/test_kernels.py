@@ -80,3 +80,16 @@ def test_pairwise_sum_is_numpys():
     for n in [*range(0, 140), 255, 256, 257, 1000, 4099, 70001]:
         w = rng.random((2, n)) * rng.integers(0, 40, n)
         assert (w.sum(axis=1) == [tender_kernel._pairwise_sum(np.ascontiguousarray(row), 0, n) for row in w]).all()
+
+
+def test_kernel_stream_jumps_ahead_as_numpy():
+    """``advanced(st, d)`` is the state ``d`` draws on, as PCG64's own advance (the tender kernel reads
+    a round's three blocks of draws with three such cursors)."""
+    for seed, d in [(0, 0), (1, 1), (2, 7), (3, 1000), (4, 123_457), (5, 2**40 + 3)]:
+        ref, rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        rng.random(seed)  # a state other than the first
+        ref.random(seed)
+        stream = random_replay.KernelStream(rng)
+        moved = random_replay.advanced(stream.st, d)
+        ref.bit_generator.advance(d)
+        assert [random_replay._next64(moved) for _ in range(5)] == ref.bit_generator.random_raw(5).tolist()
