@@ -169,8 +169,10 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
     The round's draws are NumPy's: every candidate's first uniform (location), then every one's
     second (candidate within it), then every one's Gumbel noise; three cursors into generator state
     ``st`` read the three blocks buyer by buyer, and ``st`` ends after the last (the noise is
-    computed from its draw only when the score needs it). ``h_max`` bounds the relationship records (``hist.max()``, or more) and ``noise_floor`` the
-    noise from below (``score_noise`` × the least Gumbel value a draw can give, or less).
+    computed from its draw only when the score needs it). ``h_max`` bounds the relationship records
+    (``hist.max()``, or more) and ``noise_floor`` the noise from below (``score_noise`` × the least
+    Gumbel value a draw can give, or less). Candidates are handled by their position in ``rows``
+    (the pool, grouped by location).
     """
     nb = len(buyers)
     cur1 = st.copy()
@@ -180,7 +182,21 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
     n_loc = len(counts)
     n_rows = len(rows)
     n_pairs = len(pair_keys)
-    # per buyer: its candidates, their costs and validity (scratch), then ranked into win/ok/ask
+    # When the round's candidates outnumber the pool, the pool's suppliers are packed by position in
+    # ``rows`` (row, unit cost, location, foreign + 2 x coached, spare capacity): a candidate's figures
+    # in one or two cache lines instead of five arrays, read in a sequential pass. Else the pass
+    # would cost more than it saves, and candidates are read from the arrays.
+    packed = nb * k >= n_rows
+    pa = np.empty((n_rows if packed else 0, 5))
+    if packed:
+        for t in range(n_rows):
+            q = rows[t]
+            pa[t, 0] = q
+            pa[t, 1] = unit[q]
+            pa[t, 2] = loc[q]
+            pa[t, 3] = (1.0 if foreign[q] else 0.0) + (2.0 if coached_until[q] >= month else 0.0)
+            pa[t, 4] = spare[q]
+    # per buyer: its candidates (positions in the pool), their costs and validity, then ranked
     cand = np.empty(k, np.int64)
     cost = np.empty(k)
     valid = np.empty(k, np.bool_)
@@ -189,7 +205,7 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
     win = np.empty((nb, k), np.int64)
     ok = np.zeros((nb, k), np.bool_)
     ask = np.zeros((nb, k))
-    asked = np.zeros(len(spare))
+    asked = np.zeros(n_rows)  # per pool position (each supplier is in the pool once)
     for i in range(nb):
         b = buyers[i]
         inv = slot[loc[b]]
@@ -204,7 +220,7 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
             within = np.int64(_random(cur2) * cnt)
             pick = offsets[lp] + min(within, max(cnt - 1, 0))
             if reachable[inv] and cnt > 0:
-                cand[j] = rows[min(pick, n_rows - 1)]
+                cand[j] = min(pick, n_rows - 1)
         for j in range(k):
             g[j] = _skip_gumbel(cur3)
         for j in range(1, k):  # repeated draws count once (the first)
@@ -214,17 +230,24 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
                     break
         b_loc, b_foreign, b_credit = loc[b], foreign[b], credit_of_loc[loc[b]]
         for j in range(k):
-            if cand[j] == b:
-                cand[j] = -1
-            if cand[j] < 0:  # not a candidate: its cost is never used (NumPy scores row 0 for it)
+            pk = cand[j]
+            if pk < 0:  # not a candidate: its cost is never used (NumPy scores row 0 for it)
                 continue
-            s = cand[j]
-            c = unit[s] * (1 + transport * km[b_loc, loc[s]])
-            if (not foreign[s]) and b_foreign:
-                c -= b_credit * unit[s]
+            if packed:
+                s, us, ls, fl = np.int64(pa[pk, 0]), pa[pk, 1], np.int64(pa[pk, 2]), pa[pk, 3]
+            else:
+                s = rows[pk]
+                us, ls = unit[s], loc[s]
+                fl = (1.0 if foreign[s] else 0.0) + (2.0 if coached_until[s] >= month else 0.0)
+            if s == b:
+                cand[j] = -1
+                continue
+            c = us * (1 + transport * km[b_loc, ls])
+            if (fl == 0.0 or fl == 2.0) and b_foreign:  # a domestic supplier
+                c -= b_credit * us
             else:
                 c -= 0.0
-            if coached_until[s] >= month and b_foreign:
+            if fl >= 2.0 and b_foreign:  # a coached supplier
                 c -= matchmaking
             else:
                 c -= 0.0
@@ -263,20 +286,27 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
         for j in range(k):
             win[i, j] = cand[idx[j]]
             ok[i, j] = valid[idx[j]]
-            offer = min(spare[win[i, j] if ok[i, j] else 0], cap_share[b]) if ok[i, j] else 0.0
+            # a candidate that is not valid offers, asks and adds nothing
+            offer = 0.0
+            if ok[i, j]:
+                offer = min(pa[win[i, j], 4] if packed else spare[rows[win[i, j]]], cap_share[b])
             run += offer
             before = run - offer
             a = max(left[b] - before, 0.0)
             ask[i, j] = min(a, offer)
-            asked[win[i, j] if ok[i, j] else 0] += ask[i, j]
+            if ok[i, j]:
+                asked[win[i, j]] += ask[i, j]
     st[:] = cur3  # the round's draws are taken
     n_keep = 0
     for i in range(nb):  # suppliers asked for more than their spare capacity scale every ask down
         for j in range(k):
-            s = win[i, j] if ok[i, j] else 0
-            scale = spare[s] / max(asked[s], 1e-12) if asked[s] > spare[s] else 1.0
+            if not ok[i, j]:
+                continue
+            pk = win[i, j]
+            sp = pa[pk, 4] if packed else spare[rows[pk]]
+            scale = sp / max(asked[pk], 1e-12) if asked[pk] > sp else 1.0
             ask[i, j] = ask[i, j] * scale  # now the award
-            if ok[i, j] and ask[i, j] > min_value:
+            if ask[i, j] > min_value:
                 n_keep += 1
     bb = np.empty(n_keep, np.int64)
     ss = np.empty(n_keep, np.int64)
@@ -286,7 +316,7 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
         for j in range(k):
             if ok[i, j] and ask[i, j] > min_value:
                 bb[t] = buyers[i]
-                ss[t] = win[i, j]
+                ss[t] = rows[win[i, j]]
                 vv[t] = ask[i, j]
                 t += 1
     return bb, ss, vv
