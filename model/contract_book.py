@@ -172,7 +172,10 @@ class ContractBook:
         """Where each buyer's pairs start in ``pair_keys`` (length n_firms + 1; cached until pairs change)."""
         seg = getattr(self, "_segments", None)
         if seg is None or len(seg) != n_firms + 1:
-            seg = np.searchsorted(self.pair_keys, np.arange(n_firms + 1, dtype=np.int64) * self._key_base)
+            if kernels.use_compiled():  # one sequential pass, not a binary search per firm
+                seg = key_segments(self.pair_keys, n_firms, self._key_base)
+            else:
+                seg = np.searchsorted(self.pair_keys, np.arange(n_firms + 1, dtype=np.int64) * self._key_base)
             self._segments = seg
         return seg
 

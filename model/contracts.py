@@ -107,31 +107,35 @@ def end_contracts_of(m: ClusterModel, rows: np.ndarray) -> None:
         book.keep(~gone)
 
 
-def fit_to_needs(m: ClusterModel, need: np.ndarray, active: np.ndarray | None = None) -> None:
+def fit_to_needs(m: ClusterModel, need: np.ndarray, active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Scale contract volumes down where a buyer's need fell below what it contracted (volume ≤ need).
 
     ``active`` (from ``renew_or_end(m, compact=False)``) marks the contracts still running; the
-    others count for nothing and leave the book with the ones that became too small.
+    others count for nothing and leave the book with the ones that became too small. Returns what
+    the book then holds: value contracted per (buyer, category), shaped like ``need``, and
+    committed per supplier.
     """
     book = m.contracts
+    n, n_cat = need.shape
     if not book.n:
-        return
-    n_cat = len(m.categories)
+        return np.zeros_like(need), np.zeros(n)
     floor = 0.5 * m.sc.sourcing.min_tender_value  # volumes too small to keep a contract alive
-    if kernels.use_compiled():
-        tiny = kernels.fit_volumes(book.buyer, book.cat, book.value, np.ones(book.n, bool) if active is None
-                                   else active, need, floor)
+    if kernels.use_compiled():  # the sums come out of the same pass
+        tiny, contracted, committed = kernels.fit_volumes(
+            book.buyer, book.supplier, book.cat, book.value, np.ones(book.n, bool) if active is None else active,
+            need, floor)
         _drop_tiny(m, tiny, active)
-        return
+        return contracted, committed
     weights = book.value if active is None else np.where(active, book.value, 0.0)
     contracted = np.bincount(book.buyer * n_cat + book.cat, weights=weights,
-                             minlength=len(need) * n_cat).reshape(len(need), n_cat)
+                             minlength=n * n_cat).reshape(n, n_cat)
     ratio = np.where(contracted > need, need / np.maximum(contracted, 1e-12), 1.0)
     book.value *= ratio[book.buyer, book.cat]
     tiny = book.value < floor
     if active is not None:
         tiny &= active
     _drop_tiny(m, tiny, active)
+    return book.per_pair(n, n_cat), np.bincount(book.supplier, weights=book.value, minlength=n)
 
 
 def _drop_tiny(m: ClusterModel, tiny: np.ndarray, active: np.ndarray | None) -> None:
@@ -145,8 +149,10 @@ def _drop_tiny(m: ClusterModel, tiny: np.ndarray, active: np.ndarray | None) -> 
         book.keep(~tiny)
 
 
-def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all: bool = False) -> None:
-    """Award open needs to qualified suppliers; ``spare`` (capacity left per firm) is updated in place.
+def run_tenders(m: ClusterModel, need: np.ndarray, contracted: np.ndarray, spare: np.ndarray,
+                review_all: bool = False) -> None:
+    """Award open needs (``need`` less the ``contracted`` value per buyer and category) to qualified
+    suppliers; ``spare`` (capacity left per firm) is updated in place.
 
     Buyers review imported needs with probability ``p_review`` a month (all of them at the start).
     For each category, hardest first, a buyer runs up to ``tender_rounds`` rounds: it draws
@@ -155,7 +161,7 @@ def run_tenders(m: ClusterModel, need: np.ndarray, spare: np.ndarray, review_all
     """
     f, s = m.firms, m.sc.sourcing
     rng = m.rng_contracts
-    open_need = need - m.contracts.per_pair(len(need), len(m.categories))
+    open_need = need - contracted
     review = review_all | (rng.random(open_need.shape) < s.p_review)
     open_need = np.where(review & f.alive[: len(need), None], open_need, 0.0)
     stream = KernelStream(rng) if kernels.use_compiled() and KernelStream.fits(rng) else None
@@ -344,11 +350,10 @@ def run_sourcing_phase(m: ClusterModel, initial: bool = False) -> None:
     f, book = m.firms, m.contracts
     n = f.n
     active = None if initial else renew_or_end(m, compact=False)
-    fit_to_needs(m, m.need, active)  # one compaction drops ended and too-small contracts
+    contracted, committed = fit_to_needs(m, m.need, active)  # one compaction drops ended and too-small ones
     cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity)
-    committed = np.bincount(book.supplier, weights=book.value, minlength=n)
     spare = np.maximum(cap - committed, 0.0) * (f.alive[:n] & (f.kind[:n] != LEAD))
-    run_tenders(m, m.need, spare, review_all=initial)
+    run_tenders(m, m.need, contracted, spare, review_all=initial)
     m.delivered = deliver(m, cap)  # no firm's capacity changes in this phase
     book.update_history(m.sc.sourcing.history_decay)
     m.policy.account_local_credit(m, m.delivered)

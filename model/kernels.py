@@ -184,19 +184,26 @@ def merge_sorted(keys, vals, new_keys, new_vals):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def fit_volumes(buyer, cat, value, active, need, floor):
+def fit_volumes(buyer, supplier, cat, value, active, need, floor):
     """contracts.fit_to_needs' arithmetic in one pass: volumes scaled to ≤ need per (buyer, category),
-    counting only ``active`` contracts; returns which active contracts fell below ``floor``."""
+    counting only ``active`` contracts. Returns which active contracts fell below ``floor`` and, over
+    the contracts that stay (active, not too small), in book order as np.bincount adds them, the
+    value contracted per (buyer, category) and committed per supplier."""
     n_cat = need.shape[1]
     contracted = np.zeros(need.shape[0] * n_cat)
     for i in range(len(value)):  # np.bincount(buyer * n_cat + cat, weights=...): in book order
         contracted[buyer[i] * n_cat + cat[i]] += value[i] if active[i] else 0.0
     tiny = np.zeros(len(value), np.bool_)
+    after = np.zeros(need.shape[0] * n_cat)
+    committed = np.zeros(need.shape[0])
     for i in range(len(value)):
         got, want = contracted[buyer[i] * n_cat + cat[i]], need[buyer[i], cat[i]]
         value[i] *= want / max(got, 1e-12) if got > want else 1.0
         tiny[i] = value[i] < floor and active[i]
-    return tiny
+        if active[i] and not tiny[i]:
+            after[buyer[i] * n_cat + cat[i]] += value[i]
+            committed[supplier[i]] += value[i]
+    return tiny, after.reshape(need.shape[0], n_cat), committed
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
