@@ -125,19 +125,40 @@ def history_update(pair, perf, hist, keep_factor, gain, floor):
 
 
 @njit(cache=True, nogil=True)
+def _popcount(x):
+    """Set bits of a uint64 (SWAR)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(cache=True, nogil=True)
 def compact_book(mask, int_cols, float_cols, index):
     """ContractBook.keep in place: the contracts where ``mask`` holds move to the front of every column
     (order kept); each (keys, positions) index keeps its entries for them, renumbered. Returns the
-    number of contracts and of entries left in each index."""
+    number of contracts and of entries left in each index.
+
+    An index entry's new position is its old one less the contracts dropped before it, read from a
+    bit per contract and a count per 64 (1/40 of the book's size: it stays in cache while the index,
+    in key order, visits positions at random).
+    """
     n = len(mask)
-    new_pos = np.empty(n, np.int32)  # -1 where dropped; int32: the index's scattered reads touch less memory
+    n_blk = (n + 63) >> 6
+    dropped = np.zeros(n_blk, np.uint64)
     kept = np.empty(n, np.int64)
     k = 0
     for i in range(n):
-        new_pos[i] = k if mask[i] else -1
         if mask[i]:
             kept[k] = i
             k += 1
+        else:
+            dropped[i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+    before = np.empty(n_blk, np.int64)  # contracts dropped before each block of 64
+    c = 0
+    for b in range(n_blk):
+        before[b] = c
+        c += _popcount(dropped[b])
     first = 0  # contracts before the first one dropped stay where they are
     while first < k and kept[first] == first:
         first += 1
@@ -151,11 +172,14 @@ def compact_book(mask, int_cols, float_cols, index):
     for t, (keys, pos) in enumerate(index):
         m = 0
         for i in range(len(keys)):
-            p = new_pos[pos[i]]
-            if p >= 0:
-                keys[m] = keys[i]
-                pos[m] = p
-                m += 1
+            p = pos[i]
+            w = dropped[p >> 6]
+            bit = np.uint64(p & 63)
+            if (w >> bit) & np.uint64(1):
+                continue
+            keys[m] = keys[i]
+            pos[m] = p - before[p >> 6] - _popcount(w & ((np.uint64(1) << bit) - np.uint64(1)))
+            m += 1
         sizes[t] = m
     return k, sizes
 
