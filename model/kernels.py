@@ -112,15 +112,14 @@ def reciprocal_pairs(indptr, indices):
 def history_update(pair, perf, hist, keep_factor, gain, floor):
     """ContractBook.update_history in one pass: fade, move pairs with contracts toward 1, drop faded."""
     n_pairs = len(hist)
-    count = np.zeros(n_pairs, np.int64)
-    total = np.zeros(n_pairs)
+    acc = np.zeros((n_pairs, 2))  # per pair: contracts, summed delivery (one cache line per contract)
     for i in range(len(pair)):
-        count[pair[i]] += 1
-        total[pair[i]] += perf[i]
+        acc[pair[i], 0] += 1.0
+        acc[pair[i], 1] += perf[i]
     for p in range(n_pairs):
         h = hist[p] * keep_factor
-        if count[p] > 0:
-            h += (1 - h) * gain * (total[p] / count[p])
+        if acc[p, 0] > 0:
+            h += (1 - h) * gain * (acc[p, 1] / acc[p, 0])
         hist[p] = 0.0 if h <= floor else h
 
 
@@ -213,21 +212,27 @@ def fit_volumes(buyer, supplier, cat, value, active, need, floor):
     counting only ``active`` contracts. Returns which active contracts fell below ``floor`` and, over
     the contracts that stay (active, not too small), in book order as np.bincount adds them, the
     value contracted per (buyer, category) and committed per supplier."""
+    n_pair = need.shape[0] * need.shape[1]
     n_cat = need.shape[1]
-    contracted = np.zeros(need.shape[0] * n_cat)
+    # per (buyer, category): need, contracted before, contracted after, side by side so that a
+    # contract's look-ups share a cache line (the book visits pairs in no useful order)
+    acc = np.zeros((n_pair, 3))
+    flat_need = need.ravel()
+    for p in range(n_pair):
+        acc[p, 0] = flat_need[p]
     for i in range(len(value)):  # np.bincount(buyer * n_cat + cat, weights=...): in book order
-        contracted[buyer[i] * n_cat + cat[i]] += value[i] if active[i] else 0.0
+        acc[buyer[i] * n_cat + cat[i], 1] += value[i] if active[i] else 0.0
     tiny = np.zeros(len(value), np.bool_)
-    after = np.zeros(need.shape[0] * n_cat)
     committed = np.zeros(need.shape[0])
     for i in range(len(value)):
-        got, want = contracted[buyer[i] * n_cat + cat[i]], need[buyer[i], cat[i]]
+        p = buyer[i] * n_cat + cat[i]
+        want, got = acc[p, 0], acc[p, 1]
         value[i] *= want / max(got, 1e-12) if got > want else 1.0
         tiny[i] = value[i] < floor and active[i]
         if active[i] and not tiny[i]:
-            after[buyer[i] * n_cat + cat[i]] += value[i]
+            acc[p, 2] += value[i]
             committed[supplier[i]] += value[i]
-    return tiny, after.reshape(need.shape[0], n_cat), committed
+    return tiny, acc[:, 2].copy().reshape(need.shape[0], n_cat), committed
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
