@@ -13,7 +13,8 @@ the least-squares slope of log(step time) on log(firms) over the scaled worlds
 (benchmarks/mesa_reference) with the model on the same world, in one process, over its first
 ``--reference-months`` months. Recording overhead compares a baseline run with the recorder on
 (snapshots, contract events, labour flows at full detail, then the run folder written by
-``experiments.store.write_run``) with one where it is switched off after construction.
+``experiments.store.write_run``) with one where it is switched off after construction, in one
+process, three times with the order alternated; the figure is the median of the three.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ if str(ROOT) not in sys.path:
 PHASES = ("policy", "demand", "sourcing", "learning", "labour", "demography", "record")
 FULL_WORLDS = {"baseline": 3, "1k": 3, "5k": 3, "20k": 2, "100k": 1}  # world -> repeats
 QUICK_WORLDS = {"baseline": 1, "1k": 3, "5k": 3}
+RECORDING_REPEATS = 3
 
 
 # -- worker side (one measurement per process) -------------------------------------------------------
@@ -144,15 +146,16 @@ def worker_reference(world: str, seed: int, months: int) -> dict:
     return out
 
 
-def worker_recording(world: str, seed: int) -> dict:
-    """Run time with the recorder on (+ writing the run folder) and off."""
+def worker_recording(world: str, seed: int, on_first: bool = False) -> dict:
+    """Run time with the recorder on (+ writing the run folder) and off, in this process (``on_first``
+    picks the order; the orchestrator alternates it over repeats)."""
     import mesa
 
     from experiments.store import write_run
     from model.cluster_model import ClusterModel
 
     out: dict = {"world": world}
-    for enabled in (False, True):
+    for enabled in ((True, False) if on_first else (False, True)):
         t0 = time.perf_counter()
         m = ClusterModel(_scenario(world), seed=seed)
         m.recorder.enabled = enabled
@@ -185,6 +188,14 @@ def _spawn(kind: str, **kw) -> dict:
     if res.returncode != 0:
         raise RuntimeError(f"{kind} {kw} failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _recording(seed: int, repeats: int = RECORDING_REPEATS) -> dict:
+    """The recording cost as medians over paired runs (on and off in one process, order alternated):
+    one pair differs by more than the cost itself on a shared machine."""
+    runs = [_spawn("recording", world="baseline", seed=seed, on_first=bool(i % 2)) for i in range(repeats)]
+    out = {k: _median(runs, k) for k in ("off_s", "on_s", "write_s", "overhead")}
+    return dict(out, rows=runs[0]["rows"], pairs=[r["overhead"] for r in runs])
 
 
 def _median(rows: list[dict], key: str) -> float:
@@ -252,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ref_worlds = ["1k"] if a.quick else ["1k", "5k"]
     refs = {w: _spawn("reference", world=w, seed=a.seed, months=a.reference_months) for w in ref_worlds}
-    rec = None if a.quick else _spawn("recording", world="baseline", seed=a.seed)
+    rec = None if a.quick else _recording(a.seed)
 
     print("\nOne run to the scenario's end (medians over repeats; times are wall clock)")
     head = (f"{'world':>8} {'firms':>7} {'workers':>9} {'months':>6} {'reps':>4} {'init s':>7} {'run s':>8} "
@@ -287,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     if rec:
         print("\nRecording at full detail (baseline)")
         print(f"  recorder off {rec['off_s']:.2f} s; on {rec['on_s']:.2f} s + run folder written {rec['write_s']:.2f} s; "
-              f"overhead {100 * rec['overhead']:.1f}% of the recorded run")
+              f"overhead {100 * rec['overhead']:.1f}% of the recorded run (median of {len(rec['pairs'])} paired "
+              f"runs: {', '.join(f'{100 * x:.1f}%' for x in rec['pairs'])}; a negative one is run-to-run noise)")
         print(f"  rows: {rec['rows']}")
 
     figures = {
