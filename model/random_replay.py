@@ -7,6 +7,10 @@ turns each 64-bit draw into exactly the value NumPy's ``random``, ``gumbel`` and
 would give, in the same order; ``KernelStream`` hands the kernel the generator's state and
 afterwards writes the advanced state back, so the generator continues exactly where NumPy's would.
 tests/test_kernels.py checks the replay against NumPy's own draws and final state.
+
+numba compiles these functions into the tender kernel and caches the result by the kernel's own
+source file: after changing this module, delete ``model/__pycache__/*.nbi`` (or touch
+model/tender_kernel.py), or the kernel keeps the old code.
 """
 
 from __future__ import annotations
@@ -37,20 +41,6 @@ def _mulhi(a, b):
 
 
 @njit(cache=True, nogil=True)
-def _next64(st):
-    """PCG64's next draw: state = state × multiplier + increment (mod 2**128), then XSL-RR."""
-    hi, lo = st[0], st[1]
-    new_lo = lo * _MUL_LO
-    new_hi = _mulhi(lo, _MUL_LO) + lo * _MUL_HI + hi * _MUL_LO
-    lo2 = new_lo + st[3]
-    new_hi = new_hi + st[2] + (np.uint64(1) if lo2 < new_lo else np.uint64(0))
-    st[0], st[1] = new_hi, lo2
-    x = new_hi ^ lo2
-    rot = new_hi >> np.uint64(58)
-    return (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
-
-
-@njit(cache=True, nogil=True)
 def _mul128(ah, al, bh, bl):
     """(ah, al) × (bh, bl) mod 2**128, as (high, low)."""
     return _mulhi(al, bl) + al * bh + ah * bl, al * bl
@@ -60,6 +50,17 @@ def _mul128(ah, al, bh, bl):
 def _add128(ah, al, bh, bl):
     lo = al + bl
     return ah + bh + (np.uint64(1) if lo < al else np.uint64(0)), lo
+
+
+@njit(cache=True, nogil=True)
+def _next64(st):
+    """PCG64's next draw: state = state × multiplier + increment (mod 2**128), then XSL-RR."""
+    hi, lo = _mul128(st[0], st[1], _MUL_HI, _MUL_LO)
+    hi, lo = _add128(hi, lo, st[2], st[3])
+    st[0], st[1] = hi, lo
+    x = hi ^ lo
+    rot = hi >> np.uint64(58)
+    return (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
 
 
 @njit(cache=True, nogil=True)
