@@ -344,8 +344,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
     early (status 1), to be called again from the returned round, when the book's buffers might not
     hold the next round's contracts. Returns (next round, status, n_book, next_id, need, event tags,
     positions, values): ``need`` is the rows the next round may take; tag = 2 × round + (0 extended,
-    1 signed); the value
-    is the contract's as logged at the event.
+    1 signed); the value is the contract's as logged at the event.
     """
     n = len(left)
     cap = len(value)
