@@ -55,3 +55,30 @@ def test_report_and_json_keys(tmp_path, monkeypatch, capsys, quick):
     else:
         assert figures["run_100k_s"] == pytest.approx(100.0) and figures["speedup_world"] == "5k"
     assert "Scaling exponent" in capsys.readouterr().out
+
+
+def test_compare_summary_takes_medians_and_flags_changed_results():
+    from benchmarks import compare
+
+    def runs(times, contracts=100):
+        return [{"run_s": t, "init_s": t / 10, "phases_ms": {"sourcing": 10 * t, "record": t},
+                 "contracts": contracts} for t in times]
+
+    old, new = runs([2.0, 4.0, 3.0]), runs([1.5, 1.0, 9.0])
+    s = compare.summarise(old, new)
+    assert (s["old_run_s"], s["new_run_s"]) == (3.0, 1.5)  # medians, not means: one slow run moves neither
+    assert s["ratio"] == pytest.approx(0.5)
+    assert s["phases"]["sourcing"] == (30.0, 15.0)
+    assert s["same_contracts"]
+    text = compare.report("abc1234", list(zip(old, new, strict=True)), s)
+    assert "+50.0% time saved" in text and "warning" not in text
+    changed = compare.summarise(old, runs([1.0, 1.0, 1.0], contracts=101))
+    assert not changed["same_contracts"]
+    assert "changed results" in compare.report("abc1234", list(zip(old, new, strict=True)), changed)
+
+
+def test_compare_refuses_an_unknown_revision(capsys):
+    from benchmarks import compare
+
+    assert compare.main(["no-such-revision-xyz"]) == 2
+    assert "cannot check out 'no-such-revision-xyz'" in capsys.readouterr().err
