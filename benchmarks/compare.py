@@ -32,20 +32,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORLDS = ("baseline", "1k", "5k", "20k", "100k")
 
-# One run in a tree, through APIs every revision since the benchmarks began has: the world from
-# benchmarks/worlds.py, the model, and the benchmark's own phase timer.
+# One run in a tree, through what every revision since the benchmarks began has: the benchmark's
+# own world builder and phase timer, and the model.
 _RUN = """
 import json, sys, time
 sys.path.insert(0, {root!r})
-from benchmarks.run import _timed_steps
-from benchmarks.worlds import BASELINE, WORLDS, scaled_world
+from benchmarks.run import _scenario, _timed_steps
 from model.cluster_model import ClusterModel
-from model.scenario import load_scenario
-world, end = {world!r}, {end!r}
-if world == "baseline":
-    sc = load_scenario(BASELINE, [f"end={{end}}"] if end else [])
-else:
-    sc = scaled_world(WORLDS[world], end=end)
+sc = _scenario({world!r}, {end!r})
 t0 = time.perf_counter()
 m = ClusterModel(sc, seed={seed})
 init = time.perf_counter() - t0
