@@ -65,7 +65,7 @@ def run(
     """Simulate one scenario, write its run folder, and print a start-versus-end summary."""
     from rich.console import Console
 
-    from experiments.runner import execute_run, run_summary
+    from experiments.runner import caused_by_interrupt, execute_run, run_summary
     from experiments.store import RunExistsError, StoreError
     from model.scenario import load_scenario
 
@@ -93,7 +93,9 @@ def run(
     except (StoreError, OSError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
-    except KeyboardInterrupt:
+    except BaseException as err:  # a Ctrl-C inside a compiled kernel comes out wrapped in a SystemError
+        if not caused_by_interrupt(err):
+            raise
         typer.echo(f"interrupted: no run folder was written to {out} (a run is kept only when complete)", err=True)
         raise typer.Exit(130) from None
     console = Console()

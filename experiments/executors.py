@@ -100,13 +100,15 @@ def run_task(task: RunTask) -> RunResult:
     folder = Path(task.out_dir) / task.run_id
     if run_complete(folder, task.seed):
         return RunResult(task.run_id, "complete", started=started, finished=time.time(), worker=worker, reused=True)
+    from experiments.runner import caused_by_interrupt, execute_run
+
     before = set(mesa.Agent._ids)
     try:
-        from experiments.runner import execute_run
-
         execute_run(task.scenario, task.seed, Path(task.out_dir), run_id=task.run_id, overrides=list(task.overrides))
         status, error, tb = "complete", None, None
     except Exception as err:  # a failing run is data, not a crash of the sweep
+        if caused_by_interrupt(err):  # Ctrl-C inside a compiled kernel, wrapped in a SystemError
+            raise KeyboardInterrupt from err
         if run_complete(folder, task.seed):  # another attempt finished it meanwhile
             status, error, tb = "complete", None, None
         else:

@@ -8,19 +8,23 @@ and the git commit. ``run_summary`` turns a run folder into a start-versus-end t
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from rich.table import Table
 
 from experiments import store
 from model.scenario import Scenario, load_scenario
 
-__all__ = ["SUMMARY_INDICATORS", "default_run_id", "draw_seed", "execute_run", "run_summary"]
+__all__ = ["SUMMARY_INDICATORS", "InterruptBetweenMonths", "caused_by_interrupt", "default_run_id", "draw_seed",
+           "execute_run", "run_summary", "simulate"]
 
 MAX_SEED = 2**63 - 1
 
@@ -80,10 +84,6 @@ def execute_run(scenario: Scenario | str | Path, seed: int | None = None, out_di
         ScenarioError: the scenario file or an override is invalid.
         RunExistsError: ``<out_dir>/<run_id>`` already holds a complete run and not ``overwrite``.
     """
-    from mesa import Agent
-
-    from model.cluster_model import ClusterModel
-
     overrides = [str(o) for o in overrides]
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
     seed = draw_seed() if seed is None else _check_seed(seed)
@@ -93,17 +93,8 @@ def execute_run(scenario: Scenario | str | Path, seed: int | None = None, out_di
         raise store.RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
 
     started = time.perf_counter()
-    model = ClusterModel(sc, seed=seed)
-    try:
-        if progress:
-            _step_with_progress(model, run_id)
-        else:
-            while model.running:
-                model.step()
-        wall_time = time.perf_counter() - started
-        tables = model.results()
-    finally:
-        Agent._ids.pop(model, None)  # Mesa 3.3.1 keeps every model alive through this registry
+    tables, n_months = simulate(sc, seed, progress_label=run_id if progress else None)
+    wall_time = time.perf_counter() - started
     manifest = {
         "run_id": run_id,
         "status": "complete",
@@ -112,7 +103,7 @@ def execute_run(scenario: Scenario | str | Path, seed: int | None = None, out_di
         "seed": seed,
         "start": sc.start,
         "end": sc.end,
-        "n_months": int(model.n_months),
+        "n_months": n_months,
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "wall_time_s": round(wall_time, 3),
         "versions": store.collect_versions(),
@@ -123,6 +114,32 @@ def execute_run(scenario: Scenario | str | Path, seed: int | None = None, out_di
     return store.write_run(out_dir, run_id, manifest, tables, overwrite=overwrite)
 
 
+def simulate(sc: Scenario, seed: int, progress_label: str | None = None) -> tuple[dict[str, pd.DataFrame], int]:
+    """Build the model and step it to the scenario's end; return its tables and its number of months.
+
+    A Ctrl-C is held to the end of the month in progress (``InterruptBetweenMonths``), then raised
+    as ``KeyboardInterrupt``. ``progress_label`` shows a progress bar under that name on stderr.
+    """
+    from mesa import Agent
+
+    from model.cluster_model import ClusterModel
+
+    model = None
+    with InterruptBetweenMonths() as held:
+        try:
+            model = ClusterModel(sc, seed=seed)
+            held.check()
+            if progress_label is not None:
+                _step_with_progress(model, progress_label, held.check)
+            else:
+                while model.running:
+                    model.step()
+                    held.check()
+            return model.results(), int(model.n_months)
+        finally:
+            Agent._ids.pop(model, None)  # Mesa 3.3.1 keeps every model alive through this registry
+
+
 def _live(model: Any) -> str:
     ind = model.latest_indicators()
     return (f"localisation {ind.get('localisation_rate', float('nan')):.1%} · "
@@ -130,10 +147,57 @@ def _live(model: Any) -> str:
             f"SME τ {ind.get('mean_tech_domestic', float('nan')):.3f}")
 
 
-def _step_with_progress(model: Any, run_id: str) -> None:
+class InterruptBetweenMonths:
+    """Hold a Ctrl-C until the month being simulated ends, then raise ``KeyboardInterrupt``.
+
+    A SIGINT that lands inside a compiled kernel, or while numba loads one from its cache, comes
+    out as a ``SystemError`` rather than a ``KeyboardInterrupt``, so the interrupt would look like
+    a crash. Held to the end of the month (``check``), it is always an interrupt. A second Ctrl-C
+    interrupts at once. Only the main thread can own the handler, and a handler someone else
+    installed (a worker pool that ignores SIGINT, for one) is left in place.
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._previous: Any = None
+
+    def __enter__(self) -> InterruptBetweenMonths:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def check(self) -> None:
+        """Raise the Ctrl-C held since the last check, if any."""
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def caused_by_interrupt(err: BaseException) -> bool:
+    """Whether ``err`` is a ``KeyboardInterrupt`` or was raised because of one (numba wraps them)."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _step_with_progress(model: Any, run_id: str, after_month: Callable[[], None] = lambda: None) -> None:
     """Step to the end showing the month and a few live indicators on stderr.
 
     On a terminal this is a rich progress bar; otherwise (a log file, CI) one line per year.
+    ``after_month`` runs after every month (the interrupt check).
     """
     from rich.console import Console
     from rich.progress import (
@@ -149,6 +213,7 @@ def _step_with_progress(model: Any, run_id: str) -> None:
     if not console.is_terminal:
         while model.running:
             model.step()
+            after_month()
             if model.current_date.endswith("-12") or not model.running:
                 console.print(f"{run_id}: {model.current_date} ({model.steps}/{model.n_months}) {_live(model)}",
                               highlight=False, soft_wrap=True)
@@ -160,6 +225,7 @@ def _step_with_progress(model: Any, run_id: str) -> None:
         task = bar.add_task(run_id, total=model.n_months, date=model.sc.start, live="")
         while model.running:
             model.step()
+            after_month()
             bar.update(task, advance=1, date=model.current_date, live=_live(model))
 
 

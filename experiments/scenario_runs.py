@@ -33,19 +33,10 @@ class Task:
 
 def run_task(task: Task) -> dict[str, pd.DataFrame]:
     """Run one task to its scenario's end; return the requested tables with label and seed columns."""
-    import mesa
-
-    from model.cluster_model import ClusterModel
+    from experiments.runner import simulate
     from model.scenario import load_scenario
 
-    sc = load_scenario(task.path, list(task.overrides))
-    m = ClusterModel(sc, seed=task.seed)
-    try:
-        while m.running:
-            m.step()
-        res = m.results()
-    finally:
-        mesa.Agent._ids.pop(m, None)  # Mesa 3.3.1 keeps every model alive otherwise
+    res, _ = simulate(load_scenario(task.path, list(task.overrides)), task.seed)
     out = {}
     for name in task.tables:
         df = res[name]

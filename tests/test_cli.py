@@ -15,6 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from experiments import cli
+from experiments.runner import InterruptBetweenMonths, caused_by_interrupt, execute_run
 from experiments.store import RUN_TABLES, is_complete, list_runs, read_run
 from model.scenario import load_scenario
 
@@ -265,6 +266,63 @@ def test_ctrl_c_during_a_run_says_so_and_leaves_no_folder(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted: no run folder was written" in err and "Traceback" not in err + out
     assert list(tmp_path.iterdir()) == []
+
+
+
+def test_a_ctrl_c_mid_month_waits_for_the_month_to_end(tmp_path, monkeypatch):
+    """SIGINT inside a step (where a compiled kernel would wrap it in a SystemError) is held to the month's end."""
+    from model.cluster_model import ClusterModel
+
+    step = ClusterModel.step
+    finished = []
+
+    def step_and_press_ctrl_c(self):
+        if self.steps == 2:
+            signal.raise_signal(signal.SIGINT)  # the handler runs here, in the middle of the month
+        step(self)
+        finished.append(self.steps)
+
+    monkeypatch.setattr(ClusterModel, "step", step_and_press_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        execute_run(load_scenario(TINY, ["end=2023-06"]), 1, tmp_path, run_id="r")
+    assert finished == [1, 2]  # the month in which Ctrl-C came (the second) was finished, and no other began
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
+
+
+def test_a_second_ctrl_c_interrupts_at_once():
+    with InterruptBetweenMonths() as held:
+        signal.raise_signal(signal.SIGINT)
+        assert held.pending
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            held.check()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_handler_someone_else_installed_is_left_alone():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with InterruptBetweenMonths() as held:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            held.check()  # nothing held, nothing raised
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_an_interrupt_wrapped_by_a_kernel_is_still_an_interrupt():
+    def kernel_call():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as err:
+            raise SystemError("returned a result with an exception set") from err
+
+    with pytest.raises(SystemError) as wrapped:
+        kernel_call()
+    assert caused_by_interrupt(wrapped.value) and caused_by_interrupt(KeyboardInterrupt())
+    assert not caused_by_interrupt(SystemError("a real failure")) and not caused_by_interrupt(ValueError())
 
 
 # -- command registration -------------------------------------------------------------------------------

@@ -100,6 +100,23 @@ def test_a_failing_run_is_recorded_with_its_traceback_and_resume_retries_it(tmp_
     assert (sweep_status(tmp_path / "out").set_index("run_id").loc[failed.index, "attempts"] == 2).all()
 
 
+
+def test_an_interrupt_wrapped_by_a_kernel_stops_the_sweep_instead_of_failing_the_run(tmp_path, monkeypatch):
+    import experiments.runner
+    from experiments.executors import RunTask, run_task
+
+    def wrapped_ctrl_c(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as err:  # what numba does when SIGINT lands in a compiled kernel
+            raise SystemError("returned a result with an exception set") from err
+
+    monkeypatch.setattr(experiments.runner, "execute_run", wrapped_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_task(RunTask("r", str(TINY), (), 1, str(tmp_path)))
+    monkeypatch.setattr(experiments.runner, "execute_run", lambda *a, **k: 1 / 0)  # a real failure is data
+    assert run_task(RunTask("r", str(TINY), (), 1, str(tmp_path))).status == "failed"
+
 def test_pool_survives_a_killed_worker_and_matches_in_process(reference, tmp_path):
     spec, ref_out = reference
     ex = PoolExecutor(workers=2)
