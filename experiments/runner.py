@@ -193,7 +193,7 @@ def caused_by_interrupt(err: BaseException) -> bool:
     return False
 
 
-def _step_with_progress(model: Any, run_id: str, after_month: Callable[[], None] = lambda: None) -> None:
+def _step_with_progress(model: Any, run_id: str, after_month: Callable[[], None]) -> None:
     """Step to the end showing the month and a few live indicators on stderr.
 
     On a terminal this is a rich progress bar; otherwise (a log file, CI) one line per year.
