@@ -10,6 +10,7 @@ changing columns of the firm table and become DataFrames in ``tables()``. The re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -90,7 +91,7 @@ class Recorder:
 
     def snapshot(self, m: ClusterModel) -> pd.DataFrame:
         """Per-firm state now (alive firms and institutions)."""
-        return snapshot_frame(m, snapshot_state(m))
+        return snapshot_frame(m, [snapshot_state(m)])
 
     # -- tables ---------------------------------------------------------------------------------------
     def tables(self, m: ClusterModel) -> dict[str, pd.DataFrame]:
@@ -113,7 +114,7 @@ class Recorder:
             flows[col] = _labelled(labels, flows[col], flows.index)
         policy = pd.DataFrame(self.policy, columns=["step", "date", "policy", "lever", "spend"])
         if self.snapshots:
-            firms = pd.concat([snapshot_frame(m, s) for s in self.snapshots], ignore_index=True)
+            firms = snapshot_frame(m, self.snapshots)
         else:
             firms = self.snapshot(m).iloc[:0]
         return {"indicators": pd.DataFrame(self.indicators), "indicators_province": pd.DataFrame(self.provinces),
@@ -133,31 +134,46 @@ def snapshot_state(m: ClusterModel) -> dict:
             "inst_quality": m.inst.quality.copy()}
 
 
-def snapshot_frame(m: ClusterModel, s: dict) -> pd.DataFrame:
-    """The firms table rows of one snapshot (alive firms, then institutions)."""
-    f, geo = m.firms, m.geo
-    rows, loc = s["rows"].astype(np.int64), s["loc"].astype(np.int64)
-    workers = s["workers"].astype(np.int64)
-    firms = pd.DataFrame({
-        "step": s["step"], "date": s["date"], "firm_id": f.agent_id[rows],
-        "name": [f.names[r] for r in rows], "kind": np.array(KIND_NAMES)[f.kind[rows]],
-        "owner": OWNER[f.foreign[rows].astype(int)],
-        "province": np.array(geo.provinces)[geo.province[loc]], "district": np.array(geo.district_ids)[geo.district[loc]],
-        "location": np.array(geo.ids)[loc], "lat": geo.lat[loc], "lon": geo.lon[loc],
-        "sector": np.array(m.sector_ids)[f.sector[rows]], "tech": s["tech"],
-        "employees": workers.sum(axis=1), "operators": workers[:, 0],
-        "technicians": workers[:, 1], "engineers": workers[:, 2], "output": s["output"],
-        "capacity": s["capacity"], "cash": s["cash"], "n_customers": s["customers"].astype(np.int64)})
-    inst = m.inst
-    il = inst.loc
-    insts = pd.DataFrame({
-        "step": s["step"], "date": s["date"], "firm_id": [a.unique_id for a in inst.agents], "name": inst.names,
-        "kind": inst.kind, "owner": "public", "province": np.array(geo.provinces)[geo.province[il]],
-        "district": np.array(geo.district_ids)[geo.district[il]], "location": np.array(geo.ids)[il],
-        "lat": geo.lat[il], "lon": geo.lon[il], "sector": "education", "tech": s["inst_quality"],
-        "employees": 0, "operators": 0, "technicians": 0, "engineers": 0, "output": 0.0, "capacity": 0.0,
-        "cash": 0.0, "n_customers": 0})
-    return pd.concat([firms, insts], ignore_index=True)
+def snapshot_frame(m: ClusterModel, states: list[dict]) -> pd.DataFrame:
+    """The firms table rows of snapshots (each: its alive firms, then the institutions), built in
+    one go: codes per row, then each string column by one look-up."""
+    f, geo, inst = m.firms, m.geo, m.inst
+    n_inst = len(inst.names)
+    kinds = list(KIND_NAMES) + sorted(set(inst.kind))
+    inst_codes = {  # per column: the institutions' part, the same in every snapshot
+        "firm_id": np.array([a.unique_id for a in inst.agents], np.int64), "loc": np.asarray(inst.loc, np.int64),
+        "name": np.arange(len(f.names), len(f.names) + n_inst), "kind": np.array([kinds.index(k) for k in inst.kind], np.int64),
+        "owner": np.full(n_inst, len(OWNER)), "sector": np.full(n_inst, len(m.sector_ids)),
+        "workers": np.zeros((n_inst, 3), np.int64), "zero": np.zeros(n_inst), "none": np.zeros(n_inst, np.int64)}
+
+    def column(firm_part: Callable[[dict, np.ndarray], np.ndarray], inst_part: str | Callable[[dict], np.ndarray]):
+        parts = []
+        for s in states:
+            rows = s["rows"].astype(np.int64)
+            parts += [firm_part(s, rows), inst_codes[inst_part] if isinstance(inst_part, str) else inst_part(s)]
+        return np.concatenate(parts)
+
+    snap = np.repeat(np.arange(len(states)), [len(s["rows"]) + n_inst for s in states])  # each row's snapshot
+    loc = column(lambda s, r: s["loc"].astype(np.int64), "loc")
+    workers = column(lambda s, r: s["workers"].astype(np.int64), "workers")
+    index = pd.RangeIndex(len(snap))
+    return pd.DataFrame({
+        "step": np.array([s["step"] for s in states], np.int64)[snap],
+        "date": _labelled([s["date"] for s in states], snap, index),
+        "firm_id": column(lambda s, r: f.agent_id[r], "firm_id"),
+        "name": _labelled(f.names + inst.names, column(lambda s, r: r, "name"), index),
+        "kind": _labelled(kinds, column(lambda s, r: f.kind[r].astype(np.int64), "kind"), index),
+        "owner": _labelled([*OWNER, "public"], column(lambda s, r: f.foreign[r].astype(np.int64), "owner"), index),
+        "province": _labelled(geo.provinces, geo.province[loc], index),
+        "district": _labelled(geo.district_ids, geo.district[loc], index),
+        "location": _labelled(geo.ids, loc, index), "lat": geo.lat[loc], "lon": geo.lon[loc],
+        "sector": _labelled([*m.sector_ids, "education"], column(lambda s, r: f.sector[r].astype(np.int64), "sector"),
+                            index),
+        "tech": column(lambda s, r: s["tech"], lambda s: s["inst_quality"]),
+        "employees": workers.sum(axis=1), "operators": workers[:, 0], "technicians": workers[:, 1],
+        "engineers": workers[:, 2], "output": column(lambda s, r: s["output"], "zero"),
+        "capacity": column(lambda s, r: s["capacity"], "zero"), "cash": column(lambda s, r: s["cash"], "zero"),
+        "n_customers": column(lambda s, r: s["customers"].astype(np.int64), "none")}, index=index)
 
 
 # -- event tables -----------------------------------------------------------------------------------------
@@ -210,9 +226,9 @@ def _flow_frame(m: ClusterModel, chunks: list) -> pd.DataFrame:
 _STR = pd.Series(["a"], dtype=object).astype(str).dtype  # pandas' string dtype for str columns
 
 
-def _labelled(labels, codes: pd.Series, index: pd.Index) -> pd.Series:
+def _labelled(labels, codes: pd.Series | np.ndarray, index: pd.Index) -> pd.Series:
     """Strings from integer codes, as ``labels[codes]`` with pandas' string dtype (Arrow take: fast)."""
-    codes = codes.to_numpy(dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
     if isinstance(_STR, pd.StringDtype) and _STR.storage == "pyarrow":
         arr = pa.array([str(x) for x in labels], type=pa.large_string()).take(pa.array(codes))
         return pd.Series(pd.array(arr, dtype=_STR), index=index)

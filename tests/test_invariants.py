@@ -80,3 +80,26 @@ def test_seed_is_required(tiny):
 
     with pytest.raises(ValueError, match="seed"):
         ClusterModel(tiny, seed=None)  # type: ignore[arg-type]
+
+
+def test_firms_table_is_each_snapshot_in_turn_and_matches_the_model(tiny):
+    """The stacked snapshots equal one frame per snapshot, concatenated; the last matches the firm table."""
+    from model.recorder import snapshot_frame
+
+    m = run_model(tiny)
+    states = m.recorder.snapshots
+    assert len(states) >= 2
+    one_by_one = pd.concat([snapshot_frame(m, [s]) for s in states], ignore_index=True)
+    pd.testing.assert_frame_equal(m.results()["firms"], one_by_one)
+    last = one_by_one[one_by_one.step == states[-1]["step"]]
+    firms = last[last.owner != "public"]
+    f, n_inst = m.firms, len(m.inst.names)
+    alive = np.flatnonzero(f.alive[: f.n])
+    assert len(last) == len(alive) + n_inst and (last.owner == "public").sum() == n_inst
+    assert firms.firm_id.tolist() == f.agent_id[alive].tolist()
+    assert firms.employees.tolist() == f.workers[alive].sum(axis=1).tolist()
+    assert firms.name.tolist() == [f.names[r] for r in alive]
+    assert (firms.owner == np.where(f.foreign[alive], "fdi", "domestic")).all()
+    insts = last[last.owner == "public"]
+    assert insts.kind.tolist() == m.inst.kind and insts.name.tolist() == m.inst.names
+    assert (insts.sector == "education").all() and (insts.employees == 0).all()
