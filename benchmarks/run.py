@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 PHASES = ("policy", "demand", "sourcing", "learning", "labour", "demography", "record")
 FULL_WORLDS = {"baseline": 3, "1k": 3, "5k": 3, "20k": 2, "100k": 1}  # world -> repeats
 QUICK_WORLDS = {"baseline": 1, "1k": 3, "5k": 3}
-RECORDING_REPEATS = 3
+RECORDING_REPEATS = 4  # even: each order (on first, off first) equally often
 
 
 # -- worker side (one measurement per process) -------------------------------------------------------
@@ -153,8 +153,17 @@ def worker_recording(world: str, seed: int, on_first: bool = False) -> dict:
 
     from experiments.store import write_run
     from model.cluster_model import ClusterModel
+    from model.geography import month_label
 
     out: dict = {"world": world}
+    # warm up first (a year, recorded and written): the process's first run also loads the compiled
+    # kernels and pyarrow's writer, about 0.5 s that would fall on whichever timed run came first
+    warm = ClusterModel(_scenario(world, end=month_label(11, _scenario(world).start)), seed=seed)
+    while warm.running:
+        warm.step()
+    with tempfile.TemporaryDirectory() as tmp:
+        write_run(tmp, "warm", {"seed": seed}, warm.results())
+    mesa.Agent._ids.pop(warm, None)
     for enabled in ((True, False) if on_first else (False, True)):
         t0 = time.perf_counter()
         m = ClusterModel(_scenario(world), seed=seed)
@@ -191,8 +200,8 @@ def _spawn(kind: str, **kw) -> dict:
 
 
 def _recording(seed: int, repeats: int = RECORDING_REPEATS) -> dict:
-    """The recording cost as medians over paired runs (on and off in one process, order alternated):
-    one pair differs by more than the cost itself on a shared machine."""
+    """The recording cost as medians over paired runs (on and off in one warmed-up process, order
+    alternated): one pair differs by more than the cost itself on a shared machine."""
     runs = [_spawn("recording", world="baseline", seed=seed, on_first=bool(i % 2)) for i in range(repeats)]
     out = {k: _median(runs, k) for k in ("off_s", "on_s", "write_s", "overhead")}
     return dict(out, rows=runs[0]["rows"], pairs=[r["overhead"] for r in runs])
