@@ -146,10 +146,11 @@ def snapshot_frame(m: ClusterModel, states: list[dict]) -> pd.DataFrame:
         "owner": np.full(n_inst, len(OWNER)), "sector": np.full(n_inst, len(m.sector_ids)),
         "workers": np.zeros((n_inst, 3), np.int64), "zero": np.zeros(n_inst), "none": np.zeros(n_inst, np.int64)}
 
+    rows_of = [s["rows"].astype(np.int64) for s in states]
+
     def column(firm_part: Callable[[dict, np.ndarray], np.ndarray], inst_part: str | Callable[[dict], np.ndarray]):
         parts = []
-        for s in states:
-            rows = s["rows"].astype(np.int64)
+        for s, rows in zip(states, rows_of, strict=True):
             parts += [firm_part(s, rows), inst_codes[inst_part] if isinstance(inst_part, str) else inst_part(s)]
         return np.concatenate(parts)
 
