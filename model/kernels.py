@@ -84,31 +84,6 @@ def triangles_oriented(indptr, indices, rank):
 
 
 @njit(cache=True, nogil=True)
-def reciprocal_pairs(indptr, indices):
-    """Entries (u, v) of a canonical CSR 0/1 matrix whose mirror (v, u) is also there."""
-    n = len(indptr) - 1
-    supplies = np.zeros(n, np.bool_)  # only a firm that supplies someone can have a two-way pair
-    for p in range(len(indices)):
-        supplies[indices[p]] = True
-    count = 0
-    for u in range(n):
-        if not supplies[u]:
-            continue
-        for p in range(indptr[u], indptr[u + 1]):
-            v = indices[p]
-            lo, hi = indptr[v], indptr[v + 1]
-            while lo < hi:  # rows are sorted
-                mid = (lo + hi) // 2
-                if indices[mid] < u:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < indptr[v + 1] and indices[lo] == u:
-                count += 1
-    return count
-
-
-@njit(cache=True, nogil=True)
 def history_update(pair, perf, hist, keep_factor, gain, floor):
     """ContractBook.update_history in one pass: fade, move pairs with contracts toward 1, drop faded."""
     n_pairs = len(hist)
