@@ -43,7 +43,12 @@ sc = _scenario({world!r}, {end!r})
 t0 = time.perf_counter()
 m = ClusterModel(sc, seed={seed})
 init = time.perf_counter() - t0
-steps, phases = _timed_steps(m)
+try:
+    from model.cluster_model import frozen_heap  # runs are stepped inside it since 2026-12-02
+except ImportError:
+    from contextlib import nullcontext as frozen_heap
+with frozen_heap():
+    steps, phases = _timed_steps(m)
 print(json.dumps({{"run_s": time.perf_counter() - t0, "init_s": init, "months": len(steps),
                   "phases_ms": {{p: 1000 * v / len(steps) for p, v in phases.items()}},
                   "contracts": int(m.contracts.n)}}))

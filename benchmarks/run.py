@@ -7,7 +7,7 @@
 Every measurement runs in its own subprocess (so peak memory, ru_maxrss, belongs to one world)
 on one core. A run is the model built from its scenario and stepped to the scenario's end
 (96 months, 2023-01..2030-12), timed with a copy of ``ClusterModel.step`` that times each phase
-(the model has no timers). Figures are medians over repeats. The step-time scaling exponent is
+(the model has no timers), stepped inside ``frozen_heap`` as ``experiments.runner.simulate`` steps it. Figures are medians over repeats. The step-time scaling exponent is
 the least-squares slope of log(step time) on log(firms) over the scaled worlds
 (benchmarks/worlds.py). The speed ratio compares the plain-Mesa reference
 (benchmarks/mesa_reference) with the model on the same world, in one process, over its first
@@ -108,7 +108,7 @@ def _peak_mib() -> float:
 def worker_model(world: str, seed: int) -> dict:
     import mesa
 
-    from model.cluster_model import ClusterModel
+    from model.cluster_model import ClusterModel, frozen_heap
 
     sc = _scenario(world)
     t0 = time.perf_counter()
@@ -116,7 +116,8 @@ def worker_model(world: str, seed: int) -> dict:
     m = ClusterModel(sc, seed=seed)
     init_s = time.perf_counter() - t0
     firms, workers = int(m.firms.alive[: m.firms.n].sum()), int(m.firms.workers[: m.firms.n].sum())
-    steps, phases = _timed_steps(m)
+    with frozen_heap():  # as experiments.runner.simulate steps a run
+        steps, phases = _timed_steps(m)
     out = {"world": world, "seed": seed, "firms": firms, "workers": workers, "months": len(steps),
            "init_s": init_s, "run_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
            "step_s": sum(steps) / len(steps), "phases_s": {p: v / len(steps) for p, v in phases.items()},
@@ -131,14 +132,15 @@ def worker_reference(world: str, seed: int, months: int) -> dict:
     import mesa
 
     from benchmarks.mesa_reference import ReferenceModel
-    from model.cluster_model import ClusterModel
+    from model.cluster_model import ClusterModel, frozen_heap
 
     out = {"world": world, "months": months}
     for name, cls in (("model", ClusterModel), ("reference", ReferenceModel)):
         m = cls(_scenario(world), seed=seed)
         t0 = time.perf_counter()
-        for _ in range(months):
-            m.step()
+        with frozen_heap():  # for both, as experiments.runner.simulate steps a run
+            for _ in range(months):
+                m.step()
         out[f"{name}_step_s"] = (time.perf_counter() - t0) / months
         out[f"{name}_localisation"] = m.latest_indicators()["localisation_rate"]
         mesa.Agent._ids.pop(m, None)
@@ -152,7 +154,7 @@ def worker_recording(world: str, seed: int, on_first: bool = False) -> dict:
     import mesa
 
     from experiments.store import write_run
-    from model.cluster_model import ClusterModel
+    from model.cluster_model import ClusterModel, frozen_heap
     from model.geography import month_label
 
     out: dict = {"world": world}
@@ -168,8 +170,9 @@ def worker_recording(world: str, seed: int, on_first: bool = False) -> dict:
         t0 = time.perf_counter()
         m = ClusterModel(_scenario(world), seed=seed)
         m.recorder.enabled = enabled
-        while m.running:
-            m.step()
+        with frozen_heap():
+            while m.running:
+                m.step()
         run_s = time.perf_counter() - t0
         write_s = 0.0
         if enabled:

@@ -122,19 +122,20 @@ def simulate(sc: Scenario, seed: int, progress_label: str | None = None) -> tupl
     """
     from mesa import Agent
 
-    from model.cluster_model import ClusterModel
+    from model.cluster_model import ClusterModel, frozen_heap
 
     model = None
     with InterruptBetweenMonths() as held:
         try:
             model = ClusterModel(sc, seed=seed)
             held.check()
-            if progress_label is not None:
-                _step_with_progress(model, progress_label, held.check)
-            else:
-                while model.running:
-                    model.step()
-                    held.check()
+            with frozen_heap():
+                if progress_label is not None:
+                    _step_with_progress(model, progress_label, held.check)
+                else:
+                    while model.running:
+                        model.step()
+                        held.check()
             return model.results(), int(model.n_months)
         finally:
             Agent._ids.pop(model, None)  # Mesa 3.3.1 keeps every model alive through this registry

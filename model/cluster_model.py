@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 from mesa import Model
@@ -21,6 +25,24 @@ from model.scenario import Scenario
 from model.spillover import learn
 
 STREAMS = ("demand", "contracts", "labour", "demography", "policy")
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep the objects alive on entry (the imported packages and a built model) out of the cyclic
+    garbage collector's full passes until the block ends.
+
+    A month allocates few reference cycles, but each full pass walks every object in the process,
+    about 200,000 once numba, pandas, Mesa and the model are loaded; a baseline run makes four or
+    five, ~0.17 s in all (measured with ``gc.callbacks``). Objects are still freed by reference
+    counting inside the block, and on exit they are handed back to the collector (``gc.unfreeze``),
+    so a process that builds model after model keeps none of them.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class ClusterModel(Model):
