@@ -76,12 +76,18 @@ class ContractBook:
         return ids
 
     def appended(self, n_book: int, next_id: int) -> None:
-        """Take in contracts a compiled kernel wrote into the buffers from position ``n`` to ``n_book``."""
-        new = np.arange(self.n, n_book)
-        b = self._buf
-        self._index_add(self._key3(b["buyer"][new], b["supplier"][new], b["cat"][new]), new)
+        """Take in contracts a compiled kernel wrote into the buffers from position ``n`` to ``n_book``.
+
+        They join the key index at ``index_from``; until then ``find`` and the kernels' look-ups do
+        not see them (the tender kernel tracks its own, see tender_kernel.tender_rounds).
+        """
         self.n, self.next_id = n_book, next_id
         self._rebind()
+
+    def index_from(self, first: int) -> None:
+        """Add the contracts from book position ``first`` on to the key index."""
+        new = np.arange(first, self.n)
+        self._index_add(self._key3(self.buyer[new], self.supplier[new], self.cat[new]), new)
 
     def _index_add(self, keys: np.ndarray, pos: np.ndarray) -> None:
         """Merge new (key, position) entries into the tail; merge the tail into the base when large."""

@@ -165,6 +165,7 @@ def run_tenders(m: ClusterModel, need: np.ndarray, contracted: np.ndarray, spare
     review = review_all | (rng.random(open_need.shape) < s.p_review)
     open_need = np.where(review & f.alive[: len(need), None], open_need, 0.0)
     stream = KernelStream(rng) if kernels.use_compiled() and KernelStream.fits(rng) else None
+    first_new = m.contracts.n  # the compiled path indexes the month's new contracts at the end
     h_max = float(m.contracts.hist.max()) if len(m.contracts.hist) else 0.0  # records don't change in tenders
     wage, qualification = _wage_factor(m), _qualification(m)
     for c in np.argsort(-m.category_threshold, kind="stable"):
@@ -187,6 +188,7 @@ def run_tenders(m: ClusterModel, need: np.ndarray, contracted: np.ndarray, spare
                 break
             _tender_round(m, int(c), buyers, pool, unit, left, cap_share, spare, review_all)
     if stream is not None:
+        m.contracts.index_from(first_new)  # each category's look-ups were of its own contracts only
         stream.close()
         if stream.events:
             _log_events(m, *(np.concatenate(x) for x in zip(*stream.events, strict=True)))
@@ -267,19 +269,20 @@ def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qu
     limit = (1 + m.sc.economy.import_markup) * (1 + m.policy.import_spike[c])
     segments = book.pair_segments(f.n)
     book.reserve(k * int(np.count_nonzero(left > s.min_tender_value)))  # the first round's contracts, at most
+    first_new, new_head, new_next = book.n, np.full(f.n, -1, np.int64), np.zeros(0, np.int64)
     r = 0
     while True:
         b = book._buf
         (base_keys, base_pos), (tail_keys, tail_pos) = book._ix["base"], book._ix["tail"]
-        r, status, n_book, next_id, need, tag, pos, val = tender_kernel.tender_rounds(
+        r, status, n_book, next_id, need, tag, pos, val, new_next = tender_kernel.tender_rounds(
             c, r, rounds, k, s.min_tender_value, qualified, unit, cap_share, left, spare, f.loc, f.foreign,
             f.coached_until, credit_of_loc, m.month, float(m.policy.matchmaking), m.geo.km,
             m.sc.economy.transport_cost_per_km, s.history_weight, s.score_noise, limit, m.reach_weight[c],
             book.pair_keys, book.pair_ids, book.hist, h_max, book._key_base, segments, base_keys, base_pos,
             book.base_segments(f.n), tail_keys,
             tail_pos, b["cid"], b["buyer"], b["supplier"], b["cat"], b["value"], b["start"], b["end"], b["perf"],
-            b["pair"], book.n, book.next_id, lo, s.contract_months_max - lo, stream.st)
-        book.appended(n_book, next_id)
+            b["pair"], book.n, book.next_id, lo, s.contract_months_max - lo, stream.st, first_new, new_head, new_next)
+        book.appended(n_book, next_id)  # indexed once, after the month's tenders
         stream.events.append((tag, pos, val))  # logged after the month's tenders (positions don't move)
         if status == 1:
             book.reserve(need)

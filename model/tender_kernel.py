@@ -335,7 +335,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
                   limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, base_keys, base_pos, base_seg,
                   tail_keys,
                   tail_pos, cid, buyer, supplier, cat_col, value, start, end, perf, pair, n_book, next_id, dur_lo,
-                  dur_span, st):
+                  dur_span, st, first_new, new_head, new_next):
     """A category's tender rounds from ``round0`` (``contracts.run_tenders``' loop and ``_tender_round``).
 
     Updates ``left``, ``spare`` and the book's columns in place (extensions add to ``value``; new
@@ -343,15 +343,17 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
     (random_replay.KernelStream) through the draws the NumPy path makes, in the same order. Stops
     early (status 1), to be called again from the returned round, when the book's buffers might not
     hold the next round's contracts. Returns (next round, status, n_book, next_id, need, event tags,
-    positions, values): ``need`` is the rows the next round may take; tag = 2 × round + (0 extended,
-    1 signed); the value is the contract's as logged at the event.
+    positions, values, new_next): ``need`` is the rows the next round may take; tag = 2 × round +
+    (0 extended, 1 signed); the value is the contract's as logged at the event.
+
+    Contracts the category has signed since book position ``first_new`` are not in the key index
+    yet: they are found through ``new_head`` (per buyer, its latest one, or -1) and ``new_next``
+    (per contract from ``first_new``, the same buyer's one before), which the caller keeps across
+    calls for the category (``new_next`` may come back grown).
     """
     n = len(left)
     cap = len(value)
-    first_new = n_book
     noise_floor = score_noise * (GUMBEL_MIN - 1e-6)
-    new_head = np.full(n, -1, np.int64)  # per buyer: its latest contract signed in this call
-    new_next = np.empty(0, np.int64)  # per contract signed in this call: the buyer's one before
     ev_tag = np.empty(0, np.int64)
     ev_pos = np.empty(0, np.int64)
     ev_val = np.empty(0)
@@ -421,4 +423,4 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
             n_ev += 1
             n_book += 1
             next_id += 1
-    return r, status, n_book, next_id, need, ev_tag[:n_ev], ev_pos[:n_ev], ev_val[:n_ev]
+    return r, status, n_book, next_id, need, ev_tag[:n_ev], ev_pos[:n_ev], ev_val[:n_ev], new_next
