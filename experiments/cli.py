@@ -47,6 +47,28 @@ def _check_sets(sets: list[str]) -> None:
                        + ", ".join(repr(b) for b in bad))
 
 
+def _check_run_target(out: Path, run_id: str, overwrite: bool) -> None:
+    """Refuse, before simulating, a run folder that could not be written: a bad ``--run-id`` is
+    invalid input (exit 2); an ``--out`` that cannot hold runs, a complete run without
+    ``--overwrite`` or something that is not a run at ``<out>/<run_id>`` fails (exit 1)."""
+    from experiments.store import RunExistsError, RunIdError, StoreError, check_target
+
+    try:
+        check_target(out, run_id, overwrite)
+    except RunIdError as err:
+        raise _invalid(f"--run-id: {err}") from None
+    except RunExistsError:
+        raise _cannot_write(f"{out / run_id} already holds a complete run; use --overwrite to replace it or "
+                            "--run-id to choose another name") from None
+    except StoreError as err:
+        raise _cannot_write(f"{err}; choose another --run-id or --out") from None
+
+
+def _cannot_write(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_FAILED)
+
+
 @app.command()
 def run(
     scenario: Annotated[Path, typer.Argument(help="scenario file (YAML)", show_default=False)],
@@ -65,7 +87,13 @@ def run(
     """Simulate one scenario, write its run folder, and print a start-versus-end summary."""
     from rich.console import Console
 
-    from experiments.runner import caused_by_interrupt, execute_run, run_summary
+    from experiments.runner import (
+        caused_by_interrupt,
+        default_run_id,
+        draw_seed,
+        execute_run,
+        run_summary,
+    )
     from experiments.store import RunExistsError, StoreError
     from model.scenario import load_scenario
 
@@ -83,11 +111,16 @@ def run(
         raise _invalid(f"invalid scenario:\n{err}") from None
     except (OSError, yaml.YAMLError) as err:
         raise _invalid(f"{scenario}: {err}") from None
+    if seed is None:  # drawn here so that the run folder's name is known before the run
+        seed = draw_seed()
+    if run_id is None:
+        run_id = default_run_id(sc.name, seed)
+    _check_run_target(out, run_id, overwrite)
     try:
         path = execute_run(sc, seed, out, run_id=run_id, progress=progress, overrides=overrides,
                            overwrite=overwrite)
     except RunExistsError:
-        typer.echo(f"error: {out / (run_id or '?')} already holds a complete run; use --overwrite to replace "
+        typer.echo(f"error: {out / run_id} already holds a complete run; use --overwrite to replace "
                    "it or --run-id to choose another name", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     except (StoreError, OSError) as err:

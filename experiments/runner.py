@@ -83,14 +83,14 @@ def execute_run(scenario: Scenario | str | Path, seed: int | None = None, out_di
     Raises:
         ScenarioError: the scenario file or an override is invalid.
         RunExistsError: ``<out_dir>/<run_id>`` already holds a complete run and not ``overwrite``.
+        NotARunError: something that is not a run folder is at ``<out_dir>/<run_id>`` (left alone).
+        StoreError: the run id is not a folder name, or ``out_dir`` cannot hold runs.
     """
     overrides = [str(o) for o in overrides]
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
     seed = draw_seed() if seed is None else _check_seed(seed)
     run_id = str(run_id) if run_id is not None else default_run_id(sc.name, seed)
-    final = Path(out_dir) / run_id
-    if store.is_complete(final) and not overwrite:  # fail before spending the run's time
-        raise store.RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
+    store.check_target(out_dir, run_id, overwrite)  # fail before spending the run's time
 
     started = time.perf_counter()
     tables, n_months = simulate(sc, seed, progress_label=run_id if progress else None)

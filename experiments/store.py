@@ -30,9 +30,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["MANIFEST", "RUN_TABLES", "TMP_PREFIX", "RunData", "RunExistsError", "StoreError",
-           "clean_stale_tmp", "collect_versions", "git_commit", "is_complete", "list_runs",
-           "read_run", "write_run"]
+__all__ = ["MANIFEST", "MAX_RUN_ID_BYTES", "RUN_TABLES", "TMP_PREFIX", "NotARunError", "RunData", "RunExistsError",
+           "RunIdError", "StoreError", "check_target", "clean_stale_tmp", "collect_versions", "git_commit",
+           "is_complete", "list_runs", "read_run", "write_run"]
 
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
@@ -41,6 +41,7 @@ RUN_TABLES = ("indicators", "indicators_province", "firms", "contracts", "flows"
 
 _VERSIONED = ("clusterlink", "mesa", "numpy", "pandas", "pyarrow", "scipy")
 _NAME_OK = re.compile(r"^[^/\\\x00]+$")
+MAX_RUN_ID_BYTES = 200  # with the temporary folder's prefix and suffix, under the usual 255-byte name limit
 _TABLE_OK = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -52,6 +53,15 @@ class RunExistsError(StoreError, FileExistsError):
     """The target run folder already holds a complete run and ``overwrite`` was not given."""
 
 
+class NotARunError(StoreError, FileExistsError):
+    """Something that is not a run folder (a file, a link, a folder without a manifest) is where the
+    run would go; it is never replaced, even with ``overwrite``."""
+
+
+class RunIdError(StoreError, ValueError):
+    """A run id that is not a plain folder name."""
+
+
 # -- writing ------------------------------------------------------------------------------------------
 def write_run(out_dir: str | Path, run_id: str, manifest: Mapping[str, Any],
               tables: Mapping[str, pd.DataFrame], overwrite: bool = False) -> Path:
@@ -61,15 +71,11 @@ def write_run(out_dir: str | Path, run_id: str, manifest: Mapping[str, Any],
     (name → row count). Raises ``RunExistsError`` if a complete run is already there, unless
     ``overwrite`` (then the old folder is renamed aside, the new one renamed in, the old deleted).
     """
-    run_id = _check_run_id(run_id)
     for name in tables:
         if not _TABLE_OK.match(name):
             raise StoreError(f"table name {name!r} is not a plain identifier")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    final = out / run_id
-    if is_complete(final) and not overwrite:
-        raise RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
+    final = check_target(out_dir, run_id, overwrite)
+    out, run_id = final.parent, final.name
     tmp = _claim_tmp(out, run_id)
     try:
         counts = {name: _write_table(tmp / f"{name}.parquet", df) for name, df in tables.items()}
@@ -85,6 +91,41 @@ def write_run(out_dir: str | Path, run_id: str, manifest: Mapping[str, Any],
             _IN_USE.discard(tmp)
     _fsync_dir(out)
     return final
+
+
+def check_target(out_dir: str | Path, run_id: str, overwrite: bool = False) -> Path:
+    """Check that run ``run_id`` can be written under ``out_dir`` (created if missing) and return its
+    folder; callers check before simulating, so that a run is not spent on a folder it cannot have.
+
+    Raises ``RunIdError`` (not a plain folder name), ``StoreError`` (``out_dir`` is a file, or cannot
+    be created or written), ``NotARunError`` (a file, a link or a folder without ``manifest.json``
+    is at the run's place: it is someone's own, left alone even with ``overwrite``) or
+    ``RunExistsError`` (a complete run is there and not ``overwrite``).
+    """
+    run_id = _check_run_id(run_id)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"the results folder {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"cannot create the results folder {out}: {err.strerror or err}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise StoreError(f"the results folder {out} is not writable")
+    final = out / run_id
+    _refuse_what_is_not_a_run(final)
+    if is_complete(final) and not overwrite:
+        raise RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
+    return final
+
+
+def _refuse_what_is_not_a_run(final: Path) -> None:
+    """Raise ``NotARunError`` if ``final`` exists and is not a run folder (complete or damaged)."""
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise NotARunError(f"{final} exists and is not a run folder (it is a file or a link); it is left alone")
+    if final.is_dir() and not (final / MANIFEST).is_file():
+        raise NotARunError(f"{final} exists and is not a run folder (it has no {MANIFEST}); it is left alone, "
+                           "even with overwrite")
 
 
 _IN_USE: set[Path] = set()  # temporary folders this process is writing now (threads share a pid)
@@ -116,7 +157,10 @@ def _check_run_id(run_id: Any) -> str:
     if not isinstance(run_id, str):
         raise TypeError(f"run_id must be a str, got {type(run_id).__name__} ({run_id!r})")
     if not _NAME_OK.match(run_id) or run_id in (".", "..") or run_id.startswith("."):
-        raise StoreError(f"run_id {run_id!r} is not a valid folder name (no '/', no leading '.')")
+        raise RunIdError(f"run id {run_id!r} is not a valid folder name: it must not be empty, start with '.' "
+                         "or contain '/' or '\\'")
+    if len(run_id.encode("utf-8")) > MAX_RUN_ID_BYTES:
+        raise RunIdError(f"run id is {len(run_id.encode('utf-8'))} bytes long; at most {MAX_RUN_ID_BYTES}")
     return run_id
 
 
@@ -187,9 +231,10 @@ def _move_into_place(tmp: Path, final: Path, overwrite: bool) -> None:
         except OSError:  # someone else got there first: decide again below
             if not final.exists():
                 raise
+    _refuse_what_is_not_a_run(final)  # it appeared while the run was being written
     if is_complete(final) and not overwrite:
         raise RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
-    # An incomplete folder under the final name (not ours) or an overwrite: swap it out.
+    # A damaged run folder (a manifest, but not complete) or an overwrite: swap it out.
     aside = final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}-old"
     if aside.exists():
         shutil.rmtree(aside)

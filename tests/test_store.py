@@ -196,12 +196,63 @@ def test_a_failed_overwrite_keeps_the_old_run(tmp_path, monkeypatch):
     assert not leftovers(tmp_path)
 
 
-def test_an_incomplete_folder_under_the_run_name_is_replaced(tmp_path):
-    (tmp_path / "r").mkdir()
-    (tmp_path / "r" / "junk.parquet").write_text("half")
-    path = write_run(tmp_path, "r", manifest(), sample_tables())
-    assert is_complete(path) and not (path / "junk.parquet").exists()
+def test_a_damaged_run_under_the_run_name_is_replaced(tmp_path):
+    """A run folder that lost a table (its manifest says complete, a listed table is missing)."""
+    path = write_run(tmp_path, "r", manifest(seed=1), sample_tables())
+    (path / "firms.parquet").unlink()
+    assert not is_complete(path)
+    write_run(tmp_path, "r", manifest(seed=2), sample_tables())
+    assert is_complete(path) and read_run(path).manifest["seed"] == 2
     assert not leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_what_is_not_a_run_is_never_replaced(tmp_path, overwrite):
+    """A folder without a manifest, a file or a link where the run would go is someone's own."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("precious")
+    (tmp_path / "afile").write_text("precious")
+    elsewhere = write_run(tmp_path / "other", "r", manifest(), sample_tables())
+    (tmp_path / "link").symlink_to(elsewhere, target_is_directory=True)
+    for name in ("mine", "afile", "link"):
+        with pytest.raises(store.NotARunError, match="left alone"):
+            write_run(tmp_path, name, manifest(), sample_tables(), overwrite=overwrite)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
+    assert (tmp_path / "afile").read_text() == "precious"
+    assert (tmp_path / "link").resolve() == elsewhere.resolve() and is_complete(elsewhere)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "link", "mine", "other"]
+
+
+def test_a_folder_that_appears_during_the_write_is_left_alone(tmp_path, monkeypatch):
+    """Checked again at the rename: another process may have put something there meanwhile."""
+    real = store._fsync_dir
+
+    def fsync_then_intrude(path):
+        real(path)
+        if path.name.startswith(".tmp-") and not (tmp_path / "r").exists():
+            (tmp_path / "r").mkdir()
+            (tmp_path / "r" / "notes.txt").write_text("precious")
+
+    monkeypatch.setattr(store, "_fsync_dir", fsync_then_intrude)
+    with pytest.raises(store.NotARunError):
+        write_run(tmp_path, "r", manifest(), sample_tables(), overwrite=True)
+    assert (tmp_path / "r" / "notes.txt").read_text() == "precious"
+    assert not leftovers(tmp_path)
+
+
+def test_execute_run_checks_where_the_run_goes_before_simulating(tmp_path, monkeypatch):
+    from experiments import runner
+
+    calls = []
+    monkeypatch.setattr(runner, "simulate", lambda *a, **k: calls.append(a))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    for out, run_id, err in ((tmp_path, "mine", store.NotARunError), (tmp_path, "../up", store.RunIdError),
+                             (tmp_path, "x" * (store.MAX_RUN_ID_BYTES + 1), store.RunIdError),
+                             (tmp_path / "a_file", "r", StoreError), (tmp_path / "a_file" / "sub", "r", StoreError)):
+        with pytest.raises(err):
+            runner.execute_run(ROOT / "tests" / "data" / "tiny.yaml", seed=1, out_dir=out, run_id=run_id)
+    assert calls == []
 
 
 def test_concurrent_writers_of_one_run_leave_one_complete_run(tmp_path):
