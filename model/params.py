@@ -6,15 +6,50 @@ the same table; `tests/test_scenario.py` checks that every field carries a unit 
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import types
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class Strict(BaseModel):
-    """Base of every scenario block: unknown keys are errors; values cannot change after load."""
+def _takes_numbers(annotation: Any) -> bool:
+    """Whether a field holds numbers (``int``, ``float``, optional ones, or a mapping to numbers)."""
+    if annotation in (int, float):
+        return True
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is dict and len(args) == 2:
+        return _takes_numbers(args[1])
+    if origin in (Union, types.UnionType):
+        return any(_takes_numbers(a) for a in args if a is not type(None))
+    return False
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+class Strict(BaseModel):
+    """Base of every scenario block: unknown keys are errors; values cannot change after load.
+
+    Numbers must be finite (``.nan`` and ``.inf`` are refused) and a YAML ``true``/``false`` is
+    not a number (pydantic would otherwise read ``true`` as 1).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name, value in data.items():
+            field = cls.model_fields.get(name) if isinstance(name, str) else None
+            if field is None or not _takes_numbers(field.annotation):
+                continue
+            if isinstance(value, bool):
+                raise FieldProblem(name, "a number is expected, not true/false")
+            if isinstance(value, dict):
+                for key, v in value.items():
+                    if isinstance(v, bool):
+                        raise FieldProblem(name, f"{name}.{key}: a number is expected, not true/false")
+        return data
 
 
 class FieldProblem(ValueError):
@@ -42,6 +77,23 @@ class SkillTriple(Strict):
 
     def as_tuple(self) -> tuple[float, float, float]:
         return (self.operator, self.technician, self.engineer)
+
+
+class ShareTriple(SkillTriple):
+    """A share or a probability per skill level (each 0–1)."""
+
+    operator: float = Field(ge=0, le=1, description="per operator, 0–1")
+    technician: float = Field(ge=0, le=1, description="per technician, 0–1")
+    engineer: float = Field(ge=0, le=1, description="per engineer, 0–1")
+
+
+def check_weights(key: str, weights: dict[str, float], *, positive_sum: bool = True) -> None:
+    """Raise ``FieldProblem`` unless every weight is ≥ 0 (and, if asked, they sum to more than 0)."""
+    negative = {k: v for k, v in weights.items() if v < 0}
+    if negative:
+        raise FieldProblem(key, f"{key} weights must be ≥ 0, got {negative}")
+    if positive_sum and not (math.fsum(weights.values()) > 0):
+        raise FieldProblem(key, f"{key} needs at least one weight > 0 (they are normalised to shares)")
 
 
 class Category(Strict):
@@ -191,6 +243,11 @@ class Sourcing(Strict):
                                f"contract_months_max {self.contract_months_max}")
         return self
 
+    @model_validator(mode="after")
+    def _supplier_bom(self) -> Sourcing:
+        check_weights("supplier_bom", self.supplier_bom, positive_sum=False)  # all zero: no tier-2 demand
+        return self
+
 
 class Learning(Strict):
     """Technology learning channels (monthly rates)."""
@@ -231,7 +288,7 @@ class LabourParams(Strict):
                            source="GSO: FDI income 7.5m (2015) → 10.5m (2020), ~7%/yr")
     wage_tightness: float = P(0.02, 0, 1, unit="extra yearly wage growth per unit vacancy rate",
                               source="Assumption (wage curve)")
-    p_search: SkillTriple = Field(default_factory=lambda: SkillTriple(operator=0.025, technician=0.02, engineer=0.015),
+    p_search: ShareTriple = Field(default_factory=lambda: ShareTriple(operator=0.025, technician=0.02, engineer=0.015),
                                   description="probability per month an employed worker looks for a better job. "
                                               "Uncertain: >60% want to change jobs (VnExpress 2022); ~30%/yr turnover unverified")
     match_noise: float = P(0.15, 0, 2, unit="s.d. of the log idiosyncratic value of a job offer (commute, career, fit)",
@@ -246,16 +303,25 @@ class LabourParams(Strict):
                                  source="Assumption: cohort entry into the working-age population")
     initial_pool_share: float = P(0.04, 0, 1, unit="job seekers at start as a share of employment",
                                   source="Assumption: ~2–4% urban unemployment (GSO)")
-    skill_mix_fdi: SkillTriple = Field(default_factory=lambda: SkillTriple(operator=0.86, technician=0.09, engineer=0.05),
+    skill_mix_fdi: ShareTriple = Field(default_factory=lambda: ShareTriple(operator=0.86, technician=0.09, engineer=0.05),
                                        description="share of workforce by skill in FDI firms. "
                                                    "Assumption; 27% of workers hold a certificate (GSO 2023)")
-    skill_mix_domestic: SkillTriple = Field(default_factory=lambda: SkillTriple(operator=0.80, technician=0.14, engineer=0.06),
+    skill_mix_domestic: ShareTriple = Field(default_factory=lambda: ShareTriple(operator=0.80, technician=0.14, engineer=0.06),
                                             description="share of workforce by skill in domestic firms. Assumption")
     labour_tech_elasticity: float = P(0.5, 0, 3, unit="labour needed per unit output falls as ((1+τ0)/(1+τ))^elasticity",
                                       source="Assumption")
     p_spinoff: float = P(0.0001, 0, 0.1, unit="probability per month an engineer at an FDI firm founds an SME",
                          source="Assumption")
     layoff_slack: float = P(0.1, 0, 2, unit="workers above need kept before layoffs, fraction", source="Assumption")
+
+    @model_validator(mode="after")
+    def _skill_mixes(self) -> LabourParams:
+        for key in ("skill_mix_fdi", "skill_mix_domestic"):
+            total = math.fsum(getattr(self, key).as_tuple())
+            if not 0.99 <= total <= 1.01:
+                raise FieldProblem(key, f"{key} shares must sum to 1 (operator + technician + engineer), "
+                                        f"got {total:.4g}")
+        return self
 
 
 class Finance(Strict):
@@ -305,3 +371,8 @@ class Demography(Strict):
     beta_incentive: float = P(1.0, -10, 10, unit="logit weight on incentives (promotion lever)", source="Assumption")
     beta_distance: float = P(-1.0, -10, 10, unit="logit weight per 100 km to Hà Nội", source="Assumption")
     beta_port: float = P(-0.5, -10, 10, unit="logit weight per 100 km to Hải Phòng port", source="Assumption")
+
+    @model_validator(mode="after")
+    def _sector_shares(self) -> Demography:
+        check_weights("fdi_sector_shares", self.fdi_sector_shares)
+        return self

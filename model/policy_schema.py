@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from model.params import FieldProblem, P, SkillTriple, Strict
+from model.params import FieldProblem, P, SkillTriple, Strict, check_weights
 
 YearMonth = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="month as YYYY-MM")]
 
@@ -134,6 +134,12 @@ class InvestmentPromotion(PolicyBase):
     sector_shares: dict[str, float] = Field(default_factory=dict, description="sector mix of the extra projects (empty = baseline mix)")
     incentive: float = P(1.0, 0, 10, unit="logit bonus of targeted provinces' parks", source="Assumption")
     cost_per_project: float = P(20, 0, 1e5, unit="VND bn per attracted project", source="Assumption: incentives and promotion")
+
+    @model_validator(mode="after")
+    def _shares(self) -> InvestmentPromotion:
+        if self.sector_shares:  # empty: the baseline mix
+            check_weights("sector_shares", self.sector_shares)
+        return self
 
 
 class EnvironmentalStandard(PolicyBase):

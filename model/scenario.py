@@ -170,8 +170,9 @@ class Scenario(Strict):
     labour: LabourParams = Field(default_factory=LabourParams)
     finance: Finance = Field(default_factory=Finance)
     demography: Demography = Field(default_factory=Demography)
-    categories: list[Category] = Field(default_factory=lambda: [Category(**c) for c in DEFAULT_CATEGORIES])
-    sectors: list[Sector] = Field(default_factory=lambda: [Sector(**s) for s in DEFAULT_SECTORS])
+    categories: list[Category] = Field(default_factory=lambda: [Category(**c) for c in DEFAULT_CATEGORIES],
+                                       min_length=1)
+    sectors: list[Sector] = Field(default_factory=lambda: [Sector(**s) for s in DEFAULT_SECTORS], min_length=1)
     lead_firms: list[LeadFirmSpec] = Field(default_factory=list)
     firm_groups: list[FirmGroup] = Field(default_factory=list)
     institutions: list[InstitutionSpec] = Field(default_factory=list)
@@ -209,6 +210,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     _inline_geography(data, lines, Path(path))
     _fill_parameter_defaults(data)
     yamlio.apply_overrides(data, lines, overrides)
+    _inline_geography(data, lines, Path(path))  # `--set geography=FILE` (relative to the working folder)
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as err:
@@ -250,7 +252,10 @@ def _inline_geography(data: dict, lines: yamlio.LineMap, scenario_path: Path) ->
     # relative to the file that names it (a parent scenario's geography stays the parent's)
     origin = lines.get(("geography",), (str(scenario_path), None))[0]
     base = Path(origin).parent if origin != "--set" else Path.cwd()
-    geo, geo_lines = yamlio.read_yaml(base / ref)
+    try:
+        geo, geo_lines = yamlio.read_yaml(base / ref)
+    except ScenarioError as err:
+        raise yamlio.referenced_file_error(err, base / ref, str(scenario_path), lines, ("geography",), ref) from None
     data["geography"] = geo
     for p, loc in geo_lines.items():
         lines[("geography",) + p] = loc
@@ -372,6 +377,8 @@ def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:
         need(inst.location, locs, ("institutions", i, "location"), "location")
     for s in sc.demography.fdi_sector_shares:
         need(s, sectors, ("demography", "fdi_sector_shares", s), "sector")
+    for c in sc.sourcing.supplier_bom:
+        need(c, cats, ("sourcing", "supplier_bom", c), "component category")
     for i, pol in enumerate(sc.policies):
         _check_policy(pol, ("policies", i), need, provinces, districts, locs, sectors, cats, leads, insts)
     return out

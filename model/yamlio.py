@@ -21,6 +21,7 @@ LineMap = dict[Path_, tuple[str, int | None]]
 MAX_NODES = 200_000  # refuse YAML alias bombs and absurdly large files
 MAX_BYTES = 5_000_000
 MAX_EXTENDS_DEPTH = 10
+MAX_DEPTH = 50  # nesting levels of mappings and lists (scenario files need about 6)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ def _node_to_data(node: yaml.Node, file: str, path: Path_, lines: LineMap, budge
         raise ConfigError([ConfigIssue(file, node.start_mark.line + 1, format_path(path), _MISSING,
                                        f"file too complex (more than {MAX_NODES} YAML nodes)")])
     lines[path] = (file, node.start_mark.line + 1)
+    if len(path) > MAX_DEPTH:
+        raise ConfigError([ConfigIssue(file, node.start_mark.line + 1, format_path(path[:3]) + " ...", _MISSING,
+                                       f"nested more than {MAX_DEPTH} levels deep")])
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -130,6 +134,9 @@ def read_yaml(path: str | Path) -> tuple[Any, LineMap]:
                                        f"not UTF-8 text (byte {err.start})")]) from None
     try:
         node = yaml.compose(text, Loader=_StrictLoader)
+    except RecursionError:
+        raise ConfigError([ConfigIssue(file, None, "", _MISSING,
+                                       f"YAML nested too deeply (at most {MAX_DEPTH} levels)")]) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -191,9 +198,27 @@ def load_with_extends(path: str | Path, _depth: int = 0, _seen: tuple[str, ...] 
         raise ConfigError([ConfigIssue(str(path), lines.get(("extends",), (None, None))[1], "extends",
                                        parent, "must be the path of another scenario file")])
     parent_path = (Path(path).parent / parent)
-    base, base_lines = load_with_extends(parent_path, _depth + 1, _seen + (str(p),))
+    try:
+        base, base_lines = load_with_extends(parent_path, _depth + 1, _seen + (str(p),))
+    except ConfigError as err:
+        raise referenced_file_error(err, parent_path, str(path), lines, ("extends",), parent) from None
     lines.pop(("extends",), None)
     return deep_merge(base, data), merge_lines(base_lines, lines, data)
+
+
+def referenced_file_error(err: ConfigError, target: Path, file: str, lines: LineMap, key: Path_,
+                          value: Any) -> ConfigError:
+    """``err`` raised reading ``target``; if ``target`` itself is missing or unreadable, say so at
+    the line of ``file`` that names it (``extends:``, ``geography:``). Other errors pass unchanged."""
+    if len(err.errors) == 1 and err.errors[0].file == str(target) and err.errors[0].line is None:
+        origin, line = lines.get(key, (file, None))
+        try:
+            shown = target.resolve()
+        except (OSError, RuntimeError):
+            shown = target
+        return ConfigError([ConfigIssue(origin, line, format_path(key), value,
+                                        f"{err.errors[0].message} ({shown})")])
+    return err
 
 
 def apply_overrides(data: dict, lines: LineMap, overrides: Iterable[str]) -> dict:
@@ -214,26 +239,56 @@ def apply_overrides(data: dict, lines: LineMap, overrides: Iterable[str]) -> dic
             value = raw
         if hasattr(value, "isoformat") and not isinstance(value, str):
             value = raw.strip()
-        target: Any = data
         try:
-            for part in parts[:-1]:
-                if isinstance(target, dict) and part not in target:
-                    target[part] = {}
-                target = target[part]
-            if isinstance(target, list) and not isinstance(parts[-1], int):
-                raise TypeError
-            target[parts[-1]] = value
-        except (KeyError, IndexError, TypeError):
+            path = _set_value(data, parts, value, lines)
+        except _NoSuchPath as err:
             issues.append(ConfigIssue("--set", None, format_path(tuple(parts)), value,
-                                      "this path does not exist in the scenario"))
+                                      f"this path does not exist in the scenario: {err}"))
             continue
-        path = tuple(parts)
         for p in [p for p in lines if p[: len(path)] == path]:
             del lines[p]
         lines[path] = ("--set", None)
     if issues:
         raise ConfigError(issues)
     return data
+
+
+class _NoSuchPath(LookupError):
+    pass
+
+
+def _step(target: Any, part: str | int, done: Path_) -> tuple[Any, str | int]:
+    """The key or index ``part`` of ``target`` as stored (negative list indexes count from the end)."""
+    if isinstance(target, list):
+        if not isinstance(part, int):
+            raise _NoSuchPath(f"{format_path(done) or 'the scenario'} is a list; use an item index, not {part!r}")
+        if not -len(target) <= part < len(target):
+            raise _NoSuchPath(f"{format_path(done)} has {len(target)} item{'s' if len(target) != 1 else ''}"
+                              + (f" (indexes 0 .. {len(target) - 1})" if target else "") + f"; no item {part}")
+        return target, part % len(target)
+    if isinstance(target, dict):
+        return target, str(part)  # YAML keys are text
+    raise _NoSuchPath(f"{format_path(done)} is a single value ({_short(target)}), not a mapping or a list")
+
+
+def _set_value(data: dict, parts: list[str | int], value: Any, lines: LineMap) -> Path_:
+    """Set ``data[parts...] = value``, creating missing mappings; return the path as stored."""
+    target: Any = data
+    done: Path_ = ()
+    for k, part in enumerate(parts):
+        target, key = _step(target, part, done)
+        last = k == len(parts) - 1
+        if isinstance(target, dict) and key not in target and not last:
+            if isinstance(parts[k + 1], int):
+                raise _NoSuchPath(f"{format_path(done + (key,))} is not in the scenario, so it has no item {parts[k + 1]}")
+            target[key] = {}
+            lines[done + (key,)] = ("--set", None)
+        done += (key,)
+        if last:
+            target[key] = value
+        else:
+            target = target[key]
+    return done
 
 
 def locate(data: Any, loc: Iterable[Any], lines: LineMap, default_file: str) -> tuple[str, int | None, Path_, Any]:
@@ -243,6 +298,10 @@ def locate(data: Any, loc: Iterable[Any], lines: LineMap, default_file: str) -> 
     value: Any = _MISSING
     found = True
     for part in loc:
+        if not found:  # below a missing key: keep naming the rest of the path
+            if isinstance(part, int) or "[" not in str(part):
+                path += (part,)
+            continue
         if isinstance(node, Mapping) and part in node:
             node = node[part]
             path += (part,)
@@ -251,12 +310,10 @@ def locate(data: Any, loc: Iterable[Any], lines: LineMap, default_file: str) -> 
             path += (part,)
         elif isinstance(node, Mapping) and node.get("type") == part:
             continue  # the tag pydantic adds for a discriminated union
-        elif isinstance(part, str) and isinstance(node, Mapping):
-            found = False  # a required key that is missing
-            if "[" not in part:
-                path += (part,)
         else:
-            found = False
+            found = False  # a required key that is missing, or a default the file does not spell out
+            if isinstance(part, int) or "[" not in str(part):
+                path += (part,)
     if found:
         value = node
     probe = path
