@@ -54,7 +54,13 @@ class SweepFolder:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """One sweep process per folder (released by the OS if the process dies)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise SweepError(f"the sweep folder {self.root} is a file, not a folder; choose another --out")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise SweepError(f"cannot create the sweep folder {self.root}: {err.strerror or err}; "
+                             "choose another --out") from None
         with open(self.root / ".lock", "w") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -187,6 +187,15 @@ class Outcome(_Strict):
     indicator: str = Field(pattern=COLUMN, description="column of indicators.parquet")
     at: str = Field("end", pattern=r"^(end|\d{4}-(0[1-9]|1[0-2]))$", description="'end' or YYYY-MM")
 
+    @model_validator(mode="after")
+    def _known(self) -> Outcome:
+        from model.metrics import EVENT_COUNTS, INDICATORS
+
+        known = [*INDICATORS, *EVENT_COUNTS]
+        if self.indicator not in known:  # else the sweep would run and only `analyze` would say so
+            raise ValueError(f"unknown indicator {self.indicator!r}; indicators.parquet has: {', '.join(known)}")
+        return self
+
 
 class SweepSpec(_Strict):
     """A complete, validated sweep file."""

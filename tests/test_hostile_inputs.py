@@ -283,3 +283,29 @@ def test_without_a_seed_the_drawn_seed_names_the_folder(tmp_path, fake_simulatio
     assert res.exit_code == 0, res.output
     (folder,) = [p for p in tmp_path.iterdir()]
     assert folder.name.startswith(f"tiny-s{fake_simulation[0]}-")
+
+
+def _sweep_file(tmp_path: Path, outcome: str = "localisation_rate") -> Path:
+    return write(tmp_path, f"name: t\nbase: {TINY}\nset: {{end: 2023-02}}\nseed: 1\n"
+                           f"outcomes:\n  - {{indicator: {outcome}}}\n", "sweep.yaml")
+
+
+def test_a_sweep_outcome_must_be_an_indicator_before_any_run(tmp_path):
+    """An unknown outcome used to be accepted: the sweep ran, and only `analyze` failed."""
+    res = invoke("sweep", _sweep_file(tmp_path, "no_such_indicator"), "--out", tmp_path / "sw", "--in-process",
+                 "--no-progress")
+    no_traceback(res)
+    assert res.exit_code == 2
+    assert "sweep.yaml:6" in res.output and "unknown indicator 'no_such_indicator'" in res.output
+    assert "localisation_rate" in res.output  # the allowed names are listed
+    assert not (tmp_path / "sw").exists()
+
+
+def test_a_sweep_folder_that_is_a_file_is_an_error_not_a_traceback(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x", encoding="utf-8")
+    for out, message in ((a_file, "is a file, not a folder"), (a_file / "sub", "cannot create the sweep folder")):
+        res = invoke("sweep", _sweep_file(tmp_path), "--out", out, "--in-process", "--no-progress")
+        no_traceback(res)
+        assert res.exit_code == 1 and message in res.output and str(out) in res.output
+    assert a_file.read_text(encoding="utf-8") == "x"
