@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from model.params import FieldProblem, P, SkillTriple, Strict, check_weights
 
-YearMonth = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="month as YYYY-MM")]
+
+def _month_text(value: object) -> object:
+    """A month must be written YYYY-MM; YAML reads ``202306`` or ``2023`` as a number."""
+    if not isinstance(value, str):
+        raise ValueError(f"a month is written YYYY-MM (e.g. 2030-12), got {type(value).__name__} {value!r}")
+    return value
+
+
+YearMonth = Annotated[str, BeforeValidator(_month_text),
+                      Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="month as YYYY-MM")]
 
 
 class PolicyBase(Strict):

@@ -287,6 +287,8 @@ def _explain(e: dict, path: tuple) -> str:
         return f"unknown policy type {ctx.get('tag')!r}; allowed: {ctx.get('expected_tags')}"
     if kind == "string_pattern_mismatch":
         return "must look like YYYY-MM" if "4" in str(ctx.get("pattern")) else f"must match {ctx.get('pattern')}"
+    if kind == "value_error" and isinstance(ctx.get("error"), ValueError):
+        return str(ctx["error"])  # our own check's message, without pydantic's "Value error, "
     return e["msg"]
 
 

@@ -309,3 +309,15 @@ def test_a_sweep_folder_that_is_a_file_is_an_error_not_a_traceback(tmp_path):
         no_traceback(res)
         assert res.exit_code == 1 and message in res.output and str(out) in res.output
     assert a_file.read_text(encoding="utf-8") == "x"
+
+
+@pytest.mark.parametrize("value", ["202306", "2023"])
+def test_a_month_written_as_a_number_says_how_to_write_it(tmp_path, value):
+    """YAML reads `end: 202306` as a number; the message used to be "Input should be a valid string"."""
+    assert "\nend: 2023-12\n" in TINY_TEXT
+    path = write(tmp_path, TINY_TEXT.replace("\nend: 2023-12\n", f"\nend: {value}\n"))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    text = str(err.value)
+    assert f"s.yaml:4: end: got {value}" in text
+    assert "YYYY-MM" in text and "Value error" not in text
