@@ -111,6 +111,8 @@ def run(
         raise _invalid(f"invalid scenario:\n{err}") from None
     except (OSError, yaml.YAMLError) as err:
         raise _invalid(f"{scenario}: {err}") from None
+    for note in sc.idle_policies():
+        typer.echo(f"warning: {note}", err=True)
     if seed is None:  # drawn here so that the run folder's name is known before the run
         seed = draw_seed()
     if run_id is None:
@@ -160,6 +162,8 @@ def validate(
             continue
         n_pol = len(sc.policies)
         typer.echo(f"OK   {file}: {sc.name}, {sc.start} to {sc.end}, {n_pol} polic{'ies' if n_pol != 1 else 'y'}")
+        for note in sc.idle_policies():
+            typer.echo(f"  warning: {note}")
     if failed:
         raise typer.Exit(EXIT_INVALID)
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from model.firms import SME
 from model.geography import month_index
+from model.policy_schema import policy_label
 from model.population import link_partners
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ class PolicyState:
 
     def __init__(self, m: ClusterModel):
         self.blocks = list(m.sc.policies)
-        self.labels = [b.label or f"{b.type}#{i}" for i, b in enumerate(self.blocks)]
+        self.labels = [policy_label(b, i) for i, b in enumerate(self.blocks)]
         self.start = [month_index(b.start, m.sc.start) for b in self.blocks]
         self.end = [month_index(b.end, m.sc.start) if b.end else 10**6 for b in self.blocks]
         self.year_spend = np.zeros(len(self.blocks))

@@ -24,6 +24,11 @@ YearMonth = Annotated[str, BeforeValidator(_month_text),
                       Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="month as YYYY-MM")]
 
 
+def policy_label(policy: PolicyBase, index: int) -> str:
+    """The name a scenario's ``index``-th policy goes by in results and messages."""
+    return policy.label or f"{policy.type}#{index}"
+
+
 class PolicyBase(Strict):
     """What every lever has: a label, a window and an optional yearly budget cap."""
 

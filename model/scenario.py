@@ -32,7 +32,7 @@ from model.params import (
     Sourcing,
     Strict,
 )
-from model.policy_schema import Policy, YearMonth
+from model.policy_schema import Policy, YearMonth, policy_label
 from model.yamlio import ConfigError as ScenarioError
 from model.yamlio import ConfigIssue as ScenarioIssue
 
@@ -193,6 +193,18 @@ class Scenario(Strict):
     @property
     def source_path(self) -> str | None:
         return self._source
+
+    def idle_policies(self) -> list[str]:
+        """Policies that never act in the simulated months (a start after the end, or an end before
+        the start): valid, as a short test run of a long scenario has them, but worth a warning."""
+        out = []
+        for i, pol in enumerate(self.policies):
+            name = policy_label(pol, i)
+            if pol.start > self.end:
+                out.append(f"policy {name!r} starts {pol.start}, after the scenario's end {self.end}: it never acts")
+            elif pol.end is not None and pol.end < self.start:
+                out.append(f"policy {name!r} ends {pol.end}, before the scenario's start {self.start}: it never acts")
+        return out
 
     def resolved_dict(self) -> dict[str, Any]:
         """The full merged configuration as JSON-able data."""

@@ -321,3 +321,15 @@ def test_a_month_written_as_a_number_says_how_to_write_it(tmp_path, value):
     text = str(err.value)
     assert f"s.yaml:4: end: got {value}" in text
     assert "YYYY-MM" in text and "Value error" not in text
+
+
+def test_a_policy_outside_the_simulated_months_is_valid_but_warned_about(tmp_path):
+    """A short run of a long scenario has such policies; a typo (2035 for 2025) too: say so."""
+    text = TINY_TEXT + ("policies:\n  - {type: sme_credit, start: 2027-01, label: later}\n"
+                        "  - {type: sme_credit, start: 2023-01, end: 2023-06}\n")
+    path = write(tmp_path, text)
+    sc = load_scenario(path)
+    assert sc.idle_policies() == ["policy 'later' starts 2027-01, after the scenario's end 2023-12: it never acts"]
+    res = invoke("validate", path)
+    assert res.exit_code == 0 and "warning: policy 'later' starts 2027-01" in res.output
+    assert load_scenario(path, ["end=2027-06"]).idle_policies() == []
