@@ -289,7 +289,7 @@ class LabourParams(Strict):
     wage_tightness: float = P(0.02, 0, 1, unit="extra yearly wage growth per unit vacancy rate",
                               source="Assumption (wage curve)")
     p_search: ShareTriple = Field(default_factory=lambda: ShareTriple(operator=0.025, technician=0.02, engineer=0.015),
-                                  description="probability per month an employed worker looks for a better job. "
+                                  description="probability per month an employed worker looks for a better job (each 0–1). "
                                               "Uncertain: >60% want to change jobs (VnExpress 2022); ~30%/yr turnover unverified")
     match_noise: float = P(0.15, 0, 2, unit="s.d. of the log idiosyncratic value of a job offer (commute, career, fit)",
                            source="Assumption: standard job-search match shock")
@@ -304,10 +304,10 @@ class LabourParams(Strict):
     initial_pool_share: float = P(0.04, 0, 1, unit="job seekers at start as a share of employment",
                                   source="Assumption: ~2–4% urban unemployment (GSO)")
     skill_mix_fdi: ShareTriple = Field(default_factory=lambda: ShareTriple(operator=0.86, technician=0.09, engineer=0.05),
-                                       description="share of workforce by skill in FDI firms. "
+                                       description="share of workforce by skill in FDI firms (shares 0–1 summing to 1). "
                                                    "Assumption; 27% of workers hold a certificate (GSO 2023)")
     skill_mix_domestic: ShareTriple = Field(default_factory=lambda: ShareTriple(operator=0.80, technician=0.14, engineer=0.06),
-                                            description="share of workforce by skill in domestic firms. Assumption")
+                                            description="share of workforce by skill in domestic firms (shares 0–1 summing to 1). Assumption")
     labour_tech_elasticity: float = P(0.5, 0, 3, unit="labour needed per unit output falls as ((1+τ0)/(1+τ))^elasticity",
                                       source="Assumption")
     p_spinoff: float = P(0.0001, 0, 0.1, unit="probability per month an engineer at an FDI firm founds an SME",
