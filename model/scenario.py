@@ -227,7 +227,8 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         sc = Scenario.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(_issues(err, data, lines, file)) from None
-    issues = [yamlio.ConfigIssue(*_where(data, lines, file, p), v, m) for p, v, m in _cross_references(sc)]
+    found = _same_name_once(_defaults_missing_categories(_cross_references(sc), lines, [c.id for c in sc.categories]))
+    issues = [yamlio.ConfigIssue(*_where(data, lines, file, p), v, m) for p, v, m in found]
     if issues:
         raise ScenarioError(issues)
     sc._source = file
@@ -347,6 +348,46 @@ def _bounds(path: tuple) -> str:
         hi = getattr(m, "le", hi) if getattr(m, "le", None) is not None else hi
     unit = f"; {field.description}" if field is not None and field.description else ""
     return f"{lo} .. {hi}{unit}"
+
+
+UNKNOWN_CATEGORY = "unknown component category"
+DEFAULT_CATEGORY_USERS = (("sectors",), ("sourcing", "supplier_bom"))  # lists of categories a file may leave out
+
+
+def _defaults_missing_categories(found: list[tuple[tuple, Any, str]], lines: yamlio.LineMap,
+                                 given: list[str]) -> list[tuple[tuple, Any, str]]:
+    """A ``categories:`` list that replaces the default one leaves the default sectors' bills of
+    materials (and the default supplier mix) naming categories it lacks: one problem, said at
+    ``categories``, instead of one per sector and category at no line of the user's files."""
+    def from_defaults(path: tuple) -> bool:
+        return any(path[: len(root)] == root and root not in lines for root in DEFAULT_CATEGORY_USERS)
+
+    missing = [(p, v) for p, v, m in found if m.startswith(UNKNOWN_CATEGORY) and from_defaults(p)]
+    if not missing:
+        return found
+    names = sorted({str(v) for _, v in missing})
+    users = " and ".join(".".join(root) for root in DEFAULT_CATEGORY_USERS if any(p[: len(root)] == root for p, _ in missing))
+    rest = [(p, v, m) for p, v, m in found if not (m.startswith(UNKNOWN_CATEGORY) and from_defaults(p))]
+    message = (f"this list replaces the default categories, but the default {users} (not set in the scenario) use "
+               f"categories it lacks: {', '.join(names)}; add them here, or give {users} of your own")
+    return [(("categories",), given, message), *rest]
+
+
+def _same_name_once(found: list[tuple[tuple, Any, str]]) -> list[tuple[tuple, Any, str]]:
+    """One problem per unknown name, at its first use, naming a few of the other places that use it
+    (a ``sectors:`` list that drops a sector the geography uses would otherwise give dozens)."""
+    groups: dict[tuple[str, str], list[tuple[tuple, Any]]] = {}
+    for path, value, message in found:
+        groups.setdefault((repr(value), message), []).append((path, value))
+    out = []
+    for (_, message), uses in groups.items():
+        (path, value), rest = uses[0], uses[1:]
+        if rest:
+            others = ", ".join(yamlio.format_path(p) for p, _ in rest[:3])
+            more = f" and {len(rest) - 3} more" if len(rest) > 3 else ""
+            message = f"{message} (also used at {others}{more})"
+        out.append((path, value, message))
+    return out
 
 
 def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:

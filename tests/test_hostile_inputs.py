@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from experiments import cli
 from model.scenario import ScenarioError, load_scenario
-from tests.conftest import DATA, TINY
+from tests.conftest import BASELINE, DATA, TINY
 
 TINY_TEXT = TINY.read_text(encoding="utf-8")
 
@@ -163,10 +163,13 @@ def test_an_empty_category_or_sector_list_is_one_clear_error(tmp_path, key):
     assert "at least 1 item" in issues[0].message
 
 
-def test_an_error_below_a_default_list_keeps_the_list_index(tmp_path):
-    text = TINY_TEXT + "categories:\n  - {id: packaging, name: Packaging}\n"
-    paths = {i.path for i in problems(write(tmp_path, text)) if "bom" in i.path}
-    assert "sectors[0].bom.chips" in paths and not any(p.startswith("sectors.") for p in paths)
+def test_an_error_below_a_default_list_keeps_the_list_index():
+    """A path into a list the files do not spell out (the default sectors) keeps its index."""
+    from model import yamlio
+
+    file, line, path, _ = yamlio.locate({"name": "x"}, ("sectors", 0, "bom", "chips"), {}, "s.yaml")
+    assert (file, line) == ("s.yaml", None)
+    assert yamlio.format_path(path) == "sectors[0].bom.chips"
 
 
 def test_a_missing_parent_names_the_extends_line(tmp_path):
@@ -333,3 +336,24 @@ def test_a_policy_outside_the_simulated_months_is_valid_but_warned_about(tmp_pat
     res = invoke("validate", path)
     assert res.exit_code == 0 and "warning: policy 'later' starts 2027-01" in res.output
     assert load_scenario(path, ["end=2027-06"]).idle_policies() == []
+
+
+def test_a_categories_list_that_drops_defaults_is_one_problem_at_its_line(tmp_path):
+    """The default sectors and supplier mix used to give one problem per sector and category, at line 1."""
+    path = write(tmp_path, f"extends: {BASELINE}\nname: x\ncategories:\n  - {{id: packaging, name: P}}\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    (issue,) = err.value.errors
+    assert issue.line in (3, 4) and issue.path == "categories"
+    assert "default sectors and sourcing.supplier_bom" in issue.message and "chips" in issue.message
+
+
+def test_an_unknown_name_used_in_many_places_is_one_problem(tmp_path):
+    """A sectors list that drops the baseline's sectors: one problem per sector, not one per use."""
+    path = write(tmp_path, f"extends: {BASELINE}\nsectors:\n  - {{id: s1, name: S, bom: {{chips: 0.5}}}}\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    values = [issue.value for issue in err.value.errors]
+    assert len(values) == len(set(values)) and "electronics_assembly" in values
+    assert all("unknown sector" in issue.message for issue in err.value.errors)
+    assert any("also used at" in issue.message and "more)" in issue.message for issue in err.value.errors)
