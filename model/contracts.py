@@ -24,14 +24,15 @@ from model.sampling import drop_duplicates, sample_by_location
 if TYPE_CHECKING:
     from model.cluster_model import ClusterModel
 
-def unit_cost(m: ClusterModel, threshold: float, wage: np.ndarray | None = None) -> np.ndarray:
-    """Unit cost of each firm's output in a category, relative to the world price (eq. 3.1).
+def unit_cost(m: ClusterModel, threshold: float | np.ndarray, wage: np.ndarray | None = None) -> np.ndarray:
+    """Unit cost of each firm's output in a category, relative to the world price (eq. 3.1); with an
+    array of thresholds, one row per threshold.
 
     Cost falls with τ, but technology beyond what the part needs (threshold + headroom) buys
     nothing more; labour costs enter through the firm's wage relative to the domestic average.
     """
     s, f = m.sc.sourcing, m.firms
-    useful = np.minimum(f.tech[: f.n], threshold + s.cost_tech_headroom)
+    useful = np.minimum(f.tech[: f.n], np.asarray(threshold)[..., None] + s.cost_tech_headroom)
     return s.unit_cost_base * np.exp(-s.cost_tech_elasticity * useful) * (_wage_factor(m) if wage is None else wage)
 
 
@@ -53,16 +54,19 @@ def qualifies(m: ClusterModel, rows: np.ndarray, cat: int) -> np.ndarray:
     return ok
 
 
-def _qualification(m: ClusterModel) -> Callable[[int], np.ndarray]:
-    """``qualifies(m, all firms, cat)`` for each category, sharing the parts that are the same in all."""
+def _qualification(m: ClusterModel) -> Callable[[int | np.ndarray], np.ndarray]:
+    """``qualifies(m, all firms, cat)`` for each category, sharing the parts that are the same in all;
+    given an array of categories, one row per category."""
     f, n = m.firms, m.firms.n
     may = f.alive[:n] & (f.kind[:n] != LEAD)
     tech = f.tech[:n] + np.where(f.coached_until[:n] >= m.month, m.policy.qualification_bonus, 0.0)
 
-    def of(cat: int) -> np.ndarray:
-        c = m.categories[cat]
-        ok = may & f.caps[:n, cat] & (tech >= c.threshold)
-        return ok & f.certified[:n] if c.certification else ok
+    def of(cat: int | np.ndarray) -> np.ndarray:
+        cats = np.atleast_1d(cat)
+        certification = np.array([m.categories[c].certification for c in cats])
+        ok = (may & f.caps[:n, cats].T & (tech >= m.category_threshold[cats][:, None])
+              & (f.certified[:n] | ~certification[:, None]))
+        return ok if np.ndim(cat) else ok[0]
 
     return of
 
@@ -164,11 +168,15 @@ def run_tenders(m: ClusterModel, need: np.ndarray, contracted: np.ndarray, spare
     open_need = need - contracted
     review = review_all | (rng.random(open_need.shape) < s.p_review)
     open_need = np.where(review & f.alive[: len(need), None], open_need, 0.0)
-    stream = KernelStream(rng) if kernels.use_compiled() and KernelStream.fits(rng) else None
-    first_new = m.contracts.n  # the compiled path indexes the month's new contracts at the end
     h_max = float(m.contracts.hist.max()) if len(m.contracts.hist) else 0.0  # records don't change in tenders
-    wage, qualification = _wage_factor(m), _qualification(m)
-    for c in np.argsort(-m.category_threshold, kind="stable"):
+    wage = _wage_factor(m)
+    order = np.argsort(-m.category_threshold, kind="stable")
+    rounds = s.initial_tender_rounds if review_all else s.tender_rounds
+    if kernels.use_compiled() and KernelStream.fits(rng):
+        _tenders_compiled(m, order, rounds, open_need, spare, review_all, wage, h_max)
+        return
+    qualification = _qualification(m)
+    for c in order:
         left = open_need[:, c].copy()
         if not (left > s.min_tender_value).any():
             continue  # no buyer: the first round would stop before drawing
@@ -177,21 +185,12 @@ def run_tenders(m: ClusterModel, need: np.ndarray, contracted: np.ndarray, spare
             continue  # no supplier: likewise
         cap_share = s.max_share * open_need[:, c]
         unit = unit_cost(m, m.categories[c].threshold, wage)
-        rounds = s.initial_tender_rounds if review_all else s.tender_rounds
-        if stream is not None:
-            _tenders_compiled(m, int(c), rounds, unit, qualified, left, cap_share, spare, review_all, stream, h_max)
-            continue
         for _ in range(rounds):
             buyers = np.flatnonzero(left > s.min_tender_value)
             pool = np.flatnonzero(qualified & (spare[: len(need)] > 1e-9))
             if not len(buyers) or not len(pool):
                 break
             _tender_round(m, int(c), buyers, pool, unit, left, cap_share, spare, review_all)
-    if stream is not None:
-        m.contracts.index_from(first_new)  # each category's look-ups were of its own contracts only
-        stream.close()
-        if stream.events:
-            _log_events(m, *(np.concatenate(x) for x in zip(*stream.events, strict=True)))
 
 
 def _tender_round(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit: np.ndarray,
@@ -257,37 +256,40 @@ def _awards(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit:
     return b[keep], win[keep], award[keep]
 
 
-def _tenders_compiled(m: ClusterModel, c: int, rounds: int, unit: np.ndarray, qualified: np.ndarray,
-                      left: np.ndarray, cap_share: np.ndarray, spare: np.ndarray, initial: bool,
-                      stream: KernelStream, h_max: float) -> None:
-    """A category's rounds of ``run_tenders`` in compiled calls (tender_kernel.tender_rounds): the same
-    awards, contracts, events and draws as ``_tender_round`` round by round."""
-    f, s, book, geo = m.firms, m.sc.sourcing, m.contracts, m.geo
-    k = s.n_candidates
+def _tenders_compiled(m: ClusterModel, order: np.ndarray, rounds: int, open_need: np.ndarray, spare: np.ndarray,
+                      initial: bool, wage: np.ndarray, h_max: float) -> None:
+    """``run_tenders``' loop over categories (in ``order``) in compiled calls
+    (tender_kernel.month_tenders): the same awards, contracts, events and draws as ``_tender_round``
+    category by category and round by round. Each category's inputs are one row of a table."""
+    f, s, book, geo, pol = m.firms, m.sc.sourcing, m.contracts, m.geo, m.policy
+    unit = unit_cost(m, m.category_threshold[order], wage)
+    table = [np.ascontiguousarray(x) for x in (_qualification(m)(order), unit, (s.max_share * open_need)[:, order].T,
+                                                open_need[:, order].T, pol.local_credit[order][:, geo.province])]
+    limit = (1 + m.sc.economy.import_markup) * (1 + pol.import_spike[order])
+    reach = np.stack([m.reach_weight[c] for c in order])
     lo = 1 if initial else s.contract_months_min  # at the start, stagger ends so renewals spread out
-    credit_of_loc = m.policy.local_credit[c][geo.province]
-    limit = (1 + m.sc.economy.import_markup) * (1 + m.policy.import_spike[c])
-    segments = book.pair_segments(f.n)
-    book.reserve(k * int(np.count_nonzero(left > s.min_tender_value)))  # the first round's contracts, at most
+    segments, base_seg = book.pair_segments(f.n), book.base_segments(f.n)
+    stream = KernelStream(m.rng_contracts)
+    first, ci, r = book.n, 0, 0
     first_new, new_head, new_next = book.n, np.full(f.n, -1, np.int64), np.zeros(0, np.int64)
-    r = 0
     while True:
         b = book._buf
         (base_keys, base_pos), (tail_keys, tail_pos) = book._ix["base"], book._ix["tail"]
-        r, status, n_book, next_id, need, tag, pos, val, new_next = tender_kernel.tender_rounds(
-            c, r, rounds, k, s.min_tender_value, qualified, unit, cap_share, left, spare, f.loc, f.foreign,
-            f.coached_until, credit_of_loc, m.month, float(m.policy.matchmaking), m.geo.km,
-            m.sc.economy.transport_cost_per_km, s.history_weight, s.score_noise, limit, m.reach_weight[c],
-            book.pair_keys, book.pair_ids, book.hist, h_max, book._key_base, segments, base_keys, base_pos,
-            book.base_segments(f.n), tail_keys,
-            tail_pos, b["cid"], b["buyer"], b["supplier"], b["cat"], b["value"], b["start"], b["end"], b["perf"],
-            b["pair"], book.n, book.next_id, lo, s.contract_months_max - lo, stream.st, first_new, new_head, new_next)
-        book.appended(n_book, next_id)  # indexed once, after the month's tenders
+        ci, r, status, n_book, next_id, need, first_new, new_next, tag, pos, val = tender_kernel.month_tenders(
+            order, ci, r, rounds, s.n_candidates, s.min_tender_value, *table[:4], spare, f.loc, f.foreign,
+            f.coached_until, table[4], m.month, float(pol.matchmaking), geo.km, m.sc.economy.transport_cost_per_km,
+            s.history_weight, s.score_noise, limit, reach, book.pair_keys, book.pair_ids, book.hist, h_max,
+            book._key_base, segments, base_keys, base_pos, base_seg, tail_keys, tail_pos, b["cid"], b["buyer"],
+            b["supplier"], b["cat"], b["value"], b["start"], b["end"], b["perf"], b["pair"], book.n, book.next_id,
+            lo, s.contract_months_max - lo, stream.st, first_new, new_head, new_next)
+        book.appended(n_book, next_id)
         stream.events.append((tag, pos, val))  # logged after the month's tenders (positions don't move)
-        if status == 1:
-            book.reserve(need)
-        else:
-            return
+        if status != 1:
+            break
+        book.reserve(need)
+    book.index_from(first)  # each category's look-ups were of its own contracts only
+    stream.close()
+    _log_events(m, *(np.concatenate(x) for x in zip(*stream.events, strict=True)))
 
 
 def _log_events(m: ClusterModel, tag: np.ndarray, pos: np.ndarray, val: np.ndarray) -> None:

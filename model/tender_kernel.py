@@ -424,3 +424,39 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
             n_book += 1
             next_id += 1
     return r, status, n_book, next_id, need, ev_tag[:n_ev], ev_pos[:n_ev], ev_val[:n_ev], new_next
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def month_tenders(order, ci0, round0, rounds, k, min_value, qualified, unit, cap_share, left, spare, loc, foreign,
+                  coached_until, credit_of_loc, month, matchmaking, km, transport, history_weight, score_noise,
+                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, base_keys, base_pos,
+                  base_seg, tail_keys, tail_pos, cid, buyer, supplier, cat_col, value, start, end, perf, pair,
+                  n_book, next_id, dur_lo, dur_span, st, first_new, new_head, new_next):
+    """Every category's ``tender_rounds`` of a month in one call: category ``order[i]`` uses row ``i``
+    of ``qualified``, ``unit``, ``cap_share``, ``left``, ``credit_of_loc``, ``limit`` and
+    ``loc_weight``. Starts at ``order[ci0]`` from round ``round0`` (with its ``first_new``,
+    ``new_head`` and ``new_next`` when resuming, ``round0 > 0``). Stops early (status 1) when the
+    book's buffers might not hold the next round's contracts, to be called again from the returned
+    (category index, round). Returns (category index, round, status, n_book, next_id, need,
+    first_new, new_next, event tags, positions, values) with the events of every category it ran.
+    """
+    ev_tag = np.empty(0, np.int64)
+    ev_pos = np.empty(0, np.int64)
+    ev_val = np.empty(0)
+    for ci in range(ci0, len(order)):
+        r0 = round0 if ci == ci0 else 0
+        if r0 == 0:  # a category's new contracts are tracked from its start (see tender_rounds)
+            first_new = n_book
+            new_head[:] = -1
+        r, status, n_book, next_id, need, tag, pos, val, new_next = tender_rounds(
+            order[ci], r0, rounds, k, min_value, qualified[ci], unit[ci], cap_share[ci], left[ci], spare, loc,
+            foreign, coached_until, credit_of_loc[ci], month, matchmaking, km, transport, history_weight,
+            score_noise, limit[ci], loc_weight[ci], pair_keys, pair_ids, hist, h_max, key_base, segments,
+            base_keys, base_pos, base_seg, tail_keys, tail_pos, cid, buyer, supplier, cat_col, value, start, end,
+            perf, pair, n_book, next_id, dur_lo, dur_span, st, first_new, new_head, new_next)
+        ev_tag = np.concatenate((ev_tag, tag))
+        ev_pos = np.concatenate((ev_pos, pos))
+        ev_val = np.concatenate((ev_val, val))
+        if status == 1:
+            return ci, r, 1, n_book, next_id, need, first_new, new_next, ev_tag, ev_pos, ev_val
+    return len(order), 0, 0, n_book, next_id, 0, first_new, new_next, ev_tag, ev_pos, ev_val
