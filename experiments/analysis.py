@@ -21,6 +21,7 @@ import pandas as pd
 from experiments.prim import prim
 from experiments.query import connect
 from experiments.sweep import SweepFolder
+from experiments.sweep_index import SweepError, damage_message, require_sweep
 
 
 @dataclass(frozen=True)
@@ -144,18 +145,60 @@ def analyze(out: str | Path, outcomes: list[OutcomeSpec] | None = None, method: 
             prim_threshold: float | None = None, prim_below: bool = False, dest: str | Path | None = None,
             seed: int | None = None) -> Path:
     """Write the analysis of a sweep folder; return the path of ``report.md``."""
+    import duckdb
     import matplotlib
+    import pyarrow as pa
 
     matplotlib.use("Agg")
     from experiments import analysis_plots as plots
 
-    folder = SweepFolder(out)
-    meta = folder.read_meta()
-    dest = Path(dest) if dest else folder.root / "analysis"
-    dest.mkdir(parents=True, exist_ok=True)
+    folder = require_sweep(out)
+    try:
+        meta = folder.read_meta()
+    except ValueError as err:
+        raise SweepError(f"{folder.meta} is damaged ({err}); it cannot be analysed") from None
     outcomes = outcomes or [OutcomeSpec(o["indicator"], o["at"]) for o in meta.get("outcomes", [])]
     seed = meta["seed"] if seed is None else seed
-    method = meta["design"]["method"] if method == "auto" else method
+    design = meta["design"]["method"]
+    if method in ("sobol", "morris") and method != design:
+        raise ValueError(f"--method {method} needs a sweep with a {method} design; this sweep's design is "
+                         f"{design} (use --method auto or none)")
+    method = design if method == "auto" else method
+    dest = _dest_folder(Path(dest) if dest else folder.root / "analysis")
+    try:
+        return _analyze(folder, meta, dest, outcomes, method, prim_threshold, prim_below, seed, plots)
+    except (duckdb.IOException, duckdb.InvalidInputException, pa.ArrowException) as err:
+        raise SweepError(damage_message(folder, err)) from None
+
+
+def _dest_folder(dest: Path) -> Path:
+    """The output folder, created; a stale report is removed first so a failed analysis never
+    leaves a report that looks finished."""
+    if dest.exists() and not dest.is_dir():
+        raise SweepError(f"--dest {dest} is a file, not a folder; choose another --dest")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "report.md").unlink(missing_ok=True)
+    except OSError as err:
+        raise SweepError(f"cannot write the analysis to {dest}: {err.strerror or err}; choose another --dest") from None
+    return dest
+
+
+def check_outcomes(con, outcomes: list[OutcomeSpec]) -> None:
+    """Every outcome names an indicator of the runs and, if dated, a month some complete run has."""
+    for oc in outcomes:
+        outcome_values(con, oc)  # raises for an unknown indicator
+        if oc.at == "end":
+            continue
+        n, first, last = con.execute("SELECT count(*) FILTER (WHERE date = ?), min(date), max(date) FROM indicators",
+                                     [oc.at]).fetchone()
+        if not n:
+            raise ValueError(f"outcome {oc.label}: no complete run has the month {oc.at}; "
+                             f"the runs cover {first}–{last} (use @end or a month in that range)")
+
+
+def _analyze(folder: SweepFolder, meta: dict, dest: Path, outcomes: list[OutcomeSpec], method: str,
+             prim_threshold: float | None, prim_below: bool, seed: int, plots) -> Path:
     points = pd.read_parquet(folder.points)
     con = connect(folder.root)
     rep = Report([f"# Sweep analysis: {meta['name']}", "",
@@ -166,6 +209,7 @@ def analyze(out: str | Path, outcomes: list[OutcomeSpec] | None = None, method: 
     if not (runs["status"] == "complete").any():
         rep.add("No run is complete: nothing to analyse.")
         return _write(rep, dest)
+    check_outcomes(con, outcomes)
     for oc in outcomes:
         values = outcome_values(con, oc)
         values.to_csv(dest / f"outcome_{oc.slug}.csv", index=False)
@@ -192,8 +236,10 @@ def analyze(out: str | Path, outcomes: list[OutcomeSpec] | None = None, method: 
 
 
 def _write(rep: Report, dest: Path) -> Path:
+    from experiments.sweep_index import atomic_write
+
     path = dest / "report.md"
-    path.write_text("\n".join(rep.lines) + "\n", encoding="utf-8")
+    atomic_write(path, lambda p: p.write_text("\n".join(rep.lines) + "\n", encoding="utf-8"))
     return path
 
 

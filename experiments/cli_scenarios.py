@@ -50,11 +50,13 @@ def compare(
     from experiments.compare import compare as run_compare
     from model.scenario import ScenarioError, load_scenario
 
+    loaded = []
     for path in scenarios:
         try:
-            load_scenario(path, list(sets or []))
+            loaded.append(load_scenario(path, list(sets or [])))
         except ScenarioError as err:
             raise _fail(f"invalid scenario:\n{err}") from None
+    _check_compare_inputs(scenarios, loaded, indicators, _split_years(years), out)
     try:
         cmp = run_compare(scenarios, list(range(1, seeds + 1)), tuple(indicators or MAIN_INDICATORS),
                           _split_years(years), tuple(sets or ()), workers, progress)
@@ -67,6 +69,33 @@ def compare(
             if cost == cost:  # not NaN
                 typer.echo(f"{sc}, {year}: VND {cost:,.0f} bn of policy spending per percentage point of localisation")
     typer.echo(f"wrote {files[0]}, {files[1]} and {len(files) - 2} fan charts in {out}")
+
+
+def _check_compare_inputs(paths: list[Path], loaded: list, indicators: list[str] | None,
+                          years: list[int] | None, out: Path) -> None:
+    """Refuse, before anything is simulated, what would only fail after every run: an unknown
+    indicator, a year some scenario does not simulate, an output folder that cannot be written."""
+    from model.metrics import INDICATOR_COLUMNS as known
+
+    bad = [i for i in indicators or [] if i not in known]
+    if bad:
+        raise _fail(f"--indicator: unknown {', '.join(map(repr, bad))}; allowed: {', '.join(known)}")
+    spans = {str(p): (int(sc.start[:4]), int(sc.end[:4])) for p, sc in zip(paths, loaded, strict=True)}
+    first, last = max(a for a, _ in spans.values()), min(b for _, b in spans.values())
+    horizons = "; ".join(f"{p} {a}–{b}" for p, (a, b) in spans.items())
+    if first > last:
+        raise _fail(f"the scenarios simulate no year in common ({horizons}): they cannot be compared")
+    outside = [y for y in years or [] if not first <= y <= last]
+    if outside:
+        raise _fail(f"--years {','.join(map(str, outside))}: every scenario must simulate the year; "
+                    f"the years in common are {first}–{last} ({horizons})")
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out} is a file, not a folder; choose another --out", EXIT_FAILED)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _fail(f"--out {out}: cannot create the folder: {err.strerror or err}; choose another --out",
+                    EXIT_FAILED) from None
 
 
 def _print_comparison(cmp, seeds: int) -> None:
@@ -84,7 +113,7 @@ def _print_comparison(cmp, seeds: int) -> None:
         base = r.scenario == first
         diff = "" if base else f"{fmt(r.diff_median)} [{fmt(r.diff_q05)} – {fmt(r.diff_q95)}]"
         table.add_row(r.indicator, str(r.year), r.scenario, f"{fmt(r.median)} [{fmt(r.q05)} – {fmt(r.q95)}]",
-                      diff, "" if base else f"{r.p_positive:.0%}")
+                      diff, "" if base or r.p_positive != r.p_positive else f"{r.p_positive:.0%}")
     Console(width=160).print(table)
 
 

@@ -107,17 +107,26 @@ def query(
     """Query a sweep with SQL (DuckDB)."""
     import duckdb
     import pandas as pd
+    import pyarrow as pa
 
     from experiments import query as q
     from experiments.sweep import SweepError
+    from experiments.sweep_index import damage_message, require_sweep
 
     sql = sql.strip().rstrip(";")
+    if csv is not None and (csv.is_dir() or not csv.parent.is_dir()):
+        _fail(f"--csv {csv}: " + ("is a folder; give a file name" if csv.is_dir()
+                                  else f"its folder {csv.parent} does not exist"))
     try:
-        if csv:
-            n = q.export_csv(folder, sql, csv)
-            typer.echo(f"{n} rows written to {csv}")
-            return
-        frame = q.query(folder, sql)
+        sweep_folder = require_sweep(folder)
+        try:
+            if csv:
+                n = q.export_csv(folder, sql, csv)
+                typer.echo(f"{n} rows written to {csv}")
+                return
+            frame = q.query(folder, sql)
+        except (duckdb.IOException, duckdb.InvalidInputException, pa.ArrowException) as err:
+            raise SweepError(damage_message(sweep_folder, err)) from None
     except (SweepError, duckdb.Error) as err:
         _fail(str(err))
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_colwidth", 60):
@@ -136,12 +145,16 @@ def analyze(
     dest: Annotated[Path | None, typer.Option(help="output folder (default: DIR/analysis)")] = None,
 ) -> None:
     """Sensitivity indices, PRIM scenario discovery and fan charts: Markdown + PNG + CSV."""
+    import math
+
     from experiments.analysis import OutcomeSpec
     from experiments.analysis import analyze as run_analysis
     from experiments.sweep import SweepError
 
     if method not in ("auto", "sobol", "morris", "none"):
         _fail(f"--method {method!r}: allowed auto, sobol, morris, none")
+    if prim_threshold is not None and not math.isfinite(prim_threshold):
+        _fail(f"--prim-threshold {prim_threshold}: expected a finite number")
     try:
         outcomes = [OutcomeSpec.parse(o) for o in outcome] if outcome else None
         report = run_analysis(folder, outcomes, method, prim_threshold, prim_below, dest)

@@ -98,11 +98,16 @@ def compare(paths: Sequence[str | Path], seeds: Sequence[int], indicators: Seque
     if missing:
         raise ValueError(f"unknown indicators {missing}; known: {', '.join(c for c in monthly.columns if c not in ('scenario', 'seed', 'step', 'date'))}")
     yearly = yearly_values(monthly, indicators)
-    years = list(years) if years else default_years(monthly)
-    have = set(yearly["year"])
+    per_scenario = yearly.groupby("scenario")["year"].agg(set)
+    have = set.intersection(*per_scenario) if len(per_scenario) else set()
+    if not have:
+        raise ValueError("the scenarios simulate no year in common: "
+                         + "; ".join(f"{sc} {min(y)}–{max(y)}" for sc, y in per_scenario.items()))
+    years = list(years) if years else default_years(monthly[monthly["date"].str[:4].astype(int).isin(have)])
     bad = [y for y in years if y not in have]
     if bad:
-        raise ValueError(f"years {bad} are outside the runs' horizon ({min(have)}–{max(have)})")
+        raise ValueError(f"years {bad} are outside the runs' horizon: not simulated by every scenario "
+                         f"(years in common: {min(have)}–{max(have)})")
     return Comparison(monthly, yearly, summarise(yearly, years, scenarios), scenarios)
 
 

@@ -34,6 +34,7 @@ from experiments.sweep_spec import (
 )
 
 DESIGN_KEY = 0x5EED  # spawn key of the design's own random stream (run seeds use 2-part keys)
+MAX_RUNS = 1_000_000  # a sweep file whose design makes more runs is refused before any table is built
 
 
 def run_seed(master: int, point: int, replicate: int) -> int:
@@ -105,6 +106,25 @@ def unit_points(spec: SweepSpec) -> np.ndarray:
     from SALib.sample import morris
 
     return morris.sample(problem, design.samples, num_levels=design.levels, seed=rng)
+
+
+def n_points(spec: SweepSpec) -> int:
+    """The number of design points, computed without building them."""
+    d, design = len(spec.uncertain), spec.design
+    if d == 0:
+        return 1
+    if design.method == "grid":
+        return math.prod(len(_grid_axis(p, design.levels)) for p in spec.uncertain)
+    if design.method == "lhs":
+        return design.samples
+    if design.method == "sobol":
+        return design.samples * ((2 * d + 2) if design.second_order else (d + 2))
+    return design.samples * (d + 1)  # morris
+
+
+def n_runs(spec: SweepSpec) -> int:
+    """Runs of the sweep: design points × policy variants × replications."""
+    return n_points(spec) * len(spec.policies) * spec.replications
 
 
 def unit_problem(spec: SweepSpec) -> dict:

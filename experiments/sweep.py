@@ -73,6 +73,7 @@ def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool =
     """Validate the sweep file, build its design, check it (``preflight``) and create (or check)
     the sweep folder."""
     spec = load_sweep(spec_path)
+    check_size(spec)
     folder = SweepFolder(out or default_out(spec))
     points = designs.points_table(spec)
     tasks = designs.tasks_table(spec, points)
@@ -85,6 +86,18 @@ def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool =
     return spec, folder, tasks
 
 
+def check_size(spec: SweepSpec) -> None:
+    """Refuse a design of more than ``designs.MAX_RUNS`` runs before any table is built."""
+    total = designs.n_runs(spec)
+    if total > designs.MAX_RUNS:
+        n, p, r = designs.n_points(spec), len(spec.policies), spec.replications
+        raise SweepSpecError([issue_at(spec.file, ("design",), (
+            f"this sweep would make {total:,} runs ({n:,} design points × {p} policies × {r} replications); "
+            f"the limit is {designs.MAX_RUNS:,} runs per sweep: lower the design's samples or levels, "
+            "the replications or the number of policies, or split the sweep into several files"),
+            spec.design.model_dump())])
+
+
 def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, points: pd.DataFrame,
                      tasks: pd.DataFrame, resume: bool) -> None:
     if folder.exists():
@@ -95,6 +108,7 @@ def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, poin
         if not same:
             raise SweepError(f"{folder.root} holds a different sweep (its design differs from {spec_path}); "
                              "choose another --out")
+        check_same_scenarios(folder, tasks)
     elif resume:
         raise SweepError(f"nothing to resume: {folder.root} holds no sweep")
     else:
@@ -120,13 +134,20 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
     """Check the sweep against the scenario schema before running anything.
 
     A parameter path or range the scenario rejects is an error in the sweep file (raised as
-    ``SweepSpecError`` naming its line). A policy variant whose scenario does not load is reported
-    as a warning: its runs will fail, each with the loader's message, and ``--resume`` retries them
-    once the scenario is fixed.
+    ``SweepSpecError`` naming its line), and so is an override of the sweep file (``set``, a
+    policy's ``set``) that the scenario rejects, or an outcome month no run reaches. A policy variant
+    whose scenario file does not load is reported as a warning: its runs will fail, each with the
+    loader's message, and ``--resume`` retries them once the scenario is fixed.
     """
     from experiments.sweep_spec import overrides_of
     from model.scenario import ScenarioError, load_scenario
 
+    try:
+        load_scenario(spec.resolve(spec.base), overrides_of(spec.set))
+    except ScenarioError as err:
+        bad_set = [e for e in err.errors if e.file == "--set"]
+        if bad_set:
+            raise SweepSpecError([_set_issue(spec, None, None, bad_set[0])]) from None
     issues = []
     for j, param in enumerate(spec.uncertain):
         for value in _extremes(param):
@@ -142,17 +163,86 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
                     issues.append(issue_at(spec.file, ("uncertain", j, key), f"the scenario rejects "
                                            f"{param.path}={value}: {hits[0].message}"))
                     break
-    if issues:
-        raise SweepSpecError(issues)
     warnings = []
-    for variant in spec.policies:
+    horizons = {}
+    for i, variant in enumerate(spec.policies):
         row = tasks[tasks["policy"] == variant.name].iloc[0]
         try:
-            load_scenario(row["scenario"], list(row["overrides"]))
+            sc = load_scenario(row["scenario"], list(row["overrides"]))
+            horizons[variant.name] = (sc.start, sc.end)
         except ScenarioError as err:
+            bad_set = [e for e in err.errors if e.file == "--set"]
+            if bad_set:  # an override written in the sweep file: fixing it changes the design, so refuse now
+                issues.append(_set_issue(spec, i, variant, bad_set[0]))
+                continue
             n = int((tasks["policy"] == variant.name).sum())
             warnings.append(f"policy {variant.name!r}: its scenario does not load; its {n} runs will fail:\n{err}")
+    for k, oc in enumerate(spec.outcomes):
+        outside = [f"{name} ({a}–{b})" for name, (a, b) in horizons.items() if oc.at != "end" and not a <= oc.at <= b]
+        if outside and len(outside) == len(horizons):
+            issues.append(issue_at(spec.file, ("outcomes", k, "at"),
+                                   f"no run reaches {oc.at}: outside the horizon of every policy: {', '.join(outside)}; "
+                                   "use 'end' or a month within the horizon"))
+        elif outside:
+            warnings.append(f"outcome {oc.indicator}@{oc.at}: outside the horizon of {', '.join(outside)}; "
+                            "those runs give no value")
+    if issues:
+        raise SweepSpecError(issues)
     return warnings
+
+
+def _set_issue(spec: SweepSpec, i: int | None, variant: Any, err: Any) -> Any:
+    """The sweep file's override (sweep-wide ``set`` if ``variant`` is None, else the variant's)
+    that the scenario rejects."""
+    from experiments.sweep_spec import overrides_of
+    from model.scenario import ScenarioError, load_scenario
+
+    where: tuple = ("set",) if variant is None else ("policies", i, "set")
+    block = spec.set if variant is None else variant.set
+    if variant is not None:
+        try:
+            load_scenario(spec.scenario_of(variant), overrides_of(spec.set))
+        except ScenarioError as base_err:
+            if any(e.file == "--set" for e in base_err.errors):
+                where, block = ("set",), spec.set
+    scenario = spec.resolve(spec.base) if variant is None else spec.scenario_of(variant)
+    keys = list(block) if isinstance(block, dict) else [str(o).split("=", 1)[0] for o in block]
+    path = err.path.replace("[", ".").replace("]", "")
+    hit = next((j for j, k in enumerate(keys) if path == k or path.startswith(k + ".")), None)
+    if hit is not None:
+        where += (keys[hit] if isinstance(block, dict) else hit,)
+    return issue_at(spec.file, where, f"the scenario {scenario.name} rejects this override"
+                    f"{'' if where[0] == 'set' else f' of policy {variant.name!r}'}: {err}")
+
+
+def check_same_scenarios(folder: SweepFolder, tasks: pd.DataFrame) -> None:
+    """Refuse to continue a sweep whose scenarios changed since its runs were made.
+
+    For each policy, the first complete run's manifest records the hash of the scenario it was made
+    from; the same scenario file with the same overrides must give it again, or the resumed runs
+    would come from another scenario than the finished ones.
+    """
+    from experiments.executors import run_complete
+    from model.scenario import ScenarioError, load_scenario
+
+    for policy, rows in tasks.groupby("policy", sort=False):
+        for row in rows.itertuples(index=False):
+            run_dir = folder.runs / row.run_id
+            if not run_complete(run_dir, int(row.seed)):
+                continue
+            try:
+                old = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["scenario"]["hash"]
+                new = load_scenario(row.scenario, list(row.overrides)).config_hash()
+            except (OSError, ValueError, KeyError, TypeError, ScenarioError):
+                break  # cannot compare (a failing scenario is reported by preflight)
+            if old != new:
+                raise SweepError(
+                    f"{folder.root}: the scenario of policy {policy!r} changed since the sweep began: run "
+                    f"{row.run_id} was made from a scenario with hash {old[:12]}, but {row.scenario} with the "
+                    f"same overrides now gives {new[:12]} (the file, a file it extends or its geography was "
+                    "edited). Resuming would mix runs of two scenarios: restore the scenario, or run the sweep "
+                    "into a new --out")
+            break
 
 
 def _extremes(param: Any) -> list[str]:

@@ -104,11 +104,10 @@ def current_status(folder: SweepFolder, tasks: pd.DataFrame) -> pd.DataFrame:
             index=False):
         rec = journal.get(run_id, {})
         run_dir = folder.runs / run_id
-        if rec.get("status") == "complete" and (run_dir / "manifest.json").is_file():
+        if run_complete(run_dir, int(seed)):  # the folder is trusted: a damaged one is not complete
             status = "complete"
-        elif run_complete(run_dir, int(seed)):
-            status = "complete"  # finished but not journalled (the sweep was killed meanwhile)
-            rec = {**rec, "error": None, "traceback": None}
+            if rec.get("status") != "complete":  # finished but not journalled (the sweep was killed meanwhile)
+                rec = {**rec, "error": None, "traceback": None}
         else:
             status = "failed" if rec.get("status") == "failed" else "pending"
         rows.append({"run_id": run_id, "policy": policy, "point": point, "replicate": rep, "seed": seed,
@@ -137,11 +136,57 @@ def write_index(folder: SweepFolder, index: pd.DataFrame) -> None:
     atomic_write(folder.index, lambda p: index.to_parquet(p, index=False))
 
 
+def require_sweep(out: str | Path) -> SweepFolder:
+    """The sweep folder at ``out``, or ``SweepError`` saying what is there instead."""
+    folder = SweepFolder(out)
+    if not folder.root.exists():
+        raise SweepError(f"{folder.root} does not exist; give a sweep folder (the --out of `clusterlink sweep`)")
+    if not folder.root.is_dir():
+        raise SweepError(f"{folder.root} is a file, not a sweep folder")
+    if not folder.exists():
+        hint = ""
+        if (folder.root / "manifest.json").is_file():
+            hint = "; it is a run folder: its sweep folder is " + (
+                str(folder.root.parent.parent) if folder.root.parent.name == "runs" else "the one holding design.parquet")
+        elif (folder.root.parent / "design.parquet").is_file():
+            hint = f"; its sweep folder is {folder.root.parent}"
+        raise SweepError(f"{folder.root} holds no sweep (no design.parquet){hint}")
+    for name, path in (("sweep.json", folder.meta), ("points.parquet", folder.points)):
+        if not path.is_file():
+            raise SweepError(f"{folder.root} is not a complete sweep folder: {name} is missing")
+    return folder
+
+
+def damaged_tables(folder: SweepFolder, run_ids: Iterator[str] | list[str]) -> list[tuple[Path, str]]:
+    """Parquet files of the given runs that cannot be read (with the reader's reason)."""
+    import pyarrow.parquet as pq
+
+    out = []
+    for run_id in run_ids:
+        for path in sorted((folder.runs / run_id).glob("*.parquet")):
+            try:
+                pq.read_metadata(path)
+            except Exception as err:  # noqa: BLE001  (any reader error means the file is damaged)
+                out.append((path, str(err).splitlines()[0] if str(err) else type(err).__name__))
+    return out
+
+
+def damage_message(folder: SweepFolder, error: Exception) -> str:
+    """A reader error on a sweep's run tables, explained: which files are damaged and what to do."""
+    index = current_status(folder, folder.read_design())
+    bad = damaged_tables(folder, list(index.loc[index["status"] == "complete", "run_id"]))
+    if not bad:
+        return f"cannot read the run tables of {folder.root}: {error}"
+    runs = sorted({p.parent.name for p, _ in bad})
+    lines = [f"{len(bad)} damaged run table(s) in {folder.root}:"] + [f"  {p}: {why}" for p, why in bad[:20]]
+    lines.append(f"delete the damaged run folder(s) ({', '.join(runs[:5])}{', ...' if len(runs) > 5 else ''}) "
+                 "and run the sweep again with --resume to remake them")
+    return "\n".join(lines)
+
+
 def sweep_status(out: str | Path) -> pd.DataFrame:
     """The current index of a sweep folder (recomputed from folders and journal)."""
-    folder = SweepFolder(out)
-    if not folder.exists():
-        raise SweepError(f"{folder.root} holds no sweep (no design.parquet)")
+    folder = require_sweep(out)
     return current_status(folder, folder.read_design())
 
 

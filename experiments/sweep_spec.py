@@ -28,7 +28,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from model import yamlio
 from model.yamlio import ConfigError, ConfigIssue
@@ -41,6 +49,13 @@ DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+))*$"
 # columns of the `runs` view that a parameter name must not shadow
 RESERVED = {"run_id", "policy", "point", "replicate", "seed", "status", "error", "traceback", "attempts",
             "started", "finished", "wall_time_s", "worker", "step", "date", "scenario", "overrides"}
+
+
+# numbers of a sweep file: a boolean or a quoted string is not a number; a distribution's
+# parameters must be finite (NaN or infinity would make every drawn value NaN)
+Real = StrictFloat
+Finite = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+MAX_INT = 2**53  # integer parameters are mapped through floats: beyond this they are not exact
 
 
 class SweepSpecError(ConfigError):
@@ -76,12 +91,12 @@ class RealParam(_Param):
     """A real parameter on [lo, hi]; a non-uniform distribution is truncated to that range."""
 
     type: Literal["real"]
-    range: tuple[float, float] = Field(description="[low, high], inclusive")
+    range: tuple[Real, Real] = Field(description="[low, high], inclusive")
     distribution: Literal["uniform", "triangular", "normal", "lognormal"] = "uniform"
-    mode: float | None = Field(None, description="triangular: most likely value")
-    mean: float | None = Field(None, description="normal: mean")
-    sd: float | None = Field(None, gt=0, description="normal: standard deviation; lognormal: sigma of log")
-    median: float | None = Field(None, gt=0, description="lognormal: median")
+    mode: Finite | None = Field(None, description="triangular: most likely value")
+    mean: Finite | None = Field(None, description="normal: mean")
+    sd: Finite | None = Field(None, gt=0, description="normal: standard deviation; lognormal: sigma of log")
+    median: Finite | None = Field(None, gt=0, description="lognormal: median")
 
     @model_validator(mode="after")
     def _check(self) -> RealParam:
@@ -106,12 +121,14 @@ class IntegerParam(_Param):
     """An integer parameter, every value of [lo, hi] (inclusive) equally likely."""
 
     type: Literal["integer"]
-    range: tuple[int, int] = Field(description="[low, high], inclusive")
+    range: tuple[StrictInt, StrictInt] = Field(description="[low, high], inclusive")
 
     @model_validator(mode="after")
     def _check(self) -> IntegerParam:
         if not self.range[0] < self.range[1]:
             raise ValueError(f"range must be [low, high] with low < high, got {list(self.range)}")
+        if max(abs(v) for v in self.range) > MAX_INT:
+            raise ValueError(f"range must lie within [-{MAX_INT:,}, {MAX_INT:,}] (2**53), got {list(self.range)}")
         return self
 
 
@@ -146,22 +163,22 @@ class GridDesign(_Strict):
     (integers with more than ``levels`` values get ``levels`` evenly spaced ones)."""
 
     method: Literal["grid"]
-    levels: int = Field(3, ge=2, le=1000, description="values per real/integer parameter")
+    levels: StrictInt = Field(3, ge=2, le=1000, description="values per real/integer parameter")
 
 
 class LhsDesign(_Strict):
     """Latin hypercube (scipy.stats.qmc) with ``samples`` points."""
 
     method: Literal["lhs"]
-    samples: int = Field(ge=2, le=10_000_000, description="number of points")
+    samples: StrictInt = Field(ge=2, le=10_000_000, description="number of points")
 
 
 class SobolDesign(_Strict):
     """Saltelli's extension of the Sobol' sequence (SALib): N·(D+2) points, N·(2D+2) with second order."""
 
     method: Literal["sobol"]
-    samples: int = Field(ge=2, le=1_048_576, description="base sample size N (a power of 2)")
-    second_order: bool = Field(False, description="also estimate second-order indices")
+    samples: StrictInt = Field(ge=2, le=1_048_576, description="base sample size N (a power of 2)")
+    second_order: bool = Field(False, strict=True, description="also estimate second-order indices")
 
     @model_validator(mode="after")
     def _power_of_two(self) -> SobolDesign:
@@ -174,8 +191,8 @@ class MorrisDesign(_Strict):
     """Morris elementary-effects trajectories (SALib): N·(D+1) points on a ``levels`` grid."""
 
     method: Literal["morris"]
-    samples: int = Field(ge=2, le=1_000_000, description="number of trajectories N")
-    levels: int = Field(4, ge=2, le=100, description="grid levels p (even numbers are recommended)")
+    samples: StrictInt = Field(ge=2, le=1_000_000, description="number of trajectories N")
+    levels: StrictInt = Field(4, ge=2, le=100, description="grid levels p (even numbers are recommended)")
 
 
 Design = Annotated[GridDesign | LhsDesign | SobolDesign | MorrisDesign, Field(discriminator="method")]
@@ -189,9 +206,8 @@ class Outcome(_Strict):
 
     @model_validator(mode="after")
     def _known(self) -> Outcome:
-        from model.metrics import EVENT_COUNTS, INDICATORS
+        from model.metrics import INDICATOR_COLUMNS as known
 
-        known = [*INDICATORS, *EVENT_COUNTS]
         if self.indicator not in known:  # else the sweep would run and only `analyze` would say so
             raise ValueError(f"unknown indicator {self.indicator!r}; indicators.parquet has: {', '.join(known)}")
         return self
@@ -207,8 +223,8 @@ class SweepSpec(_Strict):
     policies: list[Variant] = Field(default_factory=lambda: [Variant(name="base")], min_length=1)
     uncertain: list[Param] = Field(default_factory=list, description="uncertain parameters")
     design: Design = Field(default_factory=lambda: GridDesign(method="grid"))
-    replications: int = Field(1, ge=1, le=100_000, description="runs per design point and policy")
-    seed: int = Field(ge=0, le=2**63 - 1, description="master seed")
+    replications: StrictInt = Field(1, ge=1, le=100_000, description="runs per design point and policy")
+    seed: StrictInt = Field(ge=0, le=2**63 - 1, description="master seed")
     outcomes: list[Outcome] = Field(default_factory=lambda: [Outcome(indicator="localisation_rate")])
 
     _folder: Path = Path(".")

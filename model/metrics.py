@@ -326,6 +326,8 @@ EVENT_COUNTS = {
     "policy_spend": ("VND bn", "policy spending this month"),
     "policy_spend_cumulative": ("VND bn", "policy spending since the start"),
 }
+INDICATOR_COLUMNS = (*INDICATORS, *EVENT_COUNTS)
+"""The columns of the indicators table besides step and date, in order."""
 
 
 def indicator_row(m: ClusterModel) -> dict[str, float]:
