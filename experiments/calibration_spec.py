@@ -21,7 +21,7 @@ file, line and key::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
@@ -38,7 +38,9 @@ class CalibrationError(ConfigError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors; numbers must be finite and true/false is not a number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class FitParameter(_Strict):
@@ -96,13 +98,17 @@ class Search(_Strict):
 
 
 class CalibrationSpec(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="name (results/calibration/NAME)")
+    name: str = Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$", max_length=100,
+                      description="name (results/calibration/NAME); not starting with '.'")
     description: str = ""
     scenario: str = Field(description="scenario file, relative to this file")
     end: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="last month of each run (YYYY-MM)")
-    seeds: list[int] = Field(min_length=1, max_length=1000, description="seeds held fixed across candidates")
+    seeds: list[Annotated[int, Field(ge=0, lt=2**63)]] = Field(min_length=1, max_length=1000,
+                                                             description="seeds held fixed across candidates")
     report_seeds: int = Field(10, ge=1, le=1000, description="seeds 1..N for the report")
     output: str = Field(description="fitted scenario file to write, relative to this file")
+    report: str | None = Field(None, description="Markdown report to write (a PNG beside it), relative to this "
+                                                 "file; none: report.md in the work folder")
     search: Search = Field(default_factory=Search)
     parameters: list[FitParameter] = Field(min_length=1)
     targets: list[FitTarget] = Field(min_length=1)
@@ -120,6 +126,10 @@ class CalibrationSpec(_Strict):
     @property
     def output_path(self) -> Path:
         return self.resolve(self.output)
+
+    @property
+    def report_path(self) -> Path | None:
+        return self.resolve(self.report) if self.report else None
 
     @property
     def file(self) -> str:
@@ -169,6 +179,12 @@ def _cross_check(spec: CalibrationSpec) -> list[tuple[tuple, object, str]]:
             except ScenarioError as err:
                 out.append((("parameters", i, bound if "unknown key" not in err.errors[0].message else "path"),
                             getattr(p, bound), f"the scenario rejects {p.path}={getattr(p, bound)}: {err.errors[0].message}"))
+    for where, values, what in ((("seeds",), spec.seeds, "seed"),
+                                (("parameters",), [p.path for p in spec.parameters], "parameter")):
+        for i, v in enumerate(values):
+            if v in values[:i]:
+                out.append(((*where, i) if what == "seed" else (*where, i, "path"), v,
+                            f"repeated {what}: each may appear once"))
     first, last = int(sc.start[:4]), int(sc.end[:4])
     keys: set[str] = set()
     for i, t in enumerate(spec.targets):

@@ -121,8 +121,9 @@ def calibrate(
     file: Annotated[Path, typer.Argument(help="calibration file (YAML)", exists=True, dir_okay=False)]
     = Path("scenarios/calibration/targets.yaml"),
     workdir: Annotated[Path | None, typer.Option(help="journal folder [results/calibration/NAME]")] = None,
-    report: Annotated[Path, typer.Option(help="Markdown report (a PNG is written beside it)")]
-    = Path("docs/CALIBRATION_REPORT.md"),
+    report: Annotated[Path | None, typer.Option(help="Markdown report (a PNG is written beside it) "
+                                                     "[the calibration file's report:, else WORKDIR/report.md]")]
+    = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="processes")] = 2,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
@@ -137,6 +138,7 @@ def calibrate(
     except ConfigError as err:
         raise _fail(f"invalid calibration file:\n{err}") from None
     work = workdir or Path("results") / "calibration" / spec.name
+    report = report or spec.report_path or work / "report.md"
     try:
         res = fit(spec, work, workers, progress, log=typer.echo)
         ev = Evaluator(spec, Journal(work / "journal.jsonl"), workers, progress)

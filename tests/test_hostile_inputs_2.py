@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from experiments import cli
 from experiments.sweep import SweepError, SweepSpecError, load_sweep, prepare, sweep_status
 from model.scenario import load_scenario
-from tests.conftest import DATA, TINY
+from tests.conftest import DATA, ROOT, TINY
 from tests.sweep_helpers import fake_runs, write_sweep
 
 HEAD = "name: t\nset: {end: 2023-02}\nseed: 1\n"
@@ -261,3 +261,44 @@ def test_compare_refuses_what_would_only_fail_after_every_run(tmp_path, no_simul
         no_traceback(res)
         assert res.exit_code == code and message in res.output, res.output
     assert a_file.read_text(encoding="utf-8") == "x"
+
+
+def test_calibration_files_refuse_nan_negative_and_repeated_values(tmp_path):
+    """NaN/inf target bounds and negative seeds used to end in tracebacks after every run."""
+    from experiments.calibration_spec import CalibrationError, load_calibration
+
+    good = (ROOT / "scenarios" / "calibration" / "targets.yaml").read_text(encoding="utf-8")
+    good = good.replace("scenario: ../baseline.yaml", f"scenario: {ROOT / 'scenarios' / 'baseline.yaml'}")
+    cases = {
+        "low: 0.07, high: 0.09": ("low: .nan, high: 0.09", "targets[0].low", "finite"),
+        "seeds: [101, 102, 103, 104]": ("seeds: [101, -1]", "seeds[1]", "greater than or equal to 0"),
+        "seeds: [101, 102, 103, 104]#": ("seeds: [101, 101]", "seeds[1]", "repeated seed"),
+        "name: baseline_2023": ("name: ..", "name", "pattern"),
+        "weight: 2}": ("weight: true}", "targets[0].weight", "number"),
+    }
+    for old, (new, path, message) in cases.items():
+        old = old.rstrip("#")
+        assert old in good
+        f = tmp_path / "cal.yaml"
+        f.write_text(good.replace(old, new, 1), encoding="utf-8")
+        with pytest.raises(CalibrationError) as err:
+            load_calibration(f)
+        text = str(err.value)
+        assert "cal.yaml:" in text and path in text and message in text, text
+    twice = good.replace("  - {path: sourcing.history_weight", "  - {path: economy.import_markup", 1)
+    f.write_text(twice, encoding="utf-8")
+    with pytest.raises(CalibrationError, match=r"parameters\[1\]\.path: got 'economy.import_markup'; repeated"):
+        load_calibration(f)
+
+
+def test_a_calibration_report_goes_where_its_file_says(tmp_path):
+    """--report used to default to docs/CALIBRATION_REPORT.md for every calibration file."""
+    from experiments.calibration_spec import load_calibration
+
+    spec = load_calibration(ROOT / "scenarios" / "calibration" / "targets.yaml")
+    assert spec.report_path == (ROOT / "docs" / "CALIBRATION_REPORT.md").resolve()
+    text = (ROOT / "scenarios" / "calibration" / "targets.yaml").read_text(encoding="utf-8")
+    f = tmp_path / "mine.yaml"
+    f.write_text(text.replace("report: ../../docs/CALIBRATION_REPORT.md\n", "").replace(
+        "scenario: ../baseline.yaml", f"scenario: {ROOT / 'scenarios' / 'baseline.yaml'}"), encoding="utf-8")
+    assert load_calibration(f).report_path is None  # the CLI then writes WORKDIR/report.md
