@@ -291,7 +291,11 @@ class RunData:
         file = self.path / f"{name}.parquet"
         if not _TABLE_OK.match(name) or not file.is_file():
             raise KeyError(f"run {self.run_id} has no table {name!r}; it has: {', '.join(self.tables())}")
-        df = pd.read_parquet(file, columns=columns)
+        try:
+            df = pd.read_parquet(file, columns=columns)
+        except (pa.ArrowException, OSError) as err:  # a damaged file in a folder that looks complete
+            raise StoreError(f"{file} cannot be read ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+                             "the run folder is damaged: delete it and make the run again") from None
         if columns is None:
             self._cache[name] = df
         return df

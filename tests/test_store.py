@@ -311,3 +311,13 @@ def test_versions_and_git_commit(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # git not installed
     assert store.git_commit(tmp_path) is None
     assert store.git_commit() is None
+
+
+def test_a_damaged_table_is_a_store_error_naming_the_file(tmp_path):
+    """A folder that looks complete but holds a corrupt Parquet file (the dashboard shows the message)."""
+    path = write_run(tmp_path, "r", manifest(), sample_tables())
+    (path / "firms.parquet").write_bytes(b"PAR1 not really parquet PAR1")
+    run = read_run(path)
+    assert run.table("indicators").shape[0] == 4  # the other tables still read
+    with pytest.raises(StoreError, match=r"firms\.parquet cannot be read .*damaged"):
+        run.table("firms")
