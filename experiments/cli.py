@@ -58,8 +58,7 @@ def _check_run_target(out: Path, run_id: str, overwrite: bool) -> None:
     except RunIdError as err:
         raise _invalid(f"--run-id: {err}") from None
     except RunExistsError:
-        raise _cannot_write(f"{out / run_id} already holds a complete run; use --overwrite to replace it or "
-                            "--run-id to choose another name") from None
+        raise _run_exists(out, run_id) from None
     except StoreError as err:
         raise _cannot_write(f"{err}; choose another --run-id or --out") from None
 
@@ -67,6 +66,11 @@ def _check_run_target(out: Path, run_id: str, overwrite: bool) -> None:
 def _cannot_write(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(EXIT_FAILED)
+
+
+def _run_exists(out: Path, run_id: str) -> typer.Exit:
+    return _cannot_write(f"{out / run_id} already holds a complete run; use --overwrite to replace it or "
+                         "--run-id to choose another name")
 
 
 @app.command()
@@ -121,10 +125,8 @@ def run(
     try:
         path = execute_run(sc, seed, out, run_id=run_id, progress=progress, overrides=overrides,
                            overwrite=overwrite)
-    except RunExistsError:
-        typer.echo(f"error: {out / run_id} already holds a complete run; use --overwrite to replace "
-                   "it or --run-id to choose another name", err=True)
-        raise typer.Exit(EXIT_FAILED) from None
+    except RunExistsError:  # one that appeared while this one ran
+        raise _run_exists(out, run_id) from None
     except (StoreError, OSError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
