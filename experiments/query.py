@@ -80,7 +80,7 @@ def export_csv(out: str | Path, sql: str, path: str | Path) -> int:
     """Write a query's result to CSV (streamed by DuckDB); return the number of rows."""
     con = connect(out)
     try:
-        con.execute(f"COPY ({sql}) TO {_lit(str(path))} (HEADER, DELIMITER ',')")
-        return int(con.execute(f"SELECT count(*) FROM read_csv({_lit(str(path))})").fetchone()[0])
+        # COPY returns the rows it wrote (reading the file back miscounts when the header looks like data)
+        return int(con.execute(f"COPY ({sql}) TO {_lit(str(path))} (HEADER, DELIMITER ',')").fetchone()[0])
     finally:
         con.close()
