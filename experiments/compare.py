@@ -123,12 +123,13 @@ def fan_frame(monthly: pd.DataFrame, indicator: str) -> pd.DataFrame:
 def write_outputs(cmp: Comparison, out: str | Path) -> list[Path]:
     """summary.csv, yearly.csv and one fan chart PNG per indicator in ``out``."""
     from experiments.analysis_plots import fan_chart
+    from experiments.sweep_index import atomic_write
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "summary.csv", out / "yearly.csv"]
-    cmp.summary.to_csv(paths[0], index=False)
-    cmp.yearly.to_csv(paths[1], index=False)
+    for path, table in zip(paths, (cmp.summary, cmp.yearly), strict=True):  # never a half-written table
+        atomic_write(path, lambda p, t=table: t.to_csv(p, index=False))
     for ind in cmp.yearly["indicator"].unique():
         paths.append(fan_chart(fan_frame(cmp.monthly, ind), ind, out / f"fan_{ind}.png"))
     return paths

@@ -3,6 +3,8 @@ objective, resuming from the journal, the fitted scenario file, and the CLI comm
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import typer
@@ -49,6 +51,18 @@ def test_compare_runs_tiny_scenarios_and_writes_outputs(tmp_path):
     assert (same["diff_median"] == 0).all()  # same scenario, same seeds: identical runs
     files = write_outputs(cmp, tmp_path)
     assert all(p.exists() for p in files) and len(files) == 4
+    # a writer that dies half-way leaves the previous table in place, not half of a new one
+    before = files[0].read_bytes()
+
+    def dies_half_way(self, path, **kw):
+        Path(path).write_text("scenario,indicator\ntiny,loc", encoding="utf-8")
+        raise OSError("disk full")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pd.DataFrame, "to_csv", dies_half_way)
+        with pytest.raises(OSError, match="disk full"):
+            write_outputs(cmp, tmp_path)
+    assert files[0].read_bytes() == before
     with pytest.raises(ValueError, match="outside the runs' horizon"):
         compare([TINY], [1], years=[2030], overrides=("end=2023-03",), workers=1)
 
