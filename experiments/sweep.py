@@ -109,10 +109,22 @@ def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, poin
             raise SweepError(f"{folder.root} holds a different sweep (its design differs from {spec_path}); "
                              "choose another --out")
         check_same_scenarios(folder, tasks)
+        _update_outcomes(spec, spec_path, folder)
     elif resume:
         raise SweepError(f"nothing to resume: {folder.root} holds no sweep")
     else:
         _create(spec, spec_path, folder, points, tasks)
+
+
+def _update_outcomes(spec: SweepSpec, spec_path: Path, folder: SweepFolder) -> None:
+    """A re-run of the same design may change what the sweep measures (``outcomes``, which
+    ``analyze`` reads from sweep.json) without changing any run: keep the folder's record current."""
+    meta = folder.read_meta()
+    outcomes = [o.model_dump() for o in spec.outcomes]
+    if meta.get("outcomes") != outcomes:
+        meta["outcomes"] = outcomes
+        atomic_write(folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False)))
+        shutil.copyfile(spec_path, folder.spec_copy)
 
 
 def _create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, points: pd.DataFrame,

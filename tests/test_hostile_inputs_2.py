@@ -302,3 +302,14 @@ def test_a_calibration_report_goes_where_its_file_says(tmp_path):
     f.write_text(text.replace("report: ../../docs/CALIBRATION_REPORT.md\n", "").replace(
         "scenario: ../baseline.yaml", f"scenario: {ROOT / 'scenarios' / 'baseline.yaml'}"), encoding="utf-8")
     assert load_calibration(f).report_path is None  # the CLI then writes WORKDIR/report.md
+
+
+def test_a_rerun_that_changes_only_the_outcomes_updates_what_analyze_reads(tmp_path):
+    """The runs stay (same design); sweep.json used to keep the old outcomes, so analyze ignored the edit."""
+    spec = write_sweep(tmp_path, HEAD + ONE_PARAM + "outcomes:\n  - {indicator: localisation_rate}\n")
+    folder = fake_runs(spec, tmp_path / "sw", outcome=lambda row: 0.1)
+    spec.write_text(spec.read_text(encoding="utf-8").replace("localisation_rate}", "employment_total}"),
+                    encoding="utf-8")
+    prepare(spec, tmp_path / "sw", resume=True)
+    assert [o["indicator"] for o in folder.read_meta()["outcomes"]] == ["employment_total"]
+    assert "employment_total" in folder.spec_copy.read_text(encoding="utf-8")
