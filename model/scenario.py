@@ -434,6 +434,11 @@ def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:
         need(s, sectors, ("demography", "fdi_sector_shares", s), "sector")
     for c in sc.sourcing.supplier_bom:
         need(c, cats, ("sourcing", "supplier_bom", c), "component category")
+    labels = [pol.label for pol in sc.policies]
+    for i, label in enumerate(labels):
+        if label is not None and label in labels[:i]:
+            out.append((("policies", i, "label"), label, "duplicate policy label (a label names one policy's rows "
+                                                         "in policy.parquet)"))
     for i, pol in enumerate(sc.policies):
         _check_policy(pol, ("policies", i), need, provinces, districts, locs, sectors, cats, leads, insts)
     return out

@@ -357,3 +357,14 @@ def test_an_unknown_name_used_in_many_places_is_one_problem(tmp_path):
     assert len(values) == len(set(values)) and "electronics_assembly" in values
     assert all("unknown sector" in issue.message for issue in err.value.errors)
     assert any("also used at" in issue.message and "more)" in issue.message for issue in err.value.errors)
+
+
+def test_two_policies_with_one_label_are_refused_at_the_second(tmp_path):
+    """policy.parquet names a policy by its label: two with one label made its rows ambiguous."""
+    text = TINY_TEXT + ("policies:\n  - {type: sme_credit, label: credit}\n"
+                        "  - {type: rd_subsidy, label: credit}\n  - {type: sme_credit}\n  - {type: sme_credit}\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(write(tmp_path, text))
+    (issue,) = err.value.errors
+    assert issue.path == "policies[1].label" and issue.value == "credit" and "duplicate policy label" in issue.message
+    assert issue.line == TINY_TEXT.count("\n") + 3
