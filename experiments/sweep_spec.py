@@ -114,7 +114,27 @@ class RealParam(_Param):
             raise ValueError(f"mode {self.mode} must lie within range {list(self.range)}")
         if self.distribution == "lognormal" and lo < 0:
             raise ValueError("a lognormal parameter needs a range within [0, inf)")
+        if self.distribution in ("normal", "lognormal"):
+            self._check_mass(lo, hi)
         return self
+
+    def _check_mass(self, lo: float, hi: float) -> None:
+        """The distribution must put some probability in the range: truncated to a range in its far
+        tail, every draw would come out at a bound."""
+        from scipy import stats
+
+        if self.distribution == "normal":
+            centre, a, b = self.mean, (lo - self.mean) / self.sd, (hi - self.mean) / self.sd
+        else:
+            centre = self.median
+            a = (math.log(lo) - math.log(self.median)) / self.sd if lo > 0 else -math.inf
+            b = (math.log(hi) - math.log(self.median)) / self.sd
+        mass = float(stats.norm.cdf(b) - stats.norm.cdf(a))
+        if not mass >= 1e-6:
+            what = "mean" if self.distribution == "normal" else "median"
+            raise ValueError(f"a {self.distribution} distribution with {what} {centre} and sd {self.sd} puts "
+                             f"{mass:.2g} of its probability in range {list(self.range)}: every draw would sit at a "
+                             f"bound; move the {what} into the range or widen sd")
 
 
 class IntegerParam(_Param):

@@ -313,3 +313,15 @@ def test_a_rerun_that_changes_only_the_outcomes_updates_what_analyze_reads(tmp_p
     prepare(spec, tmp_path / "sw", resume=True)
     assert [o["indicator"] for o in folder.read_meta()["outcomes"]] == ["employment_total"]
     assert "employment_total" in folder.spec_copy.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("dist", ["distribution: normal, mean: 5.0, sd: 0.01",
+                                  "distribution: lognormal, median: 50.0, sd: 0.1"])
+def test_a_distribution_with_no_mass_in_its_range_is_refused(tmp_path, dist):
+    """Truncated to a range in its far tail, every draw used to come out at a bound."""
+    body = HEAD + ("uncertain:\n  - {path: economy.export_growth, type: real, range: [0.0, 0.1], "
+                   f"{dist}}}\ndesign: {{method: lhs, samples: 2}}\n")
+    with pytest.raises(SweepSpecError, match=r"sweep.yaml:\d+: uncertain\[0\].*every draw would sit at a bound"):
+        load_sweep(write_sweep(tmp_path, body))
+    ok = body.replace("mean: 5.0", "mean: 0.05").replace("median: 50.0", "median: 0.05")
+    assert load_sweep(write_sweep(tmp_path, ok)).uncertain[0].sd > 0
