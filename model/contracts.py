@@ -46,17 +46,12 @@ def _wage_factor(m: ClusterModel) -> np.ndarray:
 
 def qualifies(m: ClusterModel, rows: np.ndarray, cat: int) -> np.ndarray:
     """Whether firms ``rows`` may supply category ``cat`` now (eq. 3.2)."""
-    f, c = m.firms, m.categories[cat]
-    bonus = np.where(f.coached_until[rows] >= m.month, m.policy.qualification_bonus, 0.0)
-    ok = f.alive[rows] & f.caps[rows, cat] & (f.kind[rows] != LEAD) & (f.tech[rows] + bonus >= c.threshold)
-    if c.certification:
-        ok &= f.certified[rows]
-    return ok
+    return _qualification(m)(cat)[rows]
 
 
 def _qualification(m: ClusterModel) -> Callable[[int | np.ndarray], np.ndarray]:
-    """``qualifies(m, all firms, cat)`` for each category, sharing the parts that are the same in all;
-    given an array of categories, one row per category."""
+    """Whether each firm may supply category ``cat`` now (eq. 3.2), for category after category,
+    sharing the parts that are the same in all; given an array of categories, one row per category."""
     f, n = m.firms, m.firms.n
     may = f.alive[:n] & (f.kind[:n] != LEAD)
     tech = f.tech[:n] + np.where(f.coached_until[:n] >= m.month, m.policy.qualification_bonus, 0.0)
@@ -82,10 +77,8 @@ def renew_or_end(m: ClusterModel, compact: bool = True) -> np.ndarray | None:
     if not due.any():
         return None
     idx = np.flatnonzero(due)
-    still = np.zeros(len(idx), bool)
-    for c in np.unique(book.cat[idx]):
-        sel = book.cat[idx] == c
-        still[sel] = qualifies(m, book.supplier[idx[sel]], int(c)) & m.firms.alive[book.buyer[idx[sel]]]
+    qualified = _qualification(m)(np.arange(len(m.categories)))  # (category, firm)
+    still = qualified[book.cat[idx], book.supplier[idx]] & m.firms.alive[book.buyer[idx]]
     p = s.renewal_base * book.perf[idx] ** s.renewal_performance_power * still
     renew = m.rng_contracts.random(len(idx)) < p
     r = idx[renew]
