@@ -64,10 +64,7 @@ class Report:
 
 def outcome_values(con, outcome: OutcomeSpec) -> pd.DataFrame:
     """One row per run of the design: run_id, policy, point, replicate, status, value (NaN if missing)."""
-    cols = {r[0] for r in con.execute("DESCRIBE indicators").fetchall()} if _has(con, "indicators") else set()
-    if outcome.indicator not in cols:
-        raise ValueError(f"unknown indicator {outcome.indicator!r}; indicators.parquet has: "
-                         f"{', '.join(sorted(cols - {'run_id', 'policy', 'point', 'replicate', 'seed'}))}")
+    _check_indicator(con, outcome)
     col = '"' + outcome.indicator + '"'
     if outcome.at == "end":
         sub = f"SELECT run_id, arg_max({col}, step) AS value FROM indicators GROUP BY run_id"
@@ -76,6 +73,14 @@ def outcome_values(con, outcome: OutcomeSpec) -> pd.DataFrame:
     return con.execute(f"""SELECT r.run_id, r.policy, r.point, r.replicate, r.status, CAST(v.value AS DOUBLE) AS value
                            FROM runs r LEFT JOIN ({sub}) v USING (run_id)
                            ORDER BY r.policy, r.point, r.replicate""").df()
+
+
+def _check_indicator(con, outcome: OutcomeSpec) -> None:
+    """``ValueError`` unless the runs' indicators table has the outcome's indicator."""
+    cols = {r[0] for r in con.execute("DESCRIBE indicators").fetchall()} if _has(con, "indicators") else set()
+    if outcome.indicator not in cols:
+        raise ValueError(f"unknown indicator {outcome.indicator!r}; indicators.parquet has: "
+                         f"{', '.join(sorted(cols - {'run_id', 'policy', 'point', 'replicate', 'seed'}))}")
 
 
 def _has(con, view: str) -> bool:
@@ -187,7 +192,7 @@ def _dest_folder(dest: Path) -> Path:
 def check_outcomes(con, outcomes: list[OutcomeSpec]) -> None:
     """Every outcome names an indicator of the runs and, if dated, a month some complete run has."""
     for oc in outcomes:
-        outcome_values(con, oc)  # raises for an unknown indicator
+        _check_indicator(con, oc)
         if oc.at == "end":
             continue
         n, first, last = con.execute("SELECT count(*) FILTER (WHERE date = ?), min(date), max(date) FROM indicators",
