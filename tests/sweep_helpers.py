@@ -80,5 +80,9 @@ def journal_records(folder: Path) -> list[dict]:
 
 
 def complete_runs(folder: Path) -> list[str]:
+    """The sweep's finished run folders. A hidden ``.tmp-*`` folder is a run being written: a
+    writer killed after its manifest but before the rename leaves one with a manifest inside."""
     runs = folder / "runs"
-    return sorted(p.name for p in runs.iterdir() if (p / "manifest.json").is_file()) if runs.is_dir() else []
+    if not runs.is_dir():
+        return []
+    return sorted(p.name for p in runs.iterdir() if not p.name.startswith(".") and (p / "manifest.json").is_file())
