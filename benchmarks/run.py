@@ -115,6 +115,7 @@ def worker_model(world: str, seed: int) -> dict:
     c0 = time.process_time()
     m = ClusterModel(sc, seed=seed)
     init_s = time.perf_counter() - t0
+    drawn_start = m.candidates_drawn
     firms, workers = int(m.firms.alive[: m.firms.n].sum()), int(m.firms.workers[: m.firms.n].sum())
     with frozen_heap():  # as experiments.runner.simulate steps a run
         steps, phases = _timed_steps(m)
@@ -122,6 +123,7 @@ def worker_model(world: str, seed: int) -> dict:
            "init_s": init_s, "run_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
            "step_s": sum(steps) / len(steps), "phases_s": {p: v / len(steps) for p, v in phases.items()},
            "firms_end": int(m.firms.alive[: m.firms.n].sum()), "contracts_end": int(m.contracts.n),
+           "drawn_start": drawn_start, "drawn_month": (m.candidates_drawn - drawn_start) / len(steps),
            "peak_mib": _peak_mib(), "warning": _check_step_copy()}
     mesa.Agent._ids.pop(m, None)
     return out
@@ -294,6 +296,15 @@ def main(argv: list[str] | None = None) -> int:
     for world, r in results.items():
         print(f"{world:>8} " + " ".join(f"{1000 * statistics.median(x['phases_s'][p] for x in r):>10.2f}"
                                        for p in PHASES))
+
+    print("\nTender candidates drawn (the sourcing rules' work: each is located, priced, noised, looked up and ranked)")
+    head = f"{'world':>8} {'at start':>12} {'per month':>12} {'sourcing ns per candidate':>26}"
+    print(head)
+    print("-" * len(head))
+    for world, r in results.items():
+        per_month = _median(r, "drawn_month")
+        ns = 1e9 * statistics.median(x["phases_s"]["sourcing"] for x in r) / per_month if per_month else float("nan")
+        print(f"{world:>8} {int(_median(r, 'drawn_start')):>12} {int(per_month):>12} {ns:>26.0f}")
 
     scaled = [w for w in results if w != "baseline"]
     exponent = _slope([results[w][0]["firms"] for w in scaled], [_median(results[w], "step_s") for w in scaled])

@@ -114,6 +114,7 @@ class ClusterModel(Model):
         self.demand_shock = 0.0
         self.refused_projects = self.unplaced_projects = self.relocations = 0
         self.learning_channels: dict[str, float] = {}
+        self.candidates_drawn = 0  # tender candidates drawn so far, the start's included (for benchmarks)
 
     def _warm_start(self) -> None:
         """Month 0 before the first step: the contracts and markets the region already has."""

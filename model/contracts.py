@@ -183,6 +183,7 @@ def run_tenders(m: ClusterModel, need: np.ndarray, contracted: np.ndarray, spare
             pool = np.flatnonzero(qualified & (spare[: len(need)] > 1e-9))
             if not len(buyers) or not len(pool):
                 break
+            m.candidates_drawn += len(buyers) * s.n_candidates
             _tender_round(m, int(c), buyers, pool, unit, left, cap_share, spare, review_all)
 
 
@@ -268,7 +269,7 @@ def _tenders_compiled(m: ClusterModel, order: np.ndarray, rounds: int, open_need
     while True:
         b = book._buf
         (base_keys, base_pos), (tail_keys, tail_pos) = book._ix["base"], book._ix["tail"]
-        ci, r, status, n_book, next_id, need, first_new, new_next, tag, pos, val = tender_kernel.month_tenders(
+        ci, r, status, n_book, next_id, need, first_new, new_next, tag, pos, val, drawn = tender_kernel.month_tenders(
             order, ci, r, rounds, s.n_candidates, s.min_tender_value, *table[:4], spare, f.loc, f.foreign,
             f.coached_until, table[4], m.month, float(pol.matchmaking), geo.km, m.sc.economy.transport_cost_per_km,
             s.history_weight, s.score_noise, limit, reach, book.pair_keys, book.pair_ids, book.hist, h_max,
@@ -276,6 +277,7 @@ def _tenders_compiled(m: ClusterModel, order: np.ndarray, rounds: int, open_need
             b["supplier"], b["cat"], b["value"], b["start"], b["end"], b["perf"], b["pair"], book.n, book.next_id,
             lo, s.contract_months_max - lo, stream.st, first_new, new_head, new_next)
         book.appended(n_book, next_id)
+        m.candidates_drawn += drawn
         stream.events.append((tag, pos, val))  # logged after the month's tenders (positions don't move)
         if status != 1:
             break

@@ -343,8 +343,9 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
     (random_replay.KernelStream) through the draws the NumPy path makes, in the same order. Stops
     early (status 1), to be called again from the returned round, when the book's buffers might not
     hold the next round's contracts. Returns (next round, status, n_book, next_id, need, event tags,
-    positions, values, new_next): ``need`` is the rows the next round may take; tag = 2 × round +
-    (0 extended, 1 signed); the value is the contract's as logged at the event.
+    positions, values, new_next, drawn): ``need`` is the rows the next round may take; tag = 2 × round +
+    (0 extended, 1 signed); the value is the contract's as logged at the event; ``drawn`` counts the
+    candidates the rounds drew (buyers × k per round).
 
     Contracts the category has signed since book position ``first_new`` are not in the key index
     yet: they are found through ``new_head`` (per buyer, its latest one, or -1) and ``new_next``
@@ -358,7 +359,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
     ev_pos = np.empty(0, np.int64)
     ev_val = np.empty(0)
     n_ev = 0
-    status, need = 0, 0
+    status, need, drawn = 0, 0, 0
     r = round0
     while r < rounds:
         buyers = np.flatnonzero(left > min_value)
@@ -375,6 +376,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
         if n_book - first_new + nb * k > len(new_next):
             new_next = _grown(new_next, max(2 * len(new_next), n_book - first_new + nb * k))
         rows, counts, offsets, slot, flat, reachable = _location_table(pool, buyers, loc, loc_weight)
+        drawn += nb * k
         bb, ss, vv = _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, loc,
                                    foreign, coached_until, credit_of_loc, month, matchmaking, unit, km, transport,
                                    history_weight, score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max,
@@ -423,7 +425,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
             n_ev += 1
             n_book += 1
             next_id += 1
-    return r, status, n_book, next_id, need, ev_tag[:n_ev], ev_pos[:n_ev], ev_val[:n_ev], new_next
+    return r, status, n_book, next_id, need, ev_tag[:n_ev], ev_pos[:n_ev], ev_val[:n_ev], new_next, drawn
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -438,8 +440,10 @@ def month_tenders(order, ci0, round0, rounds, k, min_value, qualified, unit, cap
     ``new_head`` and ``new_next`` when resuming, ``round0 > 0``). Stops early (status 1) when the
     book's buffers might not hold the next round's contracts, to be called again from the returned
     (category index, round). Returns (category index, round, status, n_book, next_id, need,
-    first_new, new_next, event tags, positions, values) with the events of every category it ran.
+    first_new, new_next, event tags, positions, values, drawn) with the events of every category it
+    ran and the candidates its rounds drew.
     """
+    drawn = 0
     ev_tag = np.empty(0, np.int64)
     ev_pos = np.empty(0, np.int64)
     ev_val = np.empty(0)
@@ -448,7 +452,7 @@ def month_tenders(order, ci0, round0, rounds, k, min_value, qualified, unit, cap
         if r0 == 0:  # a category's new contracts are tracked from its start (see tender_rounds)
             first_new = n_book
             new_head[:] = -1
-        r, status, n_book, next_id, need, tag, pos, val, new_next = tender_rounds(
+        r, status, n_book, next_id, need, tag, pos, val, new_next, got = tender_rounds(
             order[ci], r0, rounds, k, min_value, qualified[ci], unit[ci], cap_share[ci], left[ci], spare, loc,
             foreign, coached_until, credit_of_loc[ci], month, matchmaking, km, transport, history_weight,
             score_noise, limit[ci], loc_weight[ci], pair_keys, pair_ids, hist, h_max, key_base, segments,
@@ -457,6 +461,7 @@ def month_tenders(order, ci0, round0, rounds, k, min_value, qualified, unit, cap
         ev_tag = np.concatenate((ev_tag, tag))
         ev_pos = np.concatenate((ev_pos, pos))
         ev_val = np.concatenate((ev_val, val))
+        drawn += got
         if status == 1:
-            return ci, r, 1, n_book, next_id, need, first_new, new_next, ev_tag, ev_pos, ev_val
-    return len(order), 0, 0, n_book, next_id, 0, first_new, new_next, ev_tag, ev_pos, ev_val
+            return ci, r, 1, n_book, next_id, need, first_new, new_next, ev_tag, ev_pos, ev_val, drawn
+    return len(order), 0, 0, n_book, next_id, 0, first_new, new_next, ev_tag, ev_pos, ev_val, drawn

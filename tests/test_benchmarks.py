@@ -32,6 +32,7 @@ def _fake_spawn(kind, **kw):
         return {"world": kw["world"], "firms": n, "workers": 250 * n, "months": 96, "init_s": 0.1,
                 "run_s": n / 1000, "cpu_s": n / 1000, "step_s": n / 96000,
                 "phases_s": dict.fromkeys(run.PHASES, n / 700000), "firms_end": n, "contracts_end": 20 * n,
+                "drawn_start": 300 * n, "drawn_month": 15 * n,
                 "peak_mib": 300.0, "warning": None}
     if kind == "reference":
         return {"world": kw["world"], "months": kw["months"], "model_step_s": 0.01, "reference_step_s": 0.3,
@@ -54,7 +55,9 @@ def test_report_and_json_keys(tmp_path, monkeypatch, capsys, quick):
         assert figures["speedup_world"] == "1k"
     else:
         assert figures["run_100k_s"] == pytest.approx(100.0) and figures["speedup_world"] == "5k"
-    assert "Scaling exponent" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "Scaling exponent" in out_text
+    assert "Tender candidates drawn" in out_text and " 1500000 " in out_text  # 100k x 15 a month
 
 
 def test_compare_summary_takes_medians_and_flags_changed_results():

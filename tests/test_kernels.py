@@ -20,7 +20,7 @@ def _indicators(compiled: bool):
         book = m.contracts
         res = m.results()
         out = (res["indicators"], res["contracts"], book.value.copy(), book.supplier.copy(), book.end.copy(),
-               book.hist.copy(), m.rng_contracts.random(4))
+               book.hist.copy(), m.rng_contracts.random(4), np.array([m.candidates_drawn]))
         mesa.Agent._ids.pop(m, None)
         return out
 
@@ -31,6 +31,7 @@ def test_compiled_tenders_match_numpy():
     assert a[0].equals(b[0]) and a[1].equals(b[1])  # indicators; contract events, in order
     for x, y in zip(a[2:], b[2:], strict=True):
         assert np.array_equal(x, y)
+    assert a[-1][0] > 0  # both paths count the same candidates drawn
 
 
 @pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
