@@ -12,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from dashboard.charts import Chart, date_axis, encode, new_figure, year_of
 from dashboard.data import RunEntry, groups, read_run
 from dashboard.widgets import ChartCard
+from experiments.store import TABLE_COLUMNS, StoreError
 
 PALETTE = ["#2874a6", "#e67e22", "#27ae60", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#d4ac0d"]
 _IND_CACHE: dict[str, pd.DataFrame] = {}
@@ -27,9 +28,27 @@ def indicators_of(path) -> pd.DataFrame:
         return _IND_CACHE[key]
 
 
+def indicator_columns(runs: list[RunEntry]) -> list[str]:
+    """The indicator columns of the first run that can be read (the documented ones if none can:
+    a damaged run is named when it is drawn)."""
+    for r in runs[:5]:
+        try:
+            return list(indicators_of(r.path).columns)
+        except StoreError:
+            continue
+    return list(TABLE_COLUMNS["indicators"]) if runs else []
+
+
 def fan_table(members: list[RunEntry], indicator: str) -> pd.DataFrame:
     """Median and 50% / 90% bands of one indicator over a group's runs, by month."""
-    wide = pd.concat({r.run_id: indicators_of(r.path).set_index("date")[indicator] for r in members}, axis=1)
+    series = {}
+    for r in members:
+        ind = indicators_of(r.path)
+        if indicator not in ind.columns:
+            raise StoreError(f"{r.path / 'indicators.parquet'}: column {indicator!r} is missing; "
+                             f"it has: {', '.join(ind.columns)}")
+        series[r.run_id] = ind.set_index("date")[indicator]
+    wide = pd.concat(series, axis=1)
     q = wide.quantile([0.05, 0.25, 0.5, 0.75, 0.95], axis=1).T
     q.columns = ["p05", "p25", "median", "p75", "p95"]
     q["runs"] = wide.notna().sum(axis=1)
@@ -80,8 +99,7 @@ def Compare(runs: list[RunEntry], tr, lang: str) -> None:
     names = list(all_groups)
     chosen = solara.use_reactive([n for n in names if not n.startswith("live-")][:2] or names[:2])
     indicator = solara.use_reactive("localisation_rate")
-    columns = list(indicators_of(runs[0].path).columns) if runs else []
-    options = [c for c in columns if c not in ("step", "date")]
+    options = [c for c in indicator_columns(runs) if c not in ("step", "date")]
     labels = {tr(f"ind.{c}"): c for c in options}
     with solara.Row(style={"align-items": "center", "flex-wrap": "wrap"}, gap="16px"):
         solara.SelectMultiple(tr("cmp.runs"), all_values=names, values=[c for c in chosen.value if c in names],
@@ -91,10 +109,19 @@ def Compare(runs: list[RunEntry], tr, lang: str) -> None:
                       style={"min-width": "24em"})
     selected = {n: all_groups[n] for n in chosen.value if n in all_groups}
     enough = len(selected) >= 2 or sum(len(v) for v in selected.values()) >= 2
-    chart = solara.use_memo(lambda: draw_compare(selected, indicator.value, tr) if enough else None,
-                            [tuple(selected), indicator.value, lang])
+
+    def draw() -> Chart | StoreError | None:
+        try:
+            return draw_compare(selected, indicator.value, tr) if enough else None
+        except StoreError as err:
+            return err
+
+    chart = solara.use_memo(draw, [tuple(selected), indicator.value, lang])
     if not enough:
         solara.Info(tr("cmp.need_two"))
+        return
+    if isinstance(chart, StoreError):
+        solara.Error(tr("app.error", error=chart))
         return
     ChartCard(chart, f"compare_{indicator.value}", tr, "compare")
     solara.Text(tr("cmp.help"), classes=["cl-help"])

@@ -15,9 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from experiments.store import StoreError, list_runs, read_run
+from experiments import store
+from experiments.store import RunData, StoreError, list_runs
 
 RESULTS_ENV = "CLUSTERLINK_RESULTS"
+DASHBOARD_NEEDS = {table: tuple(cols) for table, cols in store.TABLE_COLUMNS.items()}
+"""The columns the views use: every documented one (a run without them is named, not drawn half)."""
 SCENARIOS_ENV = "CLUSTERLINK_SCENARIOS"
 
 
@@ -38,6 +41,12 @@ class RunEntry:
     def label(self) -> str:
         where = f"{self.sweep} / " if self.sweep else ""
         return f"{where}{self.run_id}  ({self.scenario}, {self.start}–{self.end})"
+
+
+def read_run(path: str | Path) -> RunData:
+    """A run folder as the dashboard reads it: ``StoreError`` naming the file and the column if a
+    table lacks a documented column or has it with another type."""
+    return store.read_run(path, need=DASHBOARD_NEEDS)
 
 
 def results_dir() -> Path:
@@ -69,7 +78,7 @@ def find_runs(root: Path | None = None, max_depth: int = 3) -> list[RunEntry]:
         runs = list_runs(folder)
         for path in runs:
             try:
-                found.append(_entry(path, read_run(path).manifest, sweep))
+                found.append(_entry(path, store.read_run(path).manifest, sweep))
             except StoreError:
                 continue
         if depth >= max_depth:

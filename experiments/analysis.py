@@ -158,10 +158,7 @@ def analyze(out: str | Path, outcomes: list[OutcomeSpec] | None = None, method: 
     from experiments import analysis_plots as plots
 
     folder = require_sweep(out)
-    try:
-        meta = folder.read_meta()
-    except ValueError as err:
-        raise SweepError(f"{folder.meta} is damaged ({err}); it cannot be analysed") from None
+    meta = folder.read_meta()
     outcomes = outcomes or [OutcomeSpec(o["indicator"], o["at"]) for o in meta.get("outcomes", [])]
     seed = meta["seed"] if seed is None else seed
     design = meta["design"]["method"]
@@ -204,7 +201,7 @@ def check_outcomes(con, outcomes: list[OutcomeSpec]) -> None:
 
 def _analyze(folder: SweepFolder, meta: dict, dest: Path, outcomes: list[OutcomeSpec], method: str,
              prim_threshold: float | None, prim_below: bool, seed: int, plots) -> Path:
-    points = pd.read_parquet(folder.points)
+    points = folder.read_points()
     con = connect(folder.root)
     rep = Report([f"# Sweep analysis: {meta['name']}", "",
                   f"Design: {meta['design']['method']}, {meta['n_points']} points × {len(meta['policies'])} "

@@ -9,6 +9,7 @@ and for ``sweep``, 3: the sweep went through but some runs failed (``clusterlink
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -117,6 +118,8 @@ def query(
     if csv is not None and (csv.is_dir() or not csv.parent.is_dir()):
         _fail(f"--csv {csv}: " + ("is a folder; give a file name" if csv.is_dir()
                                   else f"its folder {csv.parent} does not exist"))
+    if csv is not None and not os.access(csv.parent, os.W_OK | os.X_OK):
+        _fail(f"--csv {csv}: its folder {csv.parent} is not writable")
     try:
         sweep_folder = require_sweep(folder)
         try:
@@ -126,6 +129,8 @@ def query(
                 return
             frame = q.query(folder, sql)
         except (duckdb.IOException, duckdb.InvalidInputException, pa.ArrowException) as err:
+            if csv is not None and str(csv) in str(err):
+                raise SweepError(f"--csv {csv}: cannot write it: {str(err).splitlines()[0]}") from None
             raise SweepError(damage_message(sweep_folder, err)) from None
     except (SweepError, duckdb.Error) as err:
         _fail(str(err))

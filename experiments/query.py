@@ -8,6 +8,9 @@ Views (all lazy: DuckDB streams the run folders' Parquet files, nothing is loade
   run_id, policy, point, replicate, seed and parameter values.
 
     SELECT policy, median(localisation_rate) FROM indicators WHERE date = '2030-12' GROUP BY policy
+
+A query reads: one SELECT statement (``QueryError`` otherwise), on a connection that installs and
+loads no extensions; only ``export_csv`` writes, to the file it is given.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from experiments.sweep_index import SweepError, SweepFolder, current_status, param_columns
+
+
+class QueryError(SweepError, ValueError):
+    """A query that is not one read-only SELECT statement, or names a view the sweep does not have."""
 
 TABLES = ("indicators", "indicators_province", "firms", "contracts", "flows", "policy", "locations")
 RUN_KEYS = ["run_id", "policy", "point", "replicate", "seed"]
@@ -45,33 +52,56 @@ def connect(out: str | Path) -> duckdb.DuckDBPyConnection:
     if not folder.exists():
         raise SweepError(f"{folder.root} holds no sweep (no design.parquet)")
     runs, params = runs_frame(folder)
-    con = duckdb.connect()
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     con.register("_runs_df", runs)
     con.execute("CREATE VIEW runs AS SELECT * FROM _runs_df")
     complete = runs.loc[runs["status"] == "complete", "run_id"]
     for table in TABLES:
-        sample = next((folder.runs / r / f"{table}.parquet" for r in complete
-                       if (folder.runs / r / f"{table}.parquet").is_file()), None)
-        if sample is None:
+        # only the files of complete runs: a stray folder or a damaged pending run is not read
+        files = [str(f) for r in complete if (f := folder.runs / r / f"{table}.parquet").is_file()]
+        if not files:
             continue  # no complete run has this table (yet)
-        cols = set(pq.read_schema(sample).names)
+        cols = set(pq.read_schema(files[0]).names)
         keep = [c for c in RUN_KEYS + params if c not in cols or c == "run_id"]
-        pattern = str(folder.runs / "[!.]*" / f"{table}.parquet")  # skip .tmp-* folders being written
         drop = ", ".join(["filename"] + (["run_id"] if "run_id" in cols else []))
         con.execute(f"""
             CREATE VIEW {_q(table)} AS
             SELECT {", ".join("r." + _q(c) for c in keep)}, t.* EXCLUDE ({drop})
-            FROM read_parquet({_lit(pattern)}, filename = true, union_by_name = true) AS t
-            JOIN runs AS r ON r.run_id = regexp_extract(t.filename, '([^/]+)/[^/]+$', 1)
-            WHERE r.status = 'complete'""")
+            FROM read_parquet([{", ".join(map(_lit, files))}], filename = true, union_by_name = true) AS t
+            JOIN runs AS r ON r.run_id = regexp_extract(t.filename, '([^/]+)/[^/]+$', 1)""")
     return con
+
+
+def _check_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """``QueryError`` unless ``sql`` is one SELECT statement (a query must not write files, attach
+    databases, install extensions or change settings)."""
+    statements = con.extract_statements(sql)  # a syntax error raises duckdb.ParserException
+    if len(statements) != 1:
+        raise QueryError(f"the query holds {len(statements)} statements; give one SELECT statement")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        kind = str(statements[0].type).rsplit(".", 1)[-1]
+        raise QueryError(f"the query is not a SELECT statement but {kind}; only SELECT queries are allowed "
+                         "(they read the sweep's views; use --csv to write a result to a file)")
+
+
+def _run(con: duckdb.DuckDBPyConnection, folder: str | Path, sql: str) -> duckdb.DuckDBPyRelation:
+    """The checked query as a relation; a missing view of the sweep is named as such."""
+    _check_select(con, sql)
+    try:
+        return con.sql(sql)
+    except duckdb.CatalogException as err:
+        missing = [t for t in TABLES if f"name {t} does not exist" in str(err)]
+        if missing:
+            raise QueryError(f"no complete run of {Path(folder).resolve()} has a {missing[0]} table "
+                             f"({missing[0]}.parquet), so the view {missing[0]} is empty and not defined") from None
+        raise
 
 
 def query(out: str | Path, sql: str) -> pd.DataFrame:
     """Run one SQL statement over a sweep folder's views and return the result."""
     con = connect(out)
     try:
-        return con.execute(sql).df()
+        return _run(con, out, sql).df()
     finally:
         con.close()
 
@@ -80,7 +110,8 @@ def export_csv(out: str | Path, sql: str, path: str | Path) -> int:
     """Write a query's result to CSV (streamed by DuckDB); return the number of rows."""
     con = connect(out)
     try:
+        _run(con, out, sql).create_view("_result")
         # COPY returns the rows it wrote (reading the file back miscounts when the header looks like data)
-        return int(con.execute(f"COPY ({sql}) TO {_lit(str(path))} (HEADER, DELIMITER ',')").fetchone()[0])
+        return int(con.execute(f"COPY _result TO {_lit(str(path))} (HEADER, DELIMITER ',')").fetchone()[0])
     finally:
         con.close()

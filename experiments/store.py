@@ -30,14 +30,47 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["MANIFEST", "MAX_RUN_ID_BYTES", "RUN_TABLES", "TMP_PREFIX", "NotARunError", "RunData", "RunExistsError",
-           "RunIdError", "StoreError", "check_target", "clean_stale_tmp", "collect_versions", "git_commit",
-           "is_complete", "list_runs", "read_run", "write_run"]
+__all__ = ["FORMAT_VERSION", "KEY_COLUMNS", "MANIFEST", "MAX_RUN_ID_BYTES", "RUN_TABLES", "TABLE_COLUMNS", "TMP_PREFIX",
+           "NotARunError", "RunData", "RunExistsError", "RunIdError", "StoreError", "check_target", "clean_stale_tmp",
+           "collect_versions", "git_commit", "is_complete", "list_runs", "manifest_problem", "read_run", "write_run"]
 
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
 RUN_TABLES = ("indicators", "indicators_province", "firms", "contracts", "flows", "policy", "locations")
 """The tables of a model run, in the order of docs/ARCHITECTURE.md."""
+
+FORMAT_VERSION = 1
+"""The run-folder format this clusterlink writes and reads (``format_version`` in the manifest; absent = 1)."""
+
+_N, _I, _S = "number", "integer", "text"
+_COMMON = {"step": _I, "date": _S}
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "indicators": {**_COMMON, **{c: _N for c in (
+        "localisation_rate", "localisation_rate_input", "local_sourcing_fdi_suppliers", "domestic_tier1_suppliers",
+        "domestic_tier2_suppliers", "fdi_firms_with_domestic_supplier_share", "n_fdi_firms", "n_domestic_firms",
+        "firm_entries", "firm_exits", "spinoffs", "fdi_arrivals", "employment_total", "employment_fdi",
+        "employment_domestic", "mean_wage_fdi", "mean_wage_domestic", "mean_tech_domestic", "tech_gap",
+        "flows_fdi_to_domestic", "flows_domestic_to_fdi", "contracts_active", "network_density",
+        "largest_component_share", "clustering", "industrial_output", "value_added_domestic", "domestic_output_share",
+        "policy_spend", "policy_spend_cumulative", "imports_share", "ellison_glaeser_electronics", "unemployed_pool")}},
+    "indicators_province": {**_COMMON, "province": _S, **{c: _N for c in (
+        "n_fdi_firms", "n_domestic_firms", "n_park_firms", "employment_total", "employment_park", "employment_fdi",
+        "employment_domestic", "industrial_output", "domestic_output_share", "localisation_rate",
+        "mean_tech_domestic", "location_quotient_electronics")}},
+    "firms": {**_COMMON, "firm_id": _I, "name": _S, "kind": _S, "owner": _S, "province": _S, "district": _S,
+              "location": _S, "lat": _N, "lon": _N, "sector": _S, "tech": _N, "employees": _N, "operators": _N,
+              "technicians": _N, "engineers": _N, "output": _N, "capacity": _N, "cash": _N, "n_customers": _N},
+    "contracts": {**_COMMON, "event": _S, "contract_id": _I, "buyer_id": _I, "supplier_id": _I, "buyer_owner": _S,
+                  "supplier_owner": _S, "category": _S, "tier": _I, "value": _N},
+    "flows": {**_COMMON, "kind": _S, "from_id": _I, "to_id": _I, "from_owner": _S, "to_owner": _S, "skill": _S,
+              "count": _N},
+    "policy": {**_COMMON, "policy": _S, "lever": _S, "spend": _N},
+    "locations": {"location_id": _S, "name": _S, "kind": _S, "province": _S, "district": _S, "lat": _N, "lon": _N,
+                  "area_ha": _N, "occupied_ha": _N, "opens": _S},
+}
+"""The columns of each run table and their kind, as docs/ARCHITECTURE.md documents them."""
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {t: ("step",) for t in RUN_TABLES if t != "locations"}
+"""What every reader needs of a run table (a reader may ask for more, see ``read_run``)."""
 
 _VERSIONED = ("clusterlink", "mesa", "numpy", "pandas", "pyarrow", "scipy")
 _NAME_OK = re.compile(r"^[^/\\\x00]+$")
@@ -79,7 +112,8 @@ def write_run(out_dir: str | Path, run_id: str, manifest: Mapping[str, Any],
     tmp = _claim_tmp(out, run_id)
     try:
         counts = {name: _write_table(tmp / f"{name}.parquet", df) for name, df in tables.items()}
-        full = {**dict(manifest), "run_id": run_id, "status": "complete", "tables": counts}
+        full = {**dict(manifest), "run_id": run_id, "status": "complete", "format_version": FORMAT_VERSION,
+                "tables": counts}
         _write_json(tmp / MANIFEST, full)
         _fsync_dir(tmp)
         _move_into_place(tmp, final, overwrite)
@@ -248,31 +282,97 @@ def _move_into_place(tmp: Path, final: Path, overwrite: bool) -> None:
 
 
 # -- reading ------------------------------------------------------------------------------------------
-def _read_manifest(path: Path) -> dict[str, Any] | None:
+def _load_manifest(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The manifest of run folder ``path`` and, if it is not a usable one, why (naming the file and key)."""
+    file = path / MANIFEST
     try:
-        data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+        data = json.loads(file.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return None, f"{file} is missing"
+    except IsADirectoryError:
+        return None, f"{file} is a folder, not a file"
+    except OSError as err:
+        return None, f"{file} cannot be read: {err.strerror or err}"
+    except UnicodeDecodeError as err:
+        return None, f"{file} is not UTF-8 text (byte {err.start})"
+    except json.JSONDecodeError as err:
+        return None, f"{file} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})"
+    except (ValueError, RecursionError) as err:  # an integer of thousands of digits, nesting too deep
+        return None, f"{file} is not a usable JSON manifest ({str(err).splitlines()[0] if str(err) else 'nested too deeply'})"
+    if not isinstance(data, dict):
+        return None, f"{file} holds {_kind(data) if data is not None else 'null'}; a JSON object is expected"
+    return data, _shape_problem(file, data)
+
+
+def _shape_problem(file: Path, data: dict[str, Any]) -> str | None:
+    """Why a manifest's keys do not have the documented types (docs/ARCHITECTURE.md), or None."""
+    if data.get("status") != "complete":
+        return f"{file}: status is {data.get('status')!r}; 'complete' is expected (the run did not finish)"
+    tables = data.get("tables")
+    if not isinstance(tables, dict):
+        return f"{file}: tables is {_kind(tables)}; an object of table name -> row count is expected"
+    for name, rows in tables.items():
+        if not _TABLE_OK.match(name):
+            return f"{file}: tables: {name!r} is not a table name (letters, digits and _ are expected)"
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            return f"{file}: tables.{name} is {rows!r}; a row count (an integer >= 0) is expected"
+    expected = {"run_id": (str,), "seed": (int, type(None)), "scenario": (dict, type(None)), "start": (str,),
+                "end": (str,), "n_months": (int,), "config": (dict,), "overrides": (list,),
+                "versions": (dict,), "format_version": (int,)}
+    for key, types in expected.items():
+        if key in data and (isinstance(data[key], bool) or not isinstance(data[key], types)):
+            want = " or ".join("null" if t is type(None) else _TYPE_NAMES[t] for t in types)
+            return f"{file}: {key} is {_kind(data[key])}; {want} is expected"
+    scen = data.get("scenario") or {}
+    bad = [k for k in ("path", "name", "hash") if k in scen and not isinstance(scen[k], str | type(None))]
+    if bad:
+        return f"{file}: scenario.{bad[0]} is {_kind(scen[bad[0]])}; a string is expected"
+    return None
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", dict: "an object", list: "a list"}
+
+
+def _kind(value: Any) -> str:
+    """A short description of a JSON value for a message."""
+    text = repr(value)
+    if value is None:
+        return "null or missing"
+    name = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", float: "a number"}.get(
+        type(value), type(value).__name__)
+    return f"{name} {text[:40] + '...' if len(text) > 40 else text}"
+
+
+def manifest_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not a complete run folder (naming the file, and the key where it applies), or None."""
+    p = Path(path)
+    manifest, problem = _load_manifest(p)
+    if problem or manifest is None:
+        return problem
+    missing = [name for name in manifest["tables"] if not (p / f"{name}.parquet").is_file()]
+    if missing:
+        return (f"{p}: the manifest lists the table {missing[0]!r}, but {p / (missing[0] + '.parquet')} "
+                f"is {'not a file' if (p / (missing[0] + '.parquet')).exists() else 'missing'}")
+    return None
 
 
 def is_complete(path: str | Path) -> bool:
-    """True if ``path`` is a finished run: manifest status "complete" and every listed table present."""
-    p = Path(path)
-    manifest = _read_manifest(p)
-    if manifest is None or manifest.get("status") != "complete":
-        return False
-    listed = manifest.get("tables") or {}
-    return all((p / f"{name}.parquet").is_file() for name in listed)
+    """True if ``path`` is a finished run: a well-formed manifest with status "complete" and every
+    listed table present (a run of a newer format is complete too; ``read_run`` refuses it)."""
+    return manifest_problem(path) is None
 
 
 @dataclass
 class RunData:
-    """A run folder read back: the manifest now, tables on first use (then cached)."""
+    """A run folder read back: the manifest now, tables on first use (then cached).
+
+    ``need`` maps a table name to the columns a reader needs of it (``KEY_COLUMNS`` at least).
+    """
 
     path: Path
     manifest: dict[str, Any]
     _cache: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    need: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: KEY_COLUMNS, repr=False)
 
     @property
     def run_id(self) -> str:
@@ -284,14 +384,20 @@ class RunData:
         return [t for t in RUN_TABLES if t in present] + sorted(present - set(RUN_TABLES))
 
     def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """One table as a DataFrame; a full read is cached, a column subset is read each time."""
+        """One table as a DataFrame; a full read is cached, a column subset is read each time.
+
+        Raises ``KeyError`` (no such table) or ``StoreError`` naming the file (and the column) when
+        the file cannot be read or its columns are not those docs/ARCHITECTURE.md documents.
+        """
         if name in self._cache:
             df = self._cache[name]
             return df if columns is None else df[columns]
         file = self.path / f"{name}.parquet"
         if not _TABLE_OK.match(name) or not file.is_file():
-            raise KeyError(f"run {self.run_id} has no table {name!r}; it has: {', '.join(self.tables())}")
+            raise KeyError(f"run {self.run_id} ({self.path}) has no table {name!r}; it has: {', '.join(self.tables())}")
         try:
+            schema = pq.read_schema(file)
+            self._check_schema(file, name, schema, columns)
             df = pd.read_parquet(file, columns=columns)
         except (pa.ArrowException, OSError) as err:  # a damaged file in a folder that looks complete
             raise StoreError(f"{file} cannot be read ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
@@ -300,16 +406,58 @@ class RunData:
             self._cache[name] = df
         return df
 
+    def _check_schema(self, file: Path, name: str, schema: pa.Schema, columns: list[str] | None) -> None:
+        """``StoreError`` if a needed or asked-for column is missing or a documented one has another type."""
+        have = {f.name: f.type for f in schema}
+        wanted = [*self.need.get(name, ()), *(columns or [])]
+        missing = [c for c in dict.fromkeys(wanted) if c not in have]
+        if missing:
+            raise StoreError(f"{file}: column {missing[0]!r} is missing; it has: {', '.join(have) or 'no columns'}"
+                             " (the columns are listed in docs/ARCHITECTURE.md)")
+        for col, kind in TABLE_COLUMNS.get(name, {}).items():
+            if col in have and not _is_kind(have[col], kind):
+                raise StoreError(f"{file}: column {col!r} holds {have[col]}; {kind} is expected "
+                                 "(docs/ARCHITECTURE.md)")
 
-def read_run(path: str | Path) -> RunData:
-    """Open a complete run folder (raises ``StoreError`` if it is not one)."""
+
+def _is_kind(typ: pa.DataType, kind: str) -> bool:
+    """True if a Parquet column type fits a documented kind (an all-null column fits any)."""
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    if pa.types.is_null(typ):
+        return True
+    if kind == _S:
+        return pa.types.is_string(typ) or pa.types.is_large_string(typ)
+    if kind == _I:
+        return pa.types.is_integer(typ)
+    return pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ)
+
+
+def read_run(path: str | Path, need: Mapping[str, tuple[str, ...]] | None = None) -> RunData:
+    """Open a complete run folder; ``StoreError`` says which file and key make it not one.
+
+    ``need``: table name -> columns the reader will use (checked on each table's first read, so a
+    table without them is a ``StoreError`` naming the file and the column); ``KEY_COLUMNS`` by default.
+    """
     p = Path(path)
     if not p.is_dir():
         raise StoreError(f"{p}: no such run folder")
-    manifest = _read_manifest(p)
-    if manifest is None or not is_complete(p):
-        raise StoreError(f"{p}: not a complete run (no manifest with status 'complete', or tables missing)")
-    return RunData(p, manifest)
+    problem = manifest_problem(p)
+    if problem:
+        raise StoreError(f"{p} is not a complete run: {problem}")
+    manifest, _ = _load_manifest(p)
+    assert manifest is not None
+    version = manifest.get("format_version", 1)
+    if version > FORMAT_VERSION:
+        raise StoreError(f"{p / MANIFEST}: format_version is {version}; this clusterlink reads run folders of "
+                         f"format {FORMAT_VERSION} or older: upgrade clusterlink to read it")
+    absent = [t for t in need or {} if not (p / f"{t}.parquet").is_file()]
+    if absent:
+        raise StoreError(f"{p / (absent[0] + '.parquet')} is missing; the run folder has: "
+                         f"{', '.join(RunData(p, manifest).tables()) or 'no tables'}")
+    needed = {t: tuple(dict.fromkeys([*KEY_COLUMNS.get(t, ()), *(need or {}).get(t, ())]))
+              for t in set(KEY_COLUMNS) | set(need or {})}
+    return RunData(p, manifest, need=needed)
 
 
 def list_runs(results_dir: str | Path) -> list[Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -27,6 +28,33 @@ INDEX_COLUMNS = ["run_id", "policy", "point", "replicate", "seed", "status", "er
 
 class SweepError(RuntimeError):
     """A sweep cannot start (folder holds another sweep, is in use, ...)."""
+
+
+DESIGN_COLUMNS = {"run_id": "text", "policy": "text", "point": "integer", "replicate": "integer", "seed": "integer"}
+META_KEYS = {"name": str, "design": dict, "replications": int, "seed": int, "policies": list, "n_points": int,
+             "n_runs": int, "problem": dict}
+_RUN_ID_OK = re.compile(r"^[^/\\\x00.][^/\\\x00]*$")
+
+
+def _read_table(path: Path, columns: dict[str, str]) -> pd.DataFrame:
+    """A sweep folder's Parquet table with the given columns (name -> integer or text), else ``SweepError``."""
+    import pyarrow as pa
+
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, pa.ArrowException) as err:
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SweepError(f"{path} cannot be read ({why}); the sweep folder is damaged") from None
+    for col, kind in columns.items():
+        if col not in frame.columns:
+            raise SweepError(f"{path}: column {col!r} is missing; it has: {', '.join(map(str, frame.columns))} "
+                             "(the sweep folder is damaged)")
+        ok = (pd.api.types.is_integer_dtype(frame[col]) if kind == "integer"
+              else pd.api.types.is_string_dtype(frame[col]) or pd.api.types.is_object_dtype(frame[col]))
+        if not ok:
+            raise SweepError(f"{path}: column {col!r} holds {frame[col].dtype}; {kind} is expected "
+                             "(the sweep folder is damaged)")
+    return frame
 
 
 class SweepFolder:
@@ -46,10 +74,37 @@ class SweepFolder:
         return self.design.is_file()
 
     def read_design(self) -> pd.DataFrame:
-        return pd.read_parquet(self.design)
+        """The design table; ``SweepError`` naming the file (and column) if it is damaged."""
+        design = _read_table(self.design, DESIGN_COLUMNS)
+        bad = [str(r) for r in design["run_id"] if not isinstance(r, str) or not _RUN_ID_OK.match(r)]
+        if bad:
+            raise SweepError(f"{self.design}: column 'run_id' holds {bad[0]!r}; a plain folder name is expected "
+                             "(the sweep folder is damaged)")
+        return design
+
+    def read_points(self) -> pd.DataFrame:
+        """The design points table; ``SweepError`` naming the file if it is damaged."""
+        return _read_table(self.points, {"point": "integer"})
 
     def read_meta(self) -> dict[str, Any]:
-        return json.loads(self.meta.read_text(encoding="utf-8"))
+        """sweep.json; ``SweepError`` naming the file and key if it is damaged or of the wrong shape."""
+        try:
+            meta = json.loads(self.meta.read_bytes().decode("utf-8"))
+        except (OSError, ValueError, RecursionError) as err:
+            why = getattr(err, "strerror", None) or (str(err).splitlines() or [type(err).__name__])[0]
+            raise SweepError(f"{self.meta} cannot be read ({why}); the sweep folder is damaged") from None
+        if not isinstance(meta, dict):
+            raise SweepError(f"{self.meta} holds a JSON {type(meta).__name__}; a JSON object is expected "
+                             "(the sweep folder is damaged)")
+        for key, typ in META_KEYS.items():
+            if not isinstance(meta.get(key), typ) or isinstance(meta.get(key), bool):
+                got = f"{meta[key]!r:.60}" if key in meta else "missing"
+                raise SweepError(f"{self.meta}: {key} is {got}; {typ.__name__} is expected "
+                                 "(the sweep folder is damaged)")
+        if not isinstance(meta["design"].get("method"), str):
+            raise SweepError(f"{self.meta}: design.method is {meta['design'].get('method')!r:.60}; str is expected "
+                             "(the sweep folder is damaged)")
+        return meta
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -78,16 +133,19 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
 
 
 def read_journal(path: Path) -> dict[str, dict[str, Any]]:
-    """Last record per run id (a torn last line from a crash is ignored); ``attempts`` counted."""
+    """Last record per run id (a torn last line from a crash, or any line that is not a record, is
+    ignored); ``attempts`` counted."""
     out: dict[str, dict[str, Any]] = {}
     if not path.is_file():
         return out
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
                 rec = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
+            if not isinstance(rec, dict) or not isinstance(rec.get("run_id"), str):
+                continue  # not a record of this journal (a damaged line): the run folders decide
             if rec.get("reused"):
                 continue
             rec["attempts"] = out.get(rec["run_id"], {}).get("attempts", 0) + 1
@@ -175,8 +233,8 @@ def damage_message(folder: SweepFolder, error: Exception) -> str:
     """A reader error on a sweep's run tables, explained: which files are damaged and what to do."""
     index = current_status(folder, folder.read_design())
     bad = damaged_tables(folder, list(index.loc[index["status"] == "complete", "run_id"]))
-    if not bad:
-        return f"cannot read the run tables of {folder.root}: {error}"
+    if not bad:  # not a damaged run table: the reader's own message (it names its file)
+        return str(error)
     runs = sorted({p.parent.name for p, _ in bad})
     lines = [f"{len(bad)} damaged run table(s) in {folder.root}:"] + [f"  {p}: {why}" for p, why in bad[:20]]
     lines.append(f"delete the damaged run folder(s) ({', '.join(runs[:5])}{', ...' if len(runs) > 5 else ''}) "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from experiments import store
@@ -321,3 +322,15 @@ def test_a_damaged_table_is_a_store_error_naming_the_file(tmp_path):
     assert run.table("indicators").shape[0] == 4  # the other tables still read
     with pytest.raises(StoreError, match=r"firms\.parquet cannot be read .*damaged"):
         run.table("firms")
+
+
+def test_the_documented_columns_are_what_a_run_writes(tmp_path, baseline_short):
+    """store.TABLE_COLUMNS (what readers check tables against) lists every table's columns with the
+    kind the model writes, so a new or retyped column cannot drift away from it unnoticed."""
+    folder = write_run(tmp_path, "r", {"seed": 3}, baseline_short.results())
+    for name in store.RUN_TABLES:
+        schema = pq.read_schema(folder / f"{name}.parquet")
+        documented = store.TABLE_COLUMNS[name]
+        assert set(schema.names) == set(documented), name
+        for column in schema:
+            assert store._is_kind(column.type, documented[column.name]), (name, column.name, column.type)

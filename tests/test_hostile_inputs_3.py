@@ -1,0 +1,166 @@
+"""Damaged or hostile results: every reader (store, dashboard data layer, status/query/analyze)
+names the file - and the key or column - and what was expected, exits non-zero without a
+traceback, and never writes or deletes anything of the user's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from dashboard import compare as dash_compare
+from dashboard import data as dash_data
+from experiments import cli, store
+from experiments.store import StoreError, is_complete, list_runs, read_run, write_run
+from tests.sweep_helpers import fake_runs, write_sweep
+
+HEAD = "name: t\nset: {end: 2023-02}\nseed: 1\n"
+ONE_PARAM = "uncertain:\n  - {path: economy.export_growth, type: real, range: [0.0, 0.1]}\ndesign: {method: lhs, samples: 2}\n"
+
+
+def invoke(*args: object) -> typer.testing.Result:
+    return CliRunner().invoke(cli.app, [str(a) for a in args])
+
+
+def no_traceback(res: typer.testing.Result) -> None:
+    assert "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+
+
+def a_run(tmp_path: Path, name: str = "r") -> Path:
+    ind = pd.DataFrame({"step": [1, 2], "date": ["2023-01", "2023-02"], "localisation_rate": [0.07, 0.08]})
+    return write_run(tmp_path, name, {"scenario": {"name": "s", "hash": "ab"}, "seed": 1, "start": "2023-01",
+                                      "end": "2023-02"}, {"indicators": ind})
+
+
+@pytest.fixture
+def faked(tmp_path: Path) -> Path:
+    spec = write_sweep(tmp_path, HEAD + ONE_PARAM)
+    fake_runs(spec, tmp_path / "sw", outcome=lambda row: 0.1 + row["export_growth"])
+    return tmp_path / "sw"
+
+
+# -- manifests -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, needle", [
+    ("", "is not valid JSON"),
+    ("[]", "a JSON object is expected"),
+    ('{"status": "complete", "tables": {}, "x": ' + "[" * 100000 + "]" * 100000 + "}", "not a usable JSON manifest"),
+    ('{"status": "complete", "tables": ["indicators"]}', "tables is a list"),
+    ('{"status": "complete", "tables": {"indicators": 2}, "scenario": "s"}', "scenario is a string"),
+    ('{"status": "complete", "tables": {"indicators": 2}, "seed": NaN}', "seed is a number nan"),
+    ('{"status": "complete", "tables": {"indicators": 2}, "run_id": 5}', "run_id is int 5"),
+])
+def test_a_damaged_manifest_is_named_and_never_crashes_a_listing(tmp_path, text, needle):
+    """A deeply nested manifest crashed list_runs (RecursionError); a wrong-shaped one was taken for a
+    complete run and crashed the dashboard's run list (scenario as a string: AttributeError)."""
+    run = a_run(tmp_path)
+    (run / "manifest.json").write_text(text, encoding="utf-8")
+    assert not is_complete(run) and list_runs(tmp_path) == []
+    assert dash_data.find_runs(tmp_path) == []
+    with pytest.raises(StoreError) as err:
+        read_run(run)
+    assert str(run / "manifest.json") in str(err.value) and needle in str(err.value)
+    assert (run / "manifest.json").read_text(encoding="utf-8") == text  # nothing rewritten
+
+
+def test_a_run_of_a_newer_format_is_refused_not_misread(tmp_path):
+    run = a_run(tmp_path)
+    assert json.loads((run / "manifest.json").read_text())["format_version"] == store.FORMAT_VERSION
+    man = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**man, "format_version": store.FORMAT_VERSION + 1}))
+    assert is_complete(run)  # complete: a sweep never remakes (deletes) it
+    with pytest.raises(StoreError, match=r"manifest.json: format_version is 2; .*upgrade clusterlink"):
+        read_run(run)
+
+
+# -- tables ----------------------------------------------------------------------------------------------
+def test_a_table_of_the_wrong_schema_names_the_file_and_the_column(tmp_path):
+    """A step column stored as text sorted months as "1", "10", "2" without a word; a missing step
+    column was a bare KeyError('step') in the dashboard."""
+    run = a_run(tmp_path)
+    ind = pd.read_parquet(run / "indicators.parquet")
+    ind.astype({"step": str}).to_parquet(run / "indicators.parquet")
+    with pytest.raises(StoreError, match=r"indicators\.parquet: column 'step' holds .*string; integer is expected"):
+        read_run(run).table("indicators")
+    ind.drop(columns=["step"]).to_parquet(run / "indicators.parquet")
+    with pytest.raises(StoreError, match=r"indicators\.parquet: column 'step' is missing; it has: date"):
+        read_run(run).table("indicators")
+
+
+def test_the_dashboard_names_a_run_without_the_columns_or_tables_it_draws(tmp_path):
+    run = a_run(tmp_path)
+    with pytest.raises(StoreError, match=r"r/indicators_province\.parquet is missing; the run folder has: indicators"):
+        dash_compare.indicators_of(run)
+    need = {"indicators": dash_data.DASHBOARD_NEEDS["indicators"]}
+    with pytest.raises(StoreError, match=r"indicators\.parquet: column 'localisation_rate_input' is missing"):
+        read_run(run, need=need).table("indicators")
+    assert [r.run_id for r in dash_data.find_runs(tmp_path)] == ["r"]  # listed, so its message can be shown
+
+
+# -- sweep folders ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("damage, needle", [
+    (lambda sw: (sw / "design.parquet").write_bytes(b""), "design.parquet cannot be read"),
+    (lambda sw: pd.read_parquet(sw / "design.parquet").drop(columns=["seed"]).to_parquet(sw / "design.parquet"),
+     "design.parquet: column 'seed' is missing"),
+    (lambda sw: (sw / "journal.jsonl").write_text('[1]\n{"status": "failed"}\n\xff\n'), None),
+])
+def test_a_damaged_sweep_folder_is_an_error_naming_the_file(faked, damage, needle):
+    """A zero-byte design or one without a column, or a journal line that is not a record, ended in
+    tracebacks (ArrowInvalid, KeyError, AttributeError) in status, query and analyze."""
+    damage(faked)
+    for args in (("status", faked), ("query", faked, "SELECT count(*) FROM indicators"), ("analyze", faked)):
+        res = invoke(*args)
+        no_traceback(res)
+        if needle is None:
+            assert res.exit_code == 0, res.output
+        else:
+            assert res.exit_code == 1 and str(faked) in res.output and needle in res.output, res.output
+
+
+def test_analyze_names_a_damaged_sweep_json_key(faked):
+    (faked / "sweep.json").write_text('{"name": "x"}', encoding="utf-8")
+    res = invoke("analyze", faked)
+    no_traceback(res)
+    assert res.exit_code == 1 and f"{faked / 'sweep.json'}: design is missing; dict is expected" in res.output
+
+
+def test_a_stray_folder_in_runs_does_not_break_queries(faked):
+    """The views globbed runs/*/TABLE.parquet: a stray folder or a damaged pending run broke every query."""
+    (faked / "runs" / "mine").mkdir()
+    (faked / "runs" / "mine" / "indicators.parquet").write_text("not parquet", encoding="utf-8")
+    res = invoke("query", faked, "SELECT count(DISTINCT run_id) AS n FROM indicators")
+    no_traceback(res)
+    assert res.exit_code == 0 and res.output.split()[-1] == "2", res.output
+    assert (faked / "runs" / "mine" / "indicators.parquet").read_text(encoding="utf-8") == "not parquet"
+
+
+@pytest.mark.parametrize("sql, needle", [
+    ("COPY (SELECT 1) TO '{out}'", "not a SELECT statement but COPY"),
+    ("SELECT 1; COPY (SELECT 2) TO '{out}'", "holds 2 statements"),
+    ("ATTACH '{out}' AS x", "not a SELECT statement but ATTACH"),
+])
+def test_a_query_cannot_write_files(faked, tmp_path, sql, needle):
+    """`clusterlink query` ran COPY/ATTACH: it wrote (or overwrote) files anywhere."""
+    out = tmp_path / "precious.txt"
+    out.write_text("precious", encoding="utf-8")
+    res = invoke("query", faked, sql.format(out=out))
+    no_traceback(res)
+    assert res.exit_code == 1 and needle in res.output, res.output
+    assert out.read_text(encoding="utf-8") == "precious"
+
+
+def test_query_names_a_view_no_run_has_and_an_unwritable_csv(faked):
+    res = invoke("query", faked, "SELECT * FROM contracts")
+    no_traceback(res)
+    assert res.exit_code == 1 and "no complete run of" in res.output and "contracts.parquet" in res.output
+    res = invoke("query", faked, "SELECT error('boom')")
+    assert res.exit_code == 1 and "boom" in res.output and "cannot read the run tables" not in res.output
+    if Path("/sys/kernel").is_dir():  # a folder nobody, not even root, can create files in
+        res = invoke("query", faked, "SELECT 1", "--csv", "/sys/kernel/x.csv")
+        no_traceback(res)
+        assert res.exit_code == 1 and "--csv /sys/kernel/x.csv:" in res.output, res.output
+        assert "cannot read the run tables" not in res.output and "damaged" not in res.output
