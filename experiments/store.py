@@ -177,7 +177,9 @@ def _claim_tmp(out: Path, run_id: str) -> Path:
             tmp = out / f"{base}.{n}"
         _IN_USE.add(tmp)
     try:
-        if tmp.exists():  # left by a crashed process that had the same id: stale
+        if tmp.is_symlink() or tmp.is_file():  # not ours to follow: only the name is removed
+            tmp.unlink()
+        elif tmp.exists():  # left by a crashed process that had the same id: stale
             shutil.rmtree(tmp)
         tmp.mkdir()
     except BaseException:
@@ -496,7 +498,7 @@ def clean_stale_tmp(out_dir: str | Path, min_age_s: float = 0.0) -> list[Path]:
     removed = []
     now = time.time()
     for p in root.iterdir():
-        if not (p.name.startswith(TMP_PREFIX) and p.is_dir()):
+        if not (p.name.startswith(TMP_PREFIX) and p.is_dir()) or p.is_symlink():  # writers make folders only
             continue
         m = re.search(r"-(\d+)(\.\d+)?(-old)?$", p.name)
         if m and _pid_alive(int(m.group(1))):

@@ -164,3 +164,20 @@ def test_query_names_a_view_no_run_has_and_an_unwritable_csv(faked):
         no_traceback(res)
         assert res.exit_code == 1 and "--csv /sys/kernel/x.csv:" in res.output, res.output
         assert "cannot read the run tables" not in res.output and "damaged" not in res.output
+
+
+def test_a_linked_temporary_name_is_neither_followed_nor_reported(tmp_path):
+    """A ``.tmp-*`` link (writers only ever make folders there) is not followed: a write replaces
+    only the link's name, and cleaning leaves it and does not report it as removed."""
+    import os
+
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / f"{store.TMP_PREFIX}stale-999999999").symlink_to(target, target_is_directory=True)
+    assert store.clean_stale_tmp(out) == []
+    (out / f"{store.TMP_PREFIX}r-{os.getpid()}").symlink_to(target, target_is_directory=True)
+    a_run(out, "r")
+    assert is_complete(out / "r") and (target / "keep.txt").read_text() == "mine"
