@@ -137,9 +137,12 @@ def build_population(m: ClusterModel) -> None:
 
 
 def _nearby_parks(m: ClusterModel, loc: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Parks for followers: the lead firm's park or others within 30 km (weighted to its own)."""
+    """Parks for followers: the lead firm's park or others within 30 km (weighted to its own);
+    the lead firm's own place when no park within 30 km is open."""
     geo = m.geo
     near = np.flatnonzero((geo.km[loc] <= 30) & (geo.kind != 3) & geo.is_open(0))
+    if not len(near):  # no open park nearby (a lead firm outside parks, or its park opens later)
+        near = np.array([loc])
     w = np.where(near == loc, 3.0, 1.0)
     return near[rng.choice(len(near), k, p=w / w.sum())]
 

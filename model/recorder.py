@@ -128,7 +128,7 @@ def snapshot_state(m: ClusterModel) -> dict:
     f = m.firms
     rows = np.flatnonzero(f.alive[: f.n])
     return {"step": m.steps, "date": m.date, "rows": rows.astype(np.int32), "loc": f.loc[rows].astype(np.int32),
-            "tech": f.tech[rows], "workers": f.workers[rows].astype(np.int32), "output": f.output[rows],
+            "tech": f.tech[rows], "workers": _int32_if_fits(f.workers[rows]), "output": f.output[rows],
             "capacity": f.capacity[rows], "cash": f.cash[rows],
             "customers": np.bincount(m.contracts.supplier, minlength=f.n)[rows].astype(np.int32),
             "inst_quality": m.inst.quality.copy()}
@@ -218,7 +218,7 @@ def _flow_frame(m: ClusterModel, chunks: list) -> pd.DataFrame:
                     "from_owner": owner if out else party, "to_owner": party if out else owner, "skill": c["skill"]}
         parts["step"].append(np.full(k, step, np.int32))
         parts["kind"].append(np.full(k, kind, np.int8))
-        parts["count"].append(c["count"].astype(np.int32))
+        parts["count"].append(c["count"].astype(np.int64))
         for col, v in ends.items():
             parts[col].append(v)
     return pd.DataFrame({col: np.concatenate(v) for col, v in parts.items()})
@@ -246,10 +246,17 @@ def _dates(table: pd.DataFrame, dates: dict[int, str], start: str) -> pd.Series:
 def _small(counts: np.ndarray) -> np.ndarray:
     """Worker counts in the smallest integer type that holds them (most moves are a few people)."""
     if not len(counts) or counts.min() < 0:
-        return counts.astype(np.int32)
+        return _int32_if_fits(counts)
     top = int(counts.max())
-    dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int32
+    dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int32 if top < 2**31 else np.int64
     return counts.astype(dtype)
+
+
+def _int32_if_fits(counts: np.ndarray) -> np.ndarray:
+    """Counts as int32 when every one fits (a firm grown for decades can pass 2³¹ workers), else int64."""
+    if counts.size and (int(counts.max()) >= 2**31 or int(counts.min()) < -(2**31)):
+        return counts.astype(np.int64)
+    return counts.astype(np.int32)
 
 
 def _code(labels: np.ndarray, label: str) -> int:

@@ -39,6 +39,7 @@ from model.yamlio import ConfigIssue as ScenarioIssue
 __all__ = ["Scenario", "ScenarioError", "ScenarioIssue", "load_scenario"]
 
 LAST_MONTH = "2045-12"
+MAX_CATEGORIES = 64  # the contract book packs a category into 6 bits of its (buyer, supplier, category) key
 
 
 class Point(Strict):
@@ -171,7 +172,7 @@ class Scenario(Strict):
     finance: Finance = Field(default_factory=Finance)
     demography: Demography = Field(default_factory=Demography)
     categories: list[Category] = Field(default_factory=lambda: [Category(**c) for c in DEFAULT_CATEGORIES],
-                                       min_length=1)
+                                       min_length=1, description=f"component categories (1 .. {MAX_CATEGORIES})")
     sectors: list[Sector] = Field(default_factory=lambda: [Sector(**s) for s in DEFAULT_SECTORS], min_length=1)
     lead_firms: list[LeadFirmSpec] = Field(default_factory=list)
     firm_groups: list[FirmGroup] = Field(default_factory=list)
@@ -180,6 +181,13 @@ class Scenario(Strict):
     recording: Recording = Field(default_factory=Recording)
 
     _source: str | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _category_count(self) -> Scenario:
+        if len(self.categories) > MAX_CATEGORIES:
+            raise FieldProblem("categories", f"{len(self.categories)} component categories; at most {MAX_CATEGORIES} "
+                                             f"are allowed (allowed range: 1 .. {MAX_CATEGORIES})")
+        return self
 
     @model_validator(mode="after")
     def _horizon(self) -> Scenario:

@@ -98,7 +98,9 @@ def learn(m: ClusterModel, delivered: np.ndarray) -> None:
 
     # university collaboration and own R&D
     partner = f.uni_partner[:n]
-    uni = np.where(partner >= 0, m.inst.quality[np.maximum(partner, 0)], 0.0)
+    uni = np.zeros(n)
+    linked = partner >= 0  # a scenario may have no institutions at all
+    uni[linked] = m.inst.quality[partner[linked]]
     revenue = f.revenue[:n]
     rd = np.divide(f.rd_spend[:n], revenue, out=np.zeros(n), where=revenue > 0)
 
@@ -110,7 +112,8 @@ def learn(m: ClusterModel, delivered: np.ndarray) -> None:
     delta = ac * mult * gain * (1 - tech) - drift
     learner = f.alive[:n] & (f.kind[:n] != LEAD)
     f.tech[:n] = np.where(learner, np.clip(tech + delta, 0.0, 1.0), tech)
+    domestic = learner & ~f.foreign[:n]  # a scenario may have no domestic firms
     m.learning_channels = {
-        "backward": float((ac * p.backward * backward)[learner & ~f.foreign[:n]].mean()) if learner.any() else 0.0,
-        "demonstration": float((ac * p.demonstration * demo)[learner & ~f.foreign[:n]].mean()) if learner.any() else 0.0,
+        "backward": float((ac * p.backward * backward)[domestic].mean()) if domestic.any() else 0.0,
+        "demonstration": float((ac * p.demonstration * demo)[domestic].mean()) if domestic.any() else 0.0,
     }
