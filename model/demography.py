@@ -171,8 +171,7 @@ def spin_off(m: ClusterModel) -> int:
     parents = np.repeat(np.arange(f.n), founders)
     if not len(parents):
         return 0
-    f.workers[parents, 2] -= 1
-    np.maximum(f.workers[:, 2], 0, out=f.workers[:, 2])
+    f.workers[: f.n, 2] -= founders  # a firm may lose several engineers in a month (founders <= engineers)
     k = len(parents)
     tech = np.clip(0.6 * f.tech[parents] + 0.03 * rng.standard_normal(k), 0.02, 0.95)
     emp = np.full(k, 8.0)

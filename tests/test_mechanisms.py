@@ -136,8 +136,9 @@ def test_lead_firms_do_not_learn_and_tech_stays_in_bounds():
     assert ((t >= 0) & (t <= 1)).all()
 
 
-def test_labour_market_conserves_workers():
-    m = ClusterModel(load_scenario(TINY), seed=7)
+@pytest.mark.parametrize("overrides", [[], ["labour.p_spinoff=0.05"]])  # the second: several founders a firm
+def test_labour_market_conserves_workers(overrides):
+    m = ClusterModel(load_scenario(TINY, overrides), seed=7)
     lm = m.labour
 
     def stock() -> int:
