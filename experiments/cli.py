@@ -99,6 +99,7 @@ def run(
         run_summary,
     )
     from experiments.store import RunExistsError, StoreError
+    from model.demography import RunawayGrowth
     from model.scenario import load_scenario
 
     overrides = list(sets or [])
@@ -127,8 +128,9 @@ def run(
                            overwrite=overwrite)
     except RunExistsError:  # one that appeared while this one ran
         raise _run_exists(out, run_id) from None
-    except (StoreError, OSError) as err:
-        typer.echo(f"error: {err}", err=True)
+    except (StoreError, OSError, RunawayGrowth) as err:
+        typer.echo(f"error: {err}" + (f"\nno run folder was written to {out}" if isinstance(err, RunawayGrowth) else ""),
+                   err=True)
         raise typer.Exit(EXIT_FAILED) from None
     except BaseException as err:  # a Ctrl-C inside a compiled kernel comes out wrapped in a SystemError
         if not caused_by_interrupt(err):

@@ -88,6 +88,7 @@ class ClusterModel(Model):
         self.policy = PolicyState(self)
         self._init_counters()
         self._warm_start()
+        self.firms_at_start = int(np.count_nonzero(self.firms.alive[: self.firms.n]))  # demography.check_growth
         self.recorder.enabled = True
 
     def _set_products(self) -> None:

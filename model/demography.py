@@ -320,3 +320,34 @@ def run_demography_phase(m: ClusterModel) -> None:
     arrived = arrive_fdi(m)
     relocate(m)
     m.stats.update(firm_exits=len(gone), spinoffs=spun, firm_entries=entered + spun, fdi_arrivals=arrived)
+    check_growth(m)
+
+
+GROWTH_LIMIT = 20  # times the firms at the start ...
+GROWTH_FLOOR = 5_000  # ... or this many, whichever is more
+
+
+class RunawayGrowth(RuntimeError):
+    """The number of firms ran away: the scenario's entry makes entry self-reinforcing."""
+
+
+def check_growth(m: ClusterModel) -> None:
+    """Stop a run whose firms outgrow ``GROWTH_LIMIT`` times the start (at least ``GROWTH_FLOOR``).
+
+    SME entry grows with the number of SMEs (eq. 6.7) and entrants do not lower the opportunity
+    until they sell, so a high ``sme_entry_rate`` (or entry opportunity) compounds: with
+    ``sme_entry_rate`` = 2, a world of 50 firms started in 2000 had 1.4 million by 2031 and then
+    filled the machine's memory. No plausible scenario comes near the limit (the baseline grows by about a
+    third to 2030); stopping with a message beats a machine that runs out of memory.
+    """
+    f = m.firms
+    alive = int(np.count_nonzero(f.alive[: f.n]))
+    limit = max(GROWTH_LIMIT * m.firms_at_start, GROWTH_FLOOR)
+    if alive > limit:
+        d = m.sc.demography
+        raise RunawayGrowth(
+            f"{m.current_date}: the region has {alive:,} firms, past this run's limit of {limit:,} ({GROWTH_LIMIT}x the "
+            f"{m.firms_at_start:,} it started with, at least {GROWTH_FLOOR:,}): SME entry is compounding. Entry grows with the number "
+            f"of SMEs, so demography.sme_entry_rate={d.sme_entry_rate:g} with "
+            f"demography.entry_opportunity_ref={d.entry_opportunity_ref:g} makes more entrants each month than "
+            "exits remove; lower sme_entry_rate or raise entry_opportunity_ref (docs/ODD.md eq. 6.7)")

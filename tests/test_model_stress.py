@@ -128,3 +128,33 @@ def test_worker_counts_beyond_32_bits_are_recorded_exactly(tiny):
     last = firms[firms.step == firms.step.max()]
     got = last.loc[last.firm_id == m.firms.agent_id[row], "operators"]
     assert got.tolist()[-1] == 3 * 2**31  # the snapshot taken after the change
+
+
+def test_compounding_sme_entry_stops_with_a_message_not_out_of_memory(tmp_path):
+    """sme_entry_rate at its bound makes entry compound (entrants add to the SMEs that spawn
+    entrants before they sell); the run stops at GROWTH_LIMIT x its start with a message naming the
+    parameters, and the CLI exits 1 without a traceback or a run folder."""
+    from typer.testing import CliRunner
+
+    from experiments import cli
+    from model.demography import GROWTH_FLOOR, RunawayGrowth
+
+    sets = ["end=2045-12", "demography.sme_entry_rate=2"]
+    m = ClusterModel(load_scenario(DATA / "tiny.yaml", sets), seed=1)
+    with pytest.raises(RunawayGrowth, match="sme_entry_rate=2") as err:
+        while m.running:
+            m.step()
+    alive = int(m.firms.alive[: m.firms.n].sum())
+    assert GROWTH_FLOOR < alive < 2 * GROWTH_FLOOR and m.month < 12 * 22  # stopped at the limit, long before the end
+    assert "entry_opportunity_ref" in str(err.value)
+    res = CliRunner().invoke(cli.app, ["run", str(DATA / "tiny.yaml"), "--out", str(tmp_path), "--seed", "1",
+                                       *[x for s in sets for x in ("--set", s)]])
+    assert res.exit_code == 1 and "SME entry is compounding" in res.output and "Traceback" not in res.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_baseline_stays_far_from_the_growth_limit(baseline_short):
+    from model.demography import GROWTH_LIMIT
+
+    alive = int(baseline_short.firms.alive[: baseline_short.firms.n].sum())
+    assert alive < 2 * baseline_short.firms_at_start < GROWTH_LIMIT * baseline_short.firms_at_start
