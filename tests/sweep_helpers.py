@@ -13,6 +13,8 @@ from experiments.sweep import SweepFolder, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
+HEAD = "name: t\nset: {end: 2023-02}\nseed: 1\n"  # a sweep file's first lines (with write_sweep's base)
+ONE_PARAM = "uncertain:\n  - {path: economy.export_growth, type: real, range: [0.0, 0.1]}\ndesign: {method: lhs, samples: 2}\n"
 
 
 def write_sweep(tmp: Path, body: str, name: str = "sweep.yaml") -> Path:

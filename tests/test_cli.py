@@ -18,6 +18,7 @@ from experiments import cli
 from experiments.runner import InterruptBetweenMonths, caused_by_interrupt, execute_run
 from experiments.store import RUN_TABLES, is_complete, list_runs, read_run
 from model.scenario import load_scenario
+from tests.cli_helpers import invoke, no_traceback
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -25,10 +26,6 @@ BASELINE = ROOT / "scenarios" / "baseline.yaml"
 POLICY = "policies=[{type: supplier_development, start: 2023-02, smes_per_year: 10, budget: 50}]"
 SETS = ["--set", "economy.export_growth=0.05", "--set", POLICY]
 TIMING = {"run_id", "created", "wall_time_s"}
-
-
-def invoke(*args: str) -> typer.testing.Result:
-    return CliRunner().invoke(cli.app, [str(a) for a in args])
 
 
 def run_tiny(out: Path, *extra: str) -> typer.testing.Result:
@@ -54,11 +51,6 @@ def readme_section(heading: str) -> str:
     start = text.index(f"### {heading}")
     end = min(i for i in (text.find("\n### ", start + 1), text.find("\n## ", start + 1), len(text)) if i > 0)
     return text[start:end]
-
-
-def no_traceback(res: typer.testing.Result) -> None:
-    assert "Traceback" not in res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
 
 
 # -- validate -------------------------------------------------------------------------------------------

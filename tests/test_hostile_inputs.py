@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from experiments import cli
 from model.scenario import ScenarioError, load_scenario
+from tests.cli_helpers import invoke, no_traceback
 from tests.conftest import BASELINE, DATA, TINY
 
 TINY_TEXT = TINY.read_text(encoding="utf-8")
@@ -29,15 +27,6 @@ def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
 
 def line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
-
-
-def invoke(*args: object) -> typer.testing.Result:
-    return CliRunner().invoke(cli.app, [str(a) for a in args])
-
-
-def no_traceback(res: typer.testing.Result) -> None:
-    assert "Traceback" not in res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
 
 
 def problems(path: Path, overrides: tuple[str, ...] = ()) -> list:

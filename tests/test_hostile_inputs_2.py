@@ -12,25 +12,12 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
-from experiments import cli
 from experiments.sweep import SweepError, SweepSpecError, load_sweep, prepare, sweep_status
 from model.scenario import load_scenario
+from tests.cli_helpers import invoke, no_traceback
 from tests.conftest import DATA, ROOT, TINY
-from tests.sweep_helpers import fake_runs, write_sweep
-
-HEAD = "name: t\nset: {end: 2023-02}\nseed: 1\n"
-ONE_PARAM = "uncertain:\n  - {path: economy.export_growth, type: real, range: [0.0, 0.1]}\ndesign: {method: lhs, samples: 2}\n"
-
-
-def invoke(*args: object) -> typer.testing.Result:
-    return CliRunner().invoke(cli.app, [str(a) for a in args])
-
-
-def no_traceback(res: typer.testing.Result) -> None:
-    assert "Traceback" not in res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+from tests.sweep_helpers import HEAD, ONE_PARAM, fake_runs, write_sweep
 
 
 def line_of(path: Path, needle: str) -> int:

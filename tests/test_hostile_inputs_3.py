@@ -9,26 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from dashboard import compare as dash_compare
 from dashboard import data as dash_data
-from experiments import cli, store
+from experiments import store
 from experiments.store import StoreError, is_complete, list_runs, read_run, write_run
-from tests.sweep_helpers import fake_runs, write_sweep
-
-HEAD = "name: t\nset: {end: 2023-02}\nseed: 1\n"
-ONE_PARAM = "uncertain:\n  - {path: economy.export_growth, type: real, range: [0.0, 0.1]}\ndesign: {method: lhs, samples: 2}\n"
-
-
-def invoke(*args: object) -> typer.testing.Result:
-    return CliRunner().invoke(cli.app, [str(a) for a in args])
-
-
-def no_traceback(res: typer.testing.Result) -> None:
-    assert "Traceback" not in res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+from tests.cli_helpers import invoke, no_traceback
+from tests.sweep_helpers import HEAD, ONE_PARAM, fake_runs, write_sweep
 
 
 def a_run(tmp_path: Path, name: str = "r") -> Path:
