@@ -337,8 +337,8 @@ def check_growth(m: ClusterModel) -> None:
     SME entry grows with the number of SMEs (eq. 6.7) and entrants do not lower the opportunity
     until they sell, so a high ``sme_entry_rate`` (or entry opportunity) compounds: with
     ``sme_entry_rate`` = 2, a world of 50 firms started in 2000 had 1.4 million by 2031 and then
-    filled the machine's memory. No plausible scenario comes near the limit (the baseline grows by about a
-    third to 2030); stopping with a message beats a machine that runs out of memory.
+    filled the machine's memory. No plausible scenario comes near the limit (the baseline grows by
+    about a third to 2030); stopping with a message beats a machine that runs out of memory.
     """
     f = m.firms
     alive = int(np.count_nonzero(f.alive[: f.n]))
@@ -346,8 +346,8 @@ def check_growth(m: ClusterModel) -> None:
     if alive > limit:
         d = m.sc.demography
         raise RunawayGrowth(
-            f"{m.current_date}: the region has {alive:,} firms, past this run's limit of {limit:,} ({GROWTH_LIMIT}x the "
-            f"{m.firms_at_start:,} it started with, at least {GROWTH_FLOOR:,}): SME entry is compounding. Entry grows with the number "
-            f"of SMEs, so demography.sme_entry_rate={d.sme_entry_rate:g} with "
+            f"{m.current_date}: the region has {alive:,} firms, past this run's limit of {limit:,} "
+            f"({GROWTH_LIMIT}x the {m.firms_at_start:,} it started with, at least {GROWTH_FLOOR:,}): SME entry "
+            f"is compounding. Entry grows with the number of SMEs, so demography.sme_entry_rate={d.sme_entry_rate:g} with "
             f"demography.entry_opportunity_ref={d.entry_opportunity_ref:g} makes more entrants each month than "
             "exits remove; lower sme_entry_rate or raise entry_opportunity_ref (docs/ODD.md eq. 6.7)")
