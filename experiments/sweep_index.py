@@ -164,8 +164,8 @@ def current_status(folder: SweepFolder, tasks: pd.DataFrame) -> pd.DataFrame:
         run_dir = folder.runs / run_id
         if run_complete(run_dir, int(seed)):  # the folder is trusted: a damaged one is not complete
             status = "complete"
-            if rec.get("status") != "complete":  # finished but not journalled (the sweep was killed meanwhile)
-                rec = {**rec, "error": None, "traceback": None}
+            if rec.get("status") != "complete":  # finished but not journalled (the sweep was killed meanwhile):
+                rec = {**rec, "error": None, "traceback": None, "attempts": rec.get("attempts", 0) + 1}  # one more try
         else:
             status = "failed" if rec.get("status") == "failed" else "pending"
         rows.append({"run_id": run_id, "policy": policy, "point": point, "replicate": rep, "seed": seed,

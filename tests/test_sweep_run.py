@@ -167,3 +167,14 @@ def test_killing_the_sweep_command_then_rerunning_it_finishes_only_the_missing_r
     assert not list((out / "runs").glob(".tmp-*"))
     index = sweep_status(out)
     assert index["run_id"].is_unique and (index["status"] == "complete").all()
+
+
+def test_a_run_finished_but_not_journalled_counts_its_attempt(tmp_path):
+    """A sweep killed between a run folder's rename and its journal line: the folder is complete,
+    so the index calls the run complete, with the attempt that made it (not 0)."""
+    from tests.sweep_helpers import HEAD, ONE_PARAM, fake_runs, write_sweep
+
+    spec = write_sweep(tmp_path, HEAD + ONE_PARAM)
+    fake_runs(spec, tmp_path / "out", outcome=lambda row: 0.1)  # folders written, nothing journalled
+    index = sweep_status(tmp_path / "out")
+    assert (index["status"] == "complete").all() and (index["attempts"] == 1).all()
