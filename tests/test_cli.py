@@ -246,10 +246,24 @@ def test_console_script_runs_the_baseline_and_rejects_bad_input(tmp_path):
     assert done.returncode == 2 and "--set expects" in done.stderr and "Traceback" not in done.stderr + done.stdout
 
 
+@pytest.fixture
+def ctrl_c_delivered():
+    """Ctrl-C reaches Python's default handler, as in a terminal, even when the suite was started in
+    the background (a shell without job control starts background jobs with SIGINT ignored, and a
+    process started so rightly ignores Ctrl-C)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # in the child: Python then installs its own handler
+
+
 @pytest.mark.skipif(not CONSOLE.exists(), reason="clusterlink is not installed in this environment")
 def test_ctrl_c_during_a_run_says_so_and_leaves_no_folder(tmp_path):
     proc = subprocess.Popen([str(CONSOLE), "run", str(BASELINE), "--seed", "4", "--out", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
     for line in proc.stderr:  # the progress lines name the months simulated so far
         if "(12/96)" in line:
             break
@@ -260,8 +274,7 @@ def test_ctrl_c_during_a_run_says_so_and_leaves_no_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-
-def test_a_ctrl_c_mid_month_waits_for_the_month_to_end(tmp_path, monkeypatch):
+def test_a_ctrl_c_mid_month_waits_for_the_month_to_end(tmp_path, monkeypatch, ctrl_c_delivered):
     """SIGINT inside a step (where a compiled kernel would wrap it in a SystemError) is held to the month's end."""
     from model.cluster_model import ClusterModel
 
@@ -282,7 +295,7 @@ def test_a_ctrl_c_mid_month_waits_for_the_month_to_end(tmp_path, monkeypatch):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
 
 
-def test_a_second_ctrl_c_interrupts_at_once():
+def test_a_second_ctrl_c_interrupts_at_once(ctrl_c_delivered):
     with InterruptBetweenMonths() as held:
         signal.raise_signal(signal.SIGINT)
         assert held.pending
