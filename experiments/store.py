@@ -345,17 +345,21 @@ def _kind(value: Any) -> str:
     return f"{name} {text[:40] + '...' if len(text) > 40 else text}"
 
 
-def manifest_problem(path: str | Path) -> str | None:
-    """Why ``path`` is not a complete run folder (naming the file, and the key where it applies), or None."""
-    p = Path(path)
+def _checked_manifest(p: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The manifest of run folder ``p`` and why the folder is not a complete run (or None)."""
     manifest, problem = _load_manifest(p)
     if problem or manifest is None:
-        return problem
+        return manifest, problem
     missing = [name for name in manifest["tables"] if not (p / f"{name}.parquet").is_file()]
     if missing:
-        return (f"{p}: the manifest lists the table {missing[0]!r}, but {p / (missing[0] + '.parquet')} "
-                f"is {'not a file' if (p / (missing[0] + '.parquet')).exists() else 'missing'}")
-    return None
+        return manifest, (f"{p}: the manifest lists the table {missing[0]!r}, but {p / (missing[0] + '.parquet')} "
+                          f"is {'not a file' if (p / (missing[0] + '.parquet')).exists() else 'missing'}")
+    return manifest, None
+
+
+def manifest_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not a complete run folder (naming the file, and the key where it applies), or None."""
+    return _checked_manifest(Path(path))[1]
 
 
 def is_complete(path: str | Path) -> bool:
@@ -444,11 +448,9 @@ def read_run(path: str | Path, need: Mapping[str, tuple[str, ...]] | None = None
     p = Path(path)
     if not p.is_dir():
         raise StoreError(f"{p}: no such run folder")
-    problem = manifest_problem(p)
-    if problem:
+    manifest, problem = _checked_manifest(p)  # the manifest is read once
+    if problem or manifest is None:
         raise StoreError(f"{p} is not a complete run: {problem}")
-    manifest, _ = _load_manifest(p)
-    assert manifest is not None
     version = manifest.get("format_version", 1)
     if version > FORMAT_VERSION:
         raise StoreError(f"{p / MANIFEST}: format_version is {version}; this clusterlink reads run folders of "
