@@ -21,13 +21,14 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 
+from experiments.store import RUN_TABLES
 from experiments.sweep_index import SweepError, SweepFolder, current_status, param_columns
 
 
 class QueryError(SweepError, ValueError):
     """A query that is not one read-only SELECT statement, or names a view the sweep does not have."""
 
-TABLES = ("indicators", "indicators_province", "firms", "contracts", "flows", "policy", "locations")
+TABLES = RUN_TABLES  # one view per run table
 RUN_KEYS = ["run_id", "policy", "point", "replicate", "seed"]
 
 
