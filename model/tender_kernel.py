@@ -152,7 +152,8 @@ def key_segments(keys, n, per):
     seg = np.empty(n + 1, np.int64)
     i = 0
     for b in range(n + 1):
-        while i < len(keys) and keys[i] // per < b:
+        start = b * per  # keys are >= 0, so key // per < b exactly when key < b * per (no division)
+        while i < len(keys) and keys[i] < start:
             i += 1
         seg[b] = i
     return seg

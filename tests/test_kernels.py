@@ -94,3 +94,15 @@ def test_kernel_stream_jumps_ahead_as_numpy():
         moved = random_replay.advanced(stream.st, d)
         ref.bit_generator.advance(d)
         assert [random_replay._next64(moved) for _ in range(5)] == ref.bit_generator.random_raw(5).tolist()
+
+
+@pytest.mark.parametrize("n_keys", [0, 1, 500])
+def test_key_segments_are_each_owners_start(n_keys):
+    """key_segments(keys, n, per)[b] is where owner b's keys start, as a binary search finds it,
+    also for keys exactly at an owner's first key and for owners with no keys."""
+    per = (1 << 31) * 64
+    rng = np.random.default_rng(n_keys)
+    owners = rng.integers(0, 40, n_keys)
+    keys = np.sort(owners * per + np.where(rng.random(n_keys) < 0.2, 0, rng.integers(0, per, n_keys)))
+    seg = tender_kernel.key_segments(keys, 50, per)
+    assert np.array_equal(seg, np.searchsorted(keys, np.arange(51) * per))
