@@ -12,12 +12,12 @@ import solara
 import solara.lab
 
 from dashboard.compare import Compare
-from dashboard.data import find_runs, results_dir
+from dashboard.data import results_dir, scan_runs
 from dashboard.i18n import make_tr
 from dashboard.live import Live
 from dashboard.playback import Playback
 from dashboard.scenario_view import ScenarioView
-from dashboard.widgets import CSS
+from dashboard.widgets import CSS, SkippedRuns
 
 HEADER = {"align-items": "center", "background": "#1f4e79", "padding": "6px 16px", "border-radius": "4px",
           "margin-bottom": "4px"}
@@ -31,7 +31,7 @@ def Page() -> None:
     tr = make_tr(lang)
     tab = solara.use_reactive(0)
     refresh = solara.use_reactive(0)
-    runs = solara.use_memo(lambda: find_runs(results_dir()), [refresh.value])
+    runs, skipped = solara.use_memo(lambda: scan_runs(results_dir()), [refresh.value])
     solara.Title(tr("app.short"))
     solara.Style(CSS)
     with solara.Row(justify="space-between", style=HEADER):
@@ -44,14 +44,16 @@ def Page() -> None:
     with solara.lab.Tabs(value=tab, lazy=True):
         with solara.lab.Tab(tr("tab.playback"), classes=["cl-tab-playback"]):
             if runs:
-                Playback(runs, tr, lang)
+                Playback(runs, tr, lang, skipped)
             else:
                 solara.Info(tr("app.no_runs", path=results_dir()))
+                SkippedRuns(skipped, tr)
         with solara.lab.Tab(tr("tab.compare"), classes=["cl-tab-compare"]):
             if runs:
-                Compare(runs, tr, lang)
+                Compare(runs, tr, lang, skipped)
             else:
                 solara.Info(tr("app.no_runs", path=results_dir()))
+                SkippedRuns(skipped, tr)
         with solara.lab.Tab(tr("tab.live"), classes=["cl-tab-live"]):
             Live(tr, lang, on_saved=lambda: refresh.set(refresh.value + 1))
         with solara.lab.Tab(tr("tab.scenario"), classes=["cl-tab-scenario"]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -10,8 +11,8 @@ import solara
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from dashboard.charts import Chart, date_axis, encode, new_figure, year_of
-from dashboard.data import RunEntry, groups, read_run
-from dashboard.widgets import ChartCard
+from dashboard.data import RunEntry, SkippedRun, groups, indicators, read_run
+from dashboard.widgets import ChartCard, SkippedRuns
 from experiments.store import TABLE_COLUMNS, StoreError
 
 PALETTE = ["#2874a6", "#e67e22", "#27ae60", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#d4ac0d"]
@@ -20,11 +21,11 @@ _IND_LOCK = threading.Lock()
 
 
 def indicators_of(path) -> pd.DataFrame:
-    """A run's indicator table (cached per process; small)."""
+    """A run's indicator table (cached per process; small); ``StoreError`` if a month is repeated."""
     key = str(path)
     with _IND_LOCK:
         if key not in _IND_CACHE:
-            _IND_CACHE[key] = read_run(path).table("indicators")
+            _IND_CACHE[key] = indicators(read_run(path))
         return _IND_CACHE[key]
 
 
@@ -93,8 +94,8 @@ def draw_compare(selected: dict[str, list[RunEntry]], indicator: str, tr) -> Cha
 
 
 @solara.component
-def Compare(runs: list[RunEntry], tr, lang: str) -> None:
-    """Pick two or more runs or variants and an indicator."""
+def Compare(runs: list[RunEntry], tr, lang: str, skipped: Sequence[SkippedRun] = ()) -> None:
+    """Pick two or more runs or variants and an indicator (``skipped``: run folders left out of the list)."""
     all_groups = groups(runs)
     names = list(all_groups)
     chosen = solara.use_reactive([n for n in names if not n.startswith("live-")][:2] or names[:2])
@@ -107,6 +108,7 @@ def Compare(runs: list[RunEntry], tr, lang: str) -> None:
         solara.Select(tr("cmp.indicator"), values=list(labels), value=tr(f"ind.{indicator.value}"),
                       on_value=lambda v: indicator.set(labels.get(v, "localisation_rate")),
                       style={"min-width": "24em"})
+    SkippedRuns(skipped, tr)
     selected = {n: all_groups[n] for n in chosen.value if n in all_groups}
     enough = len(selected) >= 2 or sum(len(v) for v in selected.values()) >= 2
 

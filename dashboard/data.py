@@ -49,6 +49,19 @@ def read_run(path: str | Path) -> RunData:
     return store.read_run(path, need=DASHBOARD_NEEDS)
 
 
+def indicators(run: RunData) -> pd.DataFrame:
+    """A run's indicator table, one row per month: ``StoreError`` naming the file and the month if a
+    date or a step is in more than one row (a hand-edited or merged file; the store never writes one)."""
+    ind = run.table("indicators")
+    for col in ("date", "step"):
+        counts = ind[col].value_counts(sort=False, dropna=False)
+        repeated = counts[counts > 1]
+        if len(repeated):
+            raise StoreError(f"{run.path / 'indicators.parquet'}: the {col} {repeated.index[0]} is in "
+                             f"{repeated.iloc[0]} rows; a run has one row per month (was the file edited or merged?)")
+    return ind
+
+
 def results_dir() -> Path:
     """The results folder given to ``clusterlink dashboard --results``."""
     return Path(os.environ.get(RESULTS_ENV, "results")).expanduser()
@@ -69,29 +82,52 @@ def _variants(sweep: Path) -> dict[str, str]:
     return dict(zip(design["run_id"].astype(str), design["policy"].astype(str), strict=True))
 
 
-def find_runs(root: Path | None = None, max_depth: int = 3) -> list[RunEntry]:
-    """Every complete run under ``root``: its own runs, and those of sweep folders and subfolders."""
+@dataclass(frozen=True)
+class SkippedRun:
+    """A run folder the listing leaves out, with the store's reason (shown under the run picker)."""
+
+    path: Path
+    folder: str  # the folder's path under the results folder
+    problem: str
+
+
+def scan_runs(root: Path | None = None, max_depth: int = 3) -> tuple[list[RunEntry], list[SkippedRun]]:
+    """Every complete run under ``root`` (its own runs, and those of sweep folders and subfolders),
+    and the run folders left out because the store refuses them."""
     root = root or results_dir()
     found: list[RunEntry] = []
+    skipped: list[SkippedRun] = []
+
+    def skip(path: Path, problem: str) -> None:
+        skipped.append(SkippedRun(path, path.relative_to(root).as_posix(), problem))
 
     def walk(folder: Path, depth: int, sweep: Path | None) -> None:
         runs = list_runs(folder)
         for path in runs:
             try:
                 found.append(_entry(path, store.read_run(path).manifest, sweep))
-            except StoreError:
-                continue
-        if depth >= max_depth:
-            return
+            except StoreError as err:
+                skip(path, str(err))
         is_sweep = (folder / "sweep.json").is_file()
         done = set(runs)
         for child in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            if child not in done:
+            if child in done:
+                continue
+            if os.path.lexists(child / store.MANIFEST):  # a run folder, but not a complete one
+                problem = store.manifest_problem(child)
+                if problem:
+                    skip(child, problem)
+            elif depth < max_depth:
                 walk(child, depth + 1, folder if is_sweep else sweep)
 
     if root.is_dir():
         walk(root, 0, None)
-    return found
+    return found, skipped
+
+
+def find_runs(root: Path | None = None, max_depth: int = 3) -> list[RunEntry]:
+    """Every complete run under ``root`` (``scan_runs`` without the folders it leaves out)."""
+    return scan_runs(root, max_depth)[0]
 
 
 _VARIANT_CACHE: dict[Path, dict[str, str]] = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dashboard.data import read_run
+from dashboard.data import indicators, read_run
 
 OWNER_CATS = ("fdi", "domestic", "pool", "outside")
 NODE_KINDS = ("fdi_lead", "fdi_supplier", "domestic_sme")
@@ -226,7 +226,7 @@ def _flow_cube(flows: pd.DataFrame, n_steps: int, kinds: tuple[str, ...] | None)
 def build_index(path: str | Path) -> RunIndex:
     """Read a run folder once and index it for playback."""
     run = read_run(Path(path))
-    ind = run.table("indicators").sort_values("step").set_index("step", drop=False)
+    ind = indicators(run).sort_values("step").set_index("step", drop=False)
     n_steps = len(ind)
     firms = run.table("firms")
     provinces = list(dict.fromkeys(run.table("locations")["province"]))

@@ -24,6 +24,7 @@ EN: dict[str, str] = {
     "app.no_runs": "No finished runs in {path}. Make one with `clusterlink run scenarios/baseline.yaml --out {path}`, or save a live run.",
     "app.loading": "Reading the run…",
     "app.error": "Something went wrong: {error}",
+    "app.skipped": "Not listed, the run folder is damaged: {folder} ({problem})",
     # playback
     "pb.run": "Run",
     "pb.play": "Play",
@@ -244,6 +245,7 @@ VI: dict[str, str] = {
     "app.no_runs": "Chưa có lượt chạy hoàn tất trong {path}. Tạo một lượt bằng `clusterlink run scenarios/baseline.yaml --out {path}`, hoặc lưu một lượt chạy trực tiếp.",
     "app.loading": "Đang đọc lượt chạy…",
     "app.error": "Đã xảy ra lỗi: {error}",
+    "app.skipped": "Không liệt kê, thư mục lượt chạy bị hỏng: {folder} ({problem})",
     # playback
     "pb.run": "Lượt chạy",
     "pb.play": "Phát",

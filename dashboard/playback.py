@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import solara
 import solara.lab
 
 from dashboard.charts import draw_map, draw_network, draw_timeseries
-from dashboard.data import RunEntry
+from dashboard.data import RunEntry, SkippedRun
 from dashboard.flowchart import draw_flows
 from dashboard.frames import RunIndex, run_index
-from dashboard.widgets import ChartCard
+from dashboard.widgets import ChartCard, SkippedRuns
 
 DELAYS = {"slow": 1.5, "normal": 0.7, "fast": 0.25}  # seconds between frames (plus the redraw)
 FRAMES_KEPT = 120  # rendered frames kept per run (~150 kB each): a whole baseline and some
@@ -60,8 +61,8 @@ def draw_ahead(idx: RunIndex, step: int, tr, colour_by: str, firms_only: bool) -
 
 
 @solara.component
-def Playback(runs: list[RunEntry], tr, lang: str) -> None:
-    """Pick a run, then play it month by month."""
+def Playback(runs: list[RunEntry], tr, lang: str, skipped: Sequence[SkippedRun] = ()) -> None:
+    """Pick a run, then play it month by month (``skipped``: run folders left out of the list)."""
     labels = [r.label for r in runs]
     choice = solara.use_reactive(labels[-1] if labels else None)
     if choice.value not in labels and labels:
@@ -113,6 +114,7 @@ def Playback(runs: list[RunEntry], tr, lang: str) -> None:
             solara.ToggleButtonsSingle(value=colour_by.value, on_value=colour_by.set, dense=True, children=[solara.Button(tr(f"pb.colour.{k}"), value=k)
                                                  for k in ("kind", "owner")])
         solara.Switch(label=tr("pb.flows_firms"), value=firms_only)
+    SkippedRuns(skipped, tr)
     cur = min(step.value, n)
     charts = solara.use_memo(
         lambda: frame(idx, cur, _Tr(tr, lang), colour_by.value, firms_only.value) if idx else None,

@@ -1,10 +1,13 @@
-"""Small shared pieces of the pages: a chart card with its PNG and CSV downloads."""
+"""Small shared pieces of the pages: a chart card with its PNG and CSV downloads, the runs left out."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import solara
 
 from dashboard.charts import Chart
+from dashboard.data import SkippedRun
 
 CSS = """
 .cl-title { color: white; margin: 0; font-size: 1.45rem; font-weight: 500; }
@@ -39,3 +42,13 @@ def ChartCard(chart: Chart | None, name: str, tr, testid: str = "") -> None:
         with solara.Row(gap="6px", justify="end", classes=["cl-exports"]):
             solara.FileDownload(png, filename=f"{name}.png", label=tr("export.png"), mime_type="image/png")
             solara.FileDownload(csv, filename=f"{name}.csv", label=tr("export.csv"), mime_type="text/csv")
+
+
+@solara.component
+def SkippedRuns(skipped: Sequence[SkippedRun], tr) -> None:
+    """Under a run picker: the run folders the list leaves out and the store's reason (none: nothing)."""
+    if not skipped:
+        return
+    with solara.Warning(dense=True, classes=["cl-skipped"]), solara.Column(gap="2px"):
+        for s in skipped:
+            solara.Text(tr("app.skipped", folder=s.folder, problem=s.problem))

@@ -5,6 +5,7 @@ traceback, and never writes or deletes anything of the user's."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,8 @@ import pytest
 
 from dashboard import compare as dash_compare
 from dashboard import data as dash_data
+from dashboard import frames as dash_frames
+from dashboard.i18n import make_tr
 from experiments import store
 from experiments.store import StoreError, is_complete, list_runs, read_run, write_run
 from tests.cli_helpers import invoke, no_traceback
@@ -22,6 +25,28 @@ def a_run(tmp_path: Path, name: str = "r") -> Path:
     ind = pd.DataFrame({"step": [1, 2], "date": ["2023-01", "2023-02"], "localisation_rate": [0.07, 0.08]})
     return write_run(tmp_path, name, {"scenario": {"name": "s", "hash": "ab"}, "seed": 1, "start": "2023-01",
                                       "end": "2023-02"}, {"indicators": ind})
+
+
+def a_dashboard_run(tmp_path: Path, name: str, dates: tuple[str, ...] = ("2023-01", "2023-02", "2023-03")) -> Path:
+    """A run with every table the dashboard reads: the indicators of ``dates``, the others empty."""
+    dtype = {"number": "float64", "integer": "int64", "text": "str"}
+    tables = {t: pd.DataFrame({c: pd.Series(dtype=dtype[k]) for c, k in cols.items()})
+              for t, cols in store.TABLE_COLUMNS.items()}
+    tables["indicators"] = pd.DataFrame({c: 0.1 for c in store.TABLE_COLUMNS["indicators"]} | {
+        "step": range(1, len(dates) + 1), "date": list(dates)})
+    return write_run(tmp_path, name, {"scenario": {"name": "s", "hash": "ab"}, "seed": 1, "start": dates[0],
+                                      "end": dates[-1]}, tables)
+
+
+def rendered_text(element) -> str:
+    """The text a dashboard component shows, one line per string (rendered without a browser)."""
+    import solara
+
+    def texts(widget) -> list[str]:
+        return [t for c in getattr(widget, "children", ()) for t in ([c] if isinstance(c, str) else texts(c))]
+
+    box, _ = solara.render(element, handle_error=False)
+    return "\n".join(texts(box))
 
 
 @pytest.fixture
@@ -86,6 +111,56 @@ def test_the_dashboard_names_a_run_without_the_columns_or_tables_it_draws(tmp_pa
     with pytest.raises(StoreError, match=r"indicators\.parquet: column 'localisation_rate_input' is missing"):
         read_run(run, need=need).table("indicators")
     assert [r.run_id for r in dash_data.find_runs(tmp_path)] == ["r"]  # listed, so its message can be shown
+
+
+def test_the_dashboard_says_which_run_folders_it_leaves_out_and_why(tmp_path):
+    """A damaged run folder was silently missing from the run pickers: the user could not tell why."""
+    from dashboard.widgets import SkippedRuns
+
+    a_run(tmp_path, "good")
+    (a_run(tmp_path, "bad") / "manifest.json").write_text("{", encoding="utf-8")
+    (a_run(tmp_path / "sweep" / "runs", "gone") / "indicators.parquet").unlink()
+    newer = a_run(tmp_path, "newer")
+    man = json.loads((newer / "manifest.json").read_text())
+    (newer / "manifest.json").write_text(json.dumps({**man, "format_version": store.FORMAT_VERSION + 1}))
+    (tmp_path / "notes").mkdir()  # not a run folder: not reported
+    runs, skipped = dash_data.scan_runs(tmp_path)
+    assert [r.run_id for r in runs] == ["good"] == [r.run_id for r in dash_data.find_runs(tmp_path)]
+    assert [s.folder for s in skipped] == ["newer", "bad", "sweep/runs/gone"]
+    for s in skipped[1:]:
+        assert s.problem == store.manifest_problem(s.path)  # the store's own message
+    assert "manifest.json is not valid JSON" in skipped[1].problem
+    assert "indicators.parquet is missing" in skipped[2].problem
+    assert "format_version is 2" in skipped[0].problem
+    for lang, words in (("en", "Not listed"), ("vi", "Không liệt kê")):
+        text = rendered_text(SkippedRuns(skipped, make_tr(lang)))
+        assert words in text and "sweep/runs/gone" in text and skipped[1].problem in text
+    assert rendered_text(SkippedRuns([], make_tr("en"))) == ""
+    assert skipped[1].problem in rendered_text(dash_compare.Compare(runs, make_tr("en"), "en", skipped))
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda ind: pd.concat([ind, ind.iloc[[1]]]), "the date 2023-02 is in 2 rows"),  # a row merged in twice
+    (lambda ind: ind.assign(step=[1, 2, 2]), "the step 2 is in 2 rows"),
+])
+def test_a_repeated_month_in_the_indicators_is_named_not_a_crash(tmp_path, damage, needle):
+    """Compare crashed (ValueError: cannot reindex on an axis with duplicate labels) on a group with a
+    run whose indicators have a month twice, and drew that run a month too long on its own; playback
+    showed the month twice on its slider."""
+    a_dashboard_run(tmp_path, "a")
+    run = a_dashboard_run(tmp_path, "b")
+    damage(pd.read_parquet(run / "indicators.parquet")).to_parquet(run / "indicators.parquet", index=False)
+    runs = dash_data.find_runs(tmp_path)
+    assert [r.run_id for r in runs] == ["a", "b"]  # listed, so its message can be shown
+    message = re.escape(f"{run / 'indicators.parquet'}: {needle}; a run has one row per month")
+    for selected in ({"seeds": runs}, {"a": runs[:1], "b": runs[1:]}):  # one group's fan; two groups' lines
+        with pytest.raises(StoreError, match=message):
+            dash_compare.draw_compare(selected, "localisation_rate", make_tr("en"))
+    with pytest.raises(StoreError, match=message):
+        dash_frames.run_index(run)
+    assert dash_frames.run_index(tmp_path / "a").n_steps == 3
+    text = rendered_text(dash_compare.Compare(runs, make_tr("en"), "en"))
+    assert f"Something went wrong: {run / 'indicators.parquet'}: {needle}" in text
 
 
 # -- sweep folders ---------------------------------------------------------------------------------------
