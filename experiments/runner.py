@@ -120,8 +120,6 @@ def simulate(sc: Scenario, seed: int, progress_label: str | None = None) -> tupl
     A Ctrl-C is held to the end of the month in progress (``InterruptBetweenMonths``), then raised
     as ``KeyboardInterrupt``. ``progress_label`` shows a progress bar under that name on stderr.
     """
-    from mesa import Agent
-
     from model.cluster_model import ClusterModel, frozen_heap
 
     model = None
@@ -138,7 +136,8 @@ def simulate(sc: Scenario, seed: int, progress_label: str | None = None) -> tupl
                         held.check()
             return model.results(), int(model.n_months)
         finally:
-            Agent._ids.pop(model, None)  # Mesa 3.3.1 keeps every model alive through this registry
+            if model is not None:  # its tables are taken: free its arrays now, not at some later full GC
+                model.discard()
 
 
 def _live(model: Any) -> str:

@@ -99,8 +99,6 @@ def evaluate(tables: Tables, targets: list[Target] | None = None) -> dict[str, f
 
 def run_seeds(seeds: list[int], scenario: str = "scenarios/baseline.yaml", end: str = "2023-12") -> pd.DataFrame:
     """Run the scenario's first year once per seed; one row of target values per seed."""
-    import mesa
-
     from model.cluster_model import ClusterModel
     from model.scenario import load_scenario
 
@@ -111,7 +109,7 @@ def run_seeds(seeds: list[int], scenario: str = "scenarios/baseline.yaml", end: 
         while m.running:
             m.step()
         rows.append({"seed": seed} | evaluate(m.results()))
-        mesa.Agent._ids.pop(m, None)
+        m.discard()
     return pd.DataFrame(rows)
 
 

@@ -35,8 +35,10 @@ def frozen_heap() -> Iterator[None]:
     A month allocates few reference cycles, but each full pass walks every object in the process,
     about 200,000 once numba, pandas, Mesa and the model are loaded; a baseline run makes four or
     five, ~0.17 s in all (measured with ``gc.callbacks``). Objects are still freed by reference
-    counting inside the block, and on exit they are handed back to the collector (``gc.unfreeze``),
-    so a process that builds model after model keeps none of them.
+    counting inside the block, and on exit they are handed back to the collector (``gc.unfreeze``).
+    Handed back, they do not count as new objects in the collector's bookkeeping, so a model's
+    reference cycles can wait for a full pass for dozens of runs (~17 MB a run in ``compare``):
+    a caller that is done with a model calls ``ClusterModel.discard`` (``simulate`` does).
     """
     gc.freeze()
     try:
@@ -183,6 +185,18 @@ class ClusterModel(Model):
     def results(self) -> dict[str, pd.DataFrame]:
         """Every table of the run so far (see docs/ARCHITECTURE.md)."""
         return self.recorder.tables(self)
+
+    def discard(self) -> None:
+        """Let go of everything the model holds, now: for callers done with a model (its tables taken).
+
+        A Mesa model is a web of reference cycles (Mesa binds ``step`` to the instance, agents point
+        back at the model, and Mesa 3.3's ``Agent._ids`` registry keeps every model alive), so
+        without this its arrays wait for the garbage collector. The model is unusable afterwards.
+        """
+        from mesa import Agent
+
+        Agent._ids.pop(self, None)
+        self.__dict__.clear()
 
     def latest_indicators(self) -> dict:
         return dict(self.recorder.indicators[-1]) if self.recorder.indicators else {}
