@@ -1,7 +1,7 @@
 """The 2023 calibration targets and how each is measured on a run's tables.
 
 Used by docs/ODD.md's 2023 table (``python -m experiments.targets``) and by calibration. Each
-target names its figure and source (../shared/CALIBRATION.md) and a function of a run's tables.
+target names its figure and source (docs/sources/CALIBRATION.md) and a function of a run's tables.
 """
 
 from __future__ import annotations
