@@ -8,6 +8,7 @@ range). ``write_document`` turns the result into docs/VALIDATION.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -255,9 +256,48 @@ def lever_value(tables: dict[str, pd.DataFrame], c: LeverCheck | None, indicator
     return float(df[df["date"].str.startswith(str(year))][indicator].mean())
 
 
+def _dates_in(block: object) -> list[str]:
+    """Every "YYYY-MM" value in (part of) a policy block."""
+    if isinstance(block, dict):
+        return [d for v in block.values() for d in _dates_in(v)]
+    if isinstance(block, list):
+        return [d for v in block for d in _dates_in(v)]
+    return [block] if isinstance(block, str) and re.fullmatch(r"\d{4}-\d{2}", block) else []
+
+
+def first_action(block: dict) -> str:
+    """When a policy block first acts: its earliest dated event (the items of its lists: park
+    openings, expansions, roads), or its start if it has none (a deadline such as
+    ``relocate_by`` is not an action)."""
+    events = _dates_in([v for v in block.values() if isinstance(v, list)])
+    return max(min(events), block["start"]) if events else block["start"]
+
+
+def horizon_problems(end: str, checks: Sequence[LeverCheck]) -> list[str]:
+    """Lever checks whose lever would not act within the year they are measured, with runs to
+    ``end``: their paired differences would all be 0, a failure that says nothing of the model."""
+    from model.scenario import load_scenario
+
+    problems = []
+    for c in checks:
+        sc = load_scenario(c.path, [f"end={end}", *c.overrides])
+        until = min(end, f"{c.year}-12") if c.year else end
+        first = [first_action(p.model_dump(mode="json")) for p in sc.policies]
+        if first and min(first) > until:
+            problems.append(f"{c.name}: first acts in {min(first)}, after {until}")
+    return problems
+
+
 def run_validation(seeds: int = 20, end: str = "2024-12", workers: int | None = None,
                    progress: bool = False, checks: Sequence[LeverCheck] | None = None) -> ValidationResult:
+    """Run every experiment over seeds 1..``seeds`` to ``end``; ``ValueError`` before any run if
+    ``end`` is too early for a lever check (see ``horizon_problems``)."""
     checks = list(lever_checks() if checks is None else checks)
+    problems = horizon_problems(end, checks)
+    if problems:
+        raise ValueError(f"--end {end} is too early for {len(problems)} of the {len(checks)} lever checks: their "
+                         "levers would not act in the year measured, so the checks would show no effect at all:"
+                         "\n  " + "\n  ".join(problems) + "\nchoose a later --end (the documented runs use 2024-12)")
     seed_list = list(range(1, seeds + 1))
     tasks = _tasks(seed_list, end, checks)
     bar = RichProgress(len(tasks), "validation", progress)
