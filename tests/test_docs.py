@@ -29,3 +29,28 @@ def test_baseline_first_year_inside_its_targets():
     for t in TARGETS:
         med = float(np.median(values[t.key]))
         assert t.inside(med), f"{t.label}: model median {med:.4g} outside {t.low:.4g}..{t.high:.4g}"
+
+
+def test_the_annotated_sweep_file_of_sweeps_md_loads_and_passes_preflight(tmp_path):
+    """Copied from docs/SWEEPS.md into scenarios/sweeps/, as its comments say, the example named a
+    scenario file that does not exist, a path the scenario does not have and a month no run reaches."""
+    import re
+    from pathlib import Path
+
+    from experiments import designs, sweep
+    from experiments.sweep_spec import load_sweep
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "SWEEPS.md").read_text(encoding="utf-8")
+    block = re.search(r"### Sweep files\n\n```yaml\n(.*?)```", text, re.S).group(1)
+    sweeps = tmp_path / "scenarios" / "sweeps"
+    sweeps.mkdir(parents=True)
+    for f in (root / "scenarios").glob("*.yaml"):  # the example's ../ paths, as in the repository
+        (tmp_path / "scenarios" / f.name).symlink_to(f)
+    (tmp_path / "scenarios" / "geography").symlink_to(root / "scenarios" / "geography")
+    (sweeps / "example.yaml").write_text(block, encoding="utf-8")
+    spec = load_sweep(sweeps / "example.yaml")
+    assert [v.name for v in spec.policies] == ["status_quo", "supplier_development", "southern_plan"]
+    tasks = designs.tasks_table(spec, designs.points_table(spec))
+    assert len(tasks) == 3 * 64 * 2  # variants × samples × replications
+    assert sweep.preflight(spec, tasks) == []  # no warnings; errors would raise
