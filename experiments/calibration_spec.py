@@ -177,8 +177,12 @@ def _cross_check(spec: CalibrationSpec) -> list[tuple[tuple, object, str]]:
             try:
                 load_scenario(spec.scenario_path, [f"end={spec.end}", f"{p.path}={getattr(p, bound)}"])
             except ScenarioError as err:
-                out.append((("parameters", i, bound if "unknown key" not in err.errors[0].message else "path"),
-                            getattr(p, bound), f"the scenario rejects {p.path}={getattr(p, bound)}: {err.errors[0].message}"))
+                message = err.errors[0].message
+                if "unknown key" in message or "does not exist" in message:  # the path, not this bound
+                    out.append((("parameters", i, "path"), p.path, f"the scenario has no parameter {p.path}: {message}"))
+                    break
+                out.append((("parameters", i, bound), getattr(p, bound),
+                            f"the scenario rejects {p.path}={getattr(p, bound)}: {message}"))
     for where, values, what in ((("seeds",), spec.seeds, "seed"),
                                 (("parameters",), [p.path for p in spec.parameters], "parameter")):
         for i, v in enumerate(values):

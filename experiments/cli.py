@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ import typer
 import yaml
 
 from model.scenario import ScenarioError
+from model.yamlio import parse_key_path
 
 __all__ = ["COMMAND_MODULES", "EXIT_FAILED", "EXIT_INVALID", "app", "main", "register_commands"]
 
@@ -41,10 +43,26 @@ def _invalid(message: str) -> typer.Exit:
 
 
 def _check_sets(sets: list[str]) -> None:
-    bad = [s for s in sets if not _SET.match(s) or any(p == "" for p in s.split("=", 1)[0].strip().split("."))]
+    bad = [s for s in sets if not _SET.match(s) or not _is_key_path(s.split("=", 1)[0])]
     if bad:
-        raise _invalid("--set expects KEY.PATH=VALUE (e.g. --set economy.export_growth=0.05); got "
-                       + ", ".join(repr(b) for b in bad))
+        raise _invalid("--set expects KEY.PATH=VALUE (e.g. --set economy.export_growth=0.05; list items by "
+                       "index as policies.0.budget or policies[0].budget); got " + ", ".join(repr(b) for b in bad))
+
+
+def _is_key_path(key: str) -> bool:
+    try:
+        parse_key_path(key)
+    except ValueError:
+        return False
+    return True
+
+
+def _blame_until(err: ScenarioError, until: str | None) -> ScenarioError:
+    """``--until`` is applied as the last ``--set end=...``: say ``--until`` for what it caused."""
+    if until is None:
+        return err
+    return ScenarioError([replace(i, file="--until") if (i.file, i.path) == ("--set", "end") else i
+                          for i in err.errors])
 
 
 def _check_run_target(out: Path, run_id: str, overwrite: bool) -> None:
@@ -113,7 +131,7 @@ def run(
     try:
         sc = load_scenario(scenario, overrides)
     except ScenarioError as err:
-        raise _invalid(f"invalid scenario:\n{err}") from None
+        raise _invalid(f"invalid scenario:\n{_blame_until(err, until)}") from None
     except (OSError, yaml.YAMLError) as err:
         raise _invalid(f"{scenario}: {err}") from None
     for note in sc.idle_policies():

@@ -55,7 +55,7 @@ def compare(
         try:
             loaded.append(load_scenario(path, list(sets or [])))
         except ScenarioError as err:
-            raise _fail(f"invalid scenario:\n{err}") from None
+            raise _fail(f"invalid scenario {path}:\n{err}") from None
     _check_compare_inputs(scenarios, loaded, indicators, _split_years(years), out)
     try:
         cmp = run_compare(scenarios, list(range(1, seeds + 1)), tuple(indicators or MAIN_INDICATORS),

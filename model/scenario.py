@@ -191,8 +191,9 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def _horizon(self) -> Scenario:
-        if not self.start < self.end:
-            raise FieldProblem("end", f"start {self.start} must be before end {self.end}")
+        if self.end < self.start:  # end is the last month simulated: end = start is a one-month run
+            raise FieldProblem("end", f"start {self.start} must be before end {self.end} or the same month "
+                                      f"(end is the last month simulated; end = start runs one month)")
         if self.end > LAST_MONTH or self.start < "2000-01":
             raise FieldProblem("end" if self.end > LAST_MONTH else "start",
                                f"the horizon must lie within 2000-01 .. {LAST_MONTH}")
@@ -289,23 +290,27 @@ def _issues(err: ValidationError, data: Any, lines: yamlio.LineMap, file: str) -
         if isinstance(problem, FieldProblem):  # a cross-field check: point at the key it blames
             e = {**e, "loc": (*e["loc"], problem.key), "msg": str(problem)}
         f, line, path, value = yamlio.locate(data, e["loc"], lines, file)
-        out.append(ScenarioIssue(f, line, yamlio.format_path(path), value, _explain(e, path)))
+        out.append(ScenarioIssue(f, line, yamlio.format_path(path), value, _explain(e, path, data)))
     return out
 
 
-def _explain(e: dict, path: tuple) -> str:
+def _explain(e: dict, path: tuple, data: Any) -> str:
     """Turn a pydantic error into 'what is allowed'."""
     kind, ctx = e["type"], e.get("ctx") or {}
     if kind == "extra_forbidden":
-        return f"unknown key '{path[-1] if path else ''}'; allowed keys: {_allowed_keys(path)}"
+        return f"unknown key '{path[-1] if path else ''}'; allowed keys: {_allowed_keys(path, data)}"
     if kind == "missing":
         return "required key is missing"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return f"{e['msg'].lower()} (allowed range: {_bounds(path)})"
+        return f"{e['msg'].lower()} (allowed range: {_bounds(path, data)})"
     if kind == "literal_error":
         return f"allowed values: {ctx.get('expected')}"
     if kind == "union_tag_invalid":
         return f"unknown policy type {ctx.get('tag')!r}; allowed: {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        _, field = _field_info(path, data)
+        tags = ", ".join(repr(t) for t in _tags(_inner_models(field.annotation) if field else []))
+        return f"required key 'type' is missing; allowed types: {tags}"
     if kind == "string_pattern_mismatch":
         return "must look like YYYY-MM" if "4" in str(ctx.get("pattern")) else f"must match {ctx.get('pattern')}"
     if kind == "value_error" and isinstance(ctx.get("error"), ValueError):
@@ -313,43 +318,59 @@ def _explain(e: dict, path: tuple) -> str:
     return e["msg"]
 
 
-def _field_info(path: tuple):
-    """The pydantic model and field that a data path points at (None when unknown)."""
-    model: Any = Scenario
-    field = None
+def _field_info(path: tuple, data: Any):
+    """The pydantic model and field that a data path points at (None when unknown). Where the
+    schema has a union of models (a policy block), the data's ``type`` picks the member."""
+    models: list = [Scenario]
+    field, node = None, data
     for part in path:
-        if isinstance(part, int):
-            continue
-        fields = getattr(model, "model_fields", None)
-        if fields is None or part not in fields:
-            return model, None
-        field = fields[part]
-        ann = field.annotation
-        model = _inner_model(ann)
-    return model, field
+        if not isinstance(part, int):
+            model = _member(models, node)
+            fields = getattr(model, "model_fields", None)
+            if fields is None or part not in fields:
+                return model, None
+            field = fields[part]
+            models = _inner_models(field.annotation)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return _member(models, node), field
 
 
-def _inner_model(ann: Any) -> Any:
+def _inner_models(ann: Any) -> list:
+    """The pydantic models an annotation holds (``list[X]``, ``X | None``, a union of blocks)."""
     from typing import get_args
 
     if hasattr(ann, "model_fields"):
-        return ann
-    for arg in get_args(ann):
-        inner = _inner_model(arg)
-        if inner is not None:
-            return inner
-    return None
+        return [ann]
+    return [m for arg in get_args(ann) for m in _inner_models(arg)]
 
 
-def _allowed_keys(path: tuple) -> str:
-    model, _ = _field_info(path[:-1])
+def _tags(models: list) -> list[str]:
+    """The ``type`` values of a discriminated union's members."""
+    from typing import get_args
+
+    return [t for m in models if "type" in m.model_fields for t in get_args(m.model_fields["type"].annotation)]
+
+
+def _member(models: list, node: Any) -> Any:
+    """The one model of ``models`` that ``node`` is: the only one, or the one its ``type`` names."""
+    if len(models) <= 1:
+        return models[0] if models else None
+    tag = node.get("type") if isinstance(node, dict) else None
+    return next((m for m in models if tag in _tags([m])), None)
+
+
+def _allowed_keys(path: tuple, data: Any) -> str:
+    model, _ = _field_info(path[:-1], data)
     if model is None or not hasattr(model, "model_fields"):
         return "(see docs/ODD.md)"
     return ", ".join(sorted(model.model_fields))
 
 
-def _bounds(path: tuple) -> str:
-    _, field = _field_info(path)
+def _bounds(path: tuple, data: Any) -> str:
+    _, field = _field_info(path, data)
     lo = hi = None
     for m in getattr(field, "metadata", []) if field else []:
         lo = getattr(m, "ge", lo) if getattr(m, "ge", None) is not None else lo

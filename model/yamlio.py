@@ -8,6 +8,7 @@ overrides, and formats pydantic errors as ``file:line: key.path: message``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,17 +222,34 @@ def referenced_file_error(err: ConfigError, target: Path, file: str, lines: Line
     return err
 
 
+KEY_PATH_FORM = "KEY.PATH, list items by index as policies.0.budget or policies[0].budget"
+_KEY_PATH = re.compile(r"[^.\[\]]+(\.[^.\[\]]+|\[-?\d+\])*")
+_KEY_PART = re.compile(r"\[(-?\d+)\]|([^.\[\]]+)")
+
+
+def parse_key_path(key: str) -> list[str | int]:
+    """``policies.0.budget`` or ``policies[0].budget`` (the form messages print) as
+    ``['policies', 0, 'budget']``; ValueError naming the accepted form if it is neither."""
+    text = key.strip()
+    if not _KEY_PATH.fullmatch(text):
+        raise ValueError(f"malformed key path {text!r}; expected {KEY_PATH_FORM}")
+    return [int(index) if index else int(name) if name.lstrip("-").isdigit() else name
+            for index, name in _KEY_PART.findall(text)]
+
+
 def apply_overrides(data: dict, lines: LineMap, overrides: Iterable[str]) -> dict:
-    """Apply ``a.b.c=VALUE`` overrides (VALUE parsed as YAML; list items by index: ``a.0.b``)."""
+    """Apply ``a.b.c=VALUE`` overrides (VALUE parsed as YAML; list items by index: ``a.0.b`` or
+    ``a[0].b``, see ``parse_key_path``)."""
     issues = []
     for text in overrides:
         if "=" not in text:
             issues.append(ConfigIssue("--set", None, text, _MISSING, "expected KEY.PATH=VALUE"))
             continue
         key, raw = text.split("=", 1)
-        parts: list[str | int] = [int(k) if k.lstrip("-").isdigit() else k for k in key.strip().split(".")]
-        if not key.strip() or any(k == "" for k in parts):
-            issues.append(ConfigIssue("--set", None, key, _MISSING, "empty key in the dotted path"))
+        try:
+            parts = parse_key_path(key)
+        except ValueError as err:
+            issues.append(ConfigIssue("--set", None, key, _MISSING, str(err)))
             continue
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
@@ -261,7 +279,8 @@ def _step(target: Any, part: str | int, done: Path_) -> tuple[Any, str | int]:
     """The key or index ``part`` of ``target`` as stored (negative list indexes count from the end)."""
     if isinstance(target, list):
         if not isinstance(part, int):
-            raise _NoSuchPath(f"{format_path(done) or 'the scenario'} is a list; use an item index, not {part!r}")
+            raise _NoSuchPath(f"{format_path(done) or 'the scenario'} is a list; use an item index, not {part!r} "
+                              f"(e.g. {format_path(done)}.0 or {format_path(done + (0,))})")
         if not -len(target) <= part < len(target):
             raise _NoSuchPath(f"{format_path(done)} has {len(target)} item{'s' if len(target) != 1 else ''}"
                               + (f" (indexes 0 .. {len(target) - 1})" if target else "") + f"; no item {part}")
