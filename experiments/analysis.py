@@ -171,6 +171,11 @@ def analyze(out: str | Path, outcomes: list[OutcomeSpec] | None = None, method: 
         return _analyze(folder, meta, dest, outcomes, method, prim_threshold, prim_below, seed, plots)
     except (duckdb.IOException, duckdb.InvalidInputException, pa.ArrowException) as err:
         raise SweepError(damage_message(folder, err)) from None
+    except OSError as err:  # a full disk, a folder made read-only: report.md (written last) is not there
+        why = err.strerror or (str(err).splitlines() or [type(err).__name__])[0]
+        where = f" ({Path(err.filename).name})" if err.filename else ""
+        raise SweepError(f"cannot write the analysis to {dest}{where}: {why}; no report was written "
+                         "(free space or choose another --dest, and run it again)") from None
 
 
 def _dest_folder(dest: Path) -> Path:

@@ -62,7 +62,12 @@ def compare(
                           _split_years(years), tuple(sets or ()), workers, progress)
     except ValueError as err:
         raise _fail(str(err)) from None
-    files = write_outputs(cmp, out)
+    try:
+        files = write_outputs(cmp, out)
+    except OSError as err:  # a full disk: each table is written whole or not at all (atomic_write)
+        why = err.strerror or (str(err).splitlines() or [type(err).__name__])[0]
+        raise _fail(f"--out {out}: cannot write the comparison's files: {why}; free space or choose another --out",
+                    EXIT_FAILED) from None
     _print_comparison(cmp, seeds)
     for year in sorted(cmp.summary["year"].unique()):
         for sc, cost in cost_per_point(cmp, int(year)).items():

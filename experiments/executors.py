@@ -22,7 +22,9 @@ import gc
 import json
 import logging
 import os
+import select
 import socket
+import threading
 import time
 import traceback
 from collections import deque
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["DaskExecutor", "Executor", "InProcessExecutor", "PoolExecutor", "RunResult", "RunTask",
-           "SweepAborted", "make_executor", "run_complete", "run_task"]
+           "SweepAborted", "exit_with", "make_executor", "run_complete", "run_task"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,38 @@ class RunResult:
 # longer (measured on the baseline). Set for pool and LocalCluster workers before they start; a
 # value already in the environment wins.
 FAST_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432"}
+
+
+def exit_with(pid: int) -> None:
+    """Pool-worker initializer: end this worker as soon as process ``pid`` (the sweep) ends.
+
+    A worker outlives a sweep killed with SIGKILL (or by the OOM killer): it would go on running
+    the tasks already queued into the sweep folder, whose lock died with the sweep, alongside a
+    resumed sweep, and then wait forever on a queue no one feeds. A run it is writing is left as a
+    ``.tmp-*`` folder, which the next sweep removes.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:  # already gone
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd (old kernel, not Linux): poll instead
+        fd = None
+
+    def watch() -> None:
+        if fd is not None:
+            select.select([fd], [], [])  # readable when the process has ended
+        else:
+            while True:
+                time.sleep(1.0)
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                except OSError:
+                    pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-sweep", daemon=True).start()
 
 
 class SweepAborted(RuntimeError):
@@ -182,7 +216,8 @@ class PoolExecutor(Executor):
             os.environ.setdefault(key, value)
         if self.start_method == "forkserver":
             ctx.set_forkserver_preload(["experiments.executors", "model.cluster_model", "experiments.runner"])
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, max_tasks_per_child=self.max_tasks_per_child)
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, max_tasks_per_child=self.max_tasks_per_child,
+                                   initializer=exit_with, initargs=(os.getpid(),))
 
     def imap(self, tasks: Iterable[RunTask]) -> Iterator[RunResult]:
         todo, retry = iter(tasks), deque()

@@ -61,7 +61,10 @@ def run_tasks(tasks: Sequence[Task], workers: int | None = None,
             if on_done:
                 on_done(t)
         return results  # type: ignore[return-value]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    from experiments.executors import exit_with
+
+    # a worker ends with this process: a killed compare or calibration does not leave it running
+    with ProcessPoolExecutor(max_workers=workers, initializer=exit_with, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
         for fut in as_completed(futures):
             i = futures[fut]

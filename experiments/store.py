@@ -31,8 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = ["FORMAT_VERSION", "KEY_COLUMNS", "MANIFEST", "MAX_RUN_ID_BYTES", "RUN_TABLES", "TABLE_COLUMNS", "TMP_PREFIX",
-           "NotARunError", "RunData", "RunExistsError", "RunIdError", "StoreError", "check_target", "clean_stale_tmp",
-           "collect_versions", "git_commit", "is_complete", "list_runs", "manifest_problem", "read_run", "write_run"]
+           "NotARunError", "RunData", "RunExistsError", "RunIdError", "RunWriteError", "StoreError", "check_target",
+           "clean_stale_tmp", "collect_versions", "git_commit", "is_complete", "list_runs", "manifest_problem",
+           "read_run", "write_run"]
 
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
@@ -86,6 +87,10 @@ class RunExistsError(StoreError, FileExistsError):
     """The target run folder already holds a complete run and ``overwrite`` was not given."""
 
 
+class RunWriteError(StoreError, OSError):
+    """A run folder could not be written (a full disk, a folder made read-only); nothing of it was kept."""
+
+
 class NotARunError(StoreError, FileExistsError):
     """Something that is not a run folder (a file, a link, a folder without a manifest) is where the
     run would go; it is never replaced, even with ``overwrite``."""
@@ -102,7 +107,8 @@ def write_run(out_dir: str | Path, run_id: str, manifest: Mapping[str, Any],
 
     ``manifest`` is stored as given plus ``run_id``, ``status: "complete"`` and ``tables``
     (name → row count). Raises ``RunExistsError`` if a complete run is already there, unless
-    ``overwrite`` (then the old folder is renamed aside, the new one renamed in, the old deleted).
+    ``overwrite`` (then the old folder is renamed aside, the new one renamed in, the old deleted), and
+    ``RunWriteError`` (an ``OSError`` too) naming the folder if it cannot be written (a full disk).
     """
     for name in tables:
         if not _TABLE_OK.match(name):
@@ -110,15 +116,26 @@ def write_run(out_dir: str | Path, run_id: str, manifest: Mapping[str, Any],
     final = check_target(out_dir, run_id, overwrite)
     out, run_id = final.parent, final.name
     tmp = _claim_tmp(out, run_id)
+    writing = tmp
     try:
-        counts = {name: _write_table(tmp / f"{name}.parquet", df) for name, df in tables.items()}
+        counts = {}
+        for name, df in tables.items():
+            writing = tmp / f"{name}.parquet"
+            counts[name] = _write_table(writing, df)
         full = {**dict(manifest), "run_id": run_id, "status": "complete", "format_version": FORMAT_VERSION,
                 "tables": counts}
-        _write_json(tmp / MANIFEST, full)
+        writing = tmp / MANIFEST
+        _write_json(writing, full)
+        writing = tmp
         _fsync_dir(tmp)
         _move_into_place(tmp, final, overwrite)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError) and not isinstance(err, StoreError):  # a full disk, a read-only folder:
+            why = err.strerror or (str(err).splitlines() or [type(err).__name__])[0]  # (pyarrow names no file)
+            step = f"writing {writing.name}" if writing != tmp else "renaming it into place"
+            raise RunWriteError(f"cannot write the run folder {final} ({step} failed: {why}); "
+                                "nothing of it was kept") from None
         raise
     finally:
         with _IN_USE_LOCK:

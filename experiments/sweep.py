@@ -37,6 +37,7 @@ from experiments.sweep_index import (  # noqa: F401  (re-exported: the sweep API
     SweepError,
     SweepFolder,
     atomic_write,
+    cannot_write,
     current_status,
     read_journal,
     sweep_status,
@@ -82,7 +83,10 @@ def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool =
     if resume and not folder.exists():
         raise SweepError(f"nothing to resume: {folder.root} holds no sweep")
     with folder.lock():
-        _check_or_create(spec, Path(spec_path), folder, points, tasks, resume)
+        try:
+            _check_or_create(spec, Path(spec_path), folder, points, tasks, resume)
+        except OSError as err:  # a full disk or a read-only folder while writing the sweep's files
+            raise SweepError(cannot_write(Path(err.filename) if err.filename else folder.root, err)) from None
     return spec, folder, tasks
 
 
@@ -123,14 +127,15 @@ def _update_outcomes(spec: SweepSpec, spec_path: Path, folder: SweepFolder) -> N
     outcomes = [o.model_dump() for o in spec.outcomes]
     if meta.get("outcomes") != outcomes:
         meta["outcomes"] = outcomes
+        # the copy first: sweep.json's outcomes are what tells a re-run to make it again
+        atomic_write(folder.spec_copy, lambda p: shutil.copyfile(spec_path, p))
         atomic_write(folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False)))
-        shutil.copyfile(spec_path, folder.spec_copy)
 
 
 def _create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, points: pd.DataFrame,
             tasks: pd.DataFrame) -> None:
     folder.runs.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(spec_path, folder.spec_copy)
+    atomic_write(folder.spec_copy, lambda p: shutil.copyfile(spec_path, p))
     meta = {"name": spec.name, "source": str(spec_path.resolve()), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "design": spec.design.model_dump(), "replications": spec.replications, "seed": spec.seed,
             "policies": [v.name for v in spec.policies], "n_points": len(points), "n_runs": len(tasks),

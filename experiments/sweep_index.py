@@ -116,20 +116,39 @@ class SweepFolder:
         except OSError as err:
             raise SweepError(f"cannot create the sweep folder {self.root}: {err.strerror or err}; "
                              "choose another --out") from None
-        with open(self.root / ".lock", "w") as fh:
+        try:  # "a+", not "w": a process refused the lock must not wipe the holder's pid
+            fh = open(self.root / ".lock", "a+", encoding="utf-8")
+        except OSError as err:
+            raise SweepError(f"cannot lock the sweep folder {self.root}: {self.root / '.lock'}: "
+                             f"{err.strerror or err}") from None
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise SweepError(f"{self.root} is being run by another sweep process") from None
-            fh.write(str(os.getpid()))
-            fh.flush()
+                fh.seek(0)
+                holder = fh.read(20).strip()
+                raise SweepError(f"{self.root} is being run by another sweep process"
+                                 f"{f' (pid {holder})' if holder.isdigit() else ''}; wait for it to finish "
+                                 "(or stop it) and run the command again") from None
+            try:  # the holder's pid, for the message above (a full disk must not stop the sweep here)
+                fh.truncate(0)
+                fh.write(str(os.getpid()))
+                fh.flush()
+            except OSError:
+                pass
             yield
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write ``path`` through a temporary file and a rename: readers see the old file or the new one
+    in full. A failed ``write`` (a full disk) raises, with the temporary file removed."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_journal(path: Path) -> dict[str, dict[str, Any]]:
@@ -191,7 +210,16 @@ def _ts(value: float | None) -> pd.Timestamp | None:
 
 
 def write_index(folder: SweepFolder, index: pd.DataFrame) -> None:
-    atomic_write(folder.index, lambda p: index.to_parquet(p, index=False))
+    try:
+        atomic_write(folder.index, lambda p: index.to_parquet(p, index=False))
+    except OSError as err:
+        raise SweepError(cannot_write(folder.index, err)) from None
+
+
+def cannot_write(path: Path, err: OSError) -> str:
+    """The message for a sweep file that cannot be written (a full disk, a read-only folder)."""
+    return (f"cannot write {path}: {err.strerror or err}; the runs finished so far are kept: free space "
+            "(or make the folder writable) and run the same command again to resume")
 
 
 def require_sweep(out: str | Path) -> SweepFolder:
@@ -252,18 +280,40 @@ class Journal:
     """Append-only record of finished tasks; each line is flushed and fsync'd."""
 
     def __init__(self, path: Path, session: str):
-        self.fh = open(path, "a", encoding="utf-8")
+        self.path = path
         self.session = session
+        try:
+            self.fh = open(path, "a", encoding="utf-8")
+            if _torn(path):  # a write cut short (full disk, crash): end it, or the next record joins it
+                self.fh.write("\n")
+                self.fh.flush()
+        except OSError as err:
+            raise SweepError(cannot_write(path, err)) from None
 
     def append(self, result: RunResult) -> None:
         rec = {**asdict(result), "session": self.session}
         rec.pop("extra", None)
-        self.fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
+        try:
+            self.fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+        except OSError as err:
+            raise SweepError(cannot_write(self.path, err)) from None
 
     def close(self) -> None:
-        self.fh.close()
+        try:
+            self.fh.close()
+        except OSError:  # only what a failed append (already raised) left in the buffer
+            pass
+
+
+def _torn(path: Path) -> bool:
+    """True if the file does not end with a newline (its last line was cut short)."""
+    with open(path, "rb") as fh:
+        if fh.seek(0, os.SEEK_END) == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
 
 
 def update_row(index: pd.DataFrame, i: int, res: RunResult) -> None:
