@@ -30,6 +30,10 @@ def dashboard_env(results: Path, scenarios: Path | None, lang: str) -> dict[str,
     env["CLUSTERLINK_LANG"] = lang
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # workshops are often offline
+    # served over http on an address: Solara warns at the first page that it keeps the default
+    # samesite=lax session cookie (the right one there); a room full of laptops need not see it
+    quiet = "ignore:Cookies with samesite=none require https:UserWarning"
+    env["PYTHONWARNINGS"] = ",".join(w for w in (env.get("PYTHONWARNINGS", ""), quiet) if w)
     return env
 
 

@@ -9,6 +9,7 @@ tabs) and stepped by an async task; a running or finished model is saved through
 from __future__ import annotations
 
 import asyncio
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
@@ -20,7 +21,10 @@ import pandas as pd
 import solara
 import solara.lab
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from mesa.visualization.solara_viz import UserInputs
+
+with warnings.catch_warnings():  # Solara's hook check flags Mesa's own ComponentsView, not ours, at import
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"solara\.validate_hooks")
+    from mesa.visualization.solara_viz import UserInputs
 
 from dashboard.charts import PANELS, SERIES_COLOURS, Chart, date_axis, encode, new_figure, year_of
 from dashboard.data import results_dir, scenarios_dir
