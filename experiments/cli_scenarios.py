@@ -154,7 +154,7 @@ def calibrate(
         raise typer.Exit(130) from None
     res.history.to_csv(work / "candidates.csv", index=False)
     table = report_table(spec, default_fr, fitted_fr)
-    scenario = write_fitted_scenario(spec, res.best, res.best_j, res.default_j)
+    scenario = write_fitted_scenario(spec, res.best, res.best_j, res.default_j, report)
     md, png = write_report(spec, res, table, report, command=f"clusterlink calibrate {file.as_posix()}")
     for k, v in res.best.items():
         typer.echo(f"  {k} = {v:.4g} (default {res.default[k]:.4g})")
@@ -180,7 +180,10 @@ def validation(
     from experiments.validation import run_validation
     from experiments.validation_doc import write_document
 
-    result = run_validation(seeds=seeds, end=end, workers=workers, progress=progress)
+    try:
+        result = run_validation(seeds=seeds, end=end, workers=workers, progress=progress)
+    except ValueError as err:  # an --end too early for the lever checks, found before any run
+        raise _fail(str(err)) from None
     package = None
     if package_csv is not None:
         import pandas as pd

@@ -115,7 +115,8 @@ def test_fit_is_resumable_and_writes_a_loadable_scenario(tmp_path):
     assert first.best_j <= first.default_j
     again = fit(spec, work, workers=1)  # everything comes from the journal
     assert again.runs_made == 0 and again.best == first.best
-    out = write_fitted_scenario(spec, first.best, first.best_j, first.default_j)
+    out = write_fitted_scenario(spec, first.best, first.best_j, first.default_j, tmp_path / "work" / "report.md")
+    assert f"Targets, sources and gaps: {(tmp_path / 'work' / 'report.md').as_posix()}." in out.read_text()
     sc = load_scenario(out, ["end=2023-03"])
     assert sc.economy.import_markup == pytest.approx(first.best["economy.import_markup"])
     ev = Evaluator(spec, Journal(work / "journal.jsonl"), workers=1)

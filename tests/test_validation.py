@@ -54,3 +54,14 @@ def test_a_small_validation_gives_paired_checks_and_its_document(tmp_path):
     assert "from 2023-01 to 2023-09, over seeds 1–2 (2 seeds)" in text
     assert text.count("| lever | lead-firm exit |") == 1 and "2022-style demand shock" in text
     assert text.rstrip().endswith("A note.") and (tmp_path / "validation_gap.png").stat().st_size > 0
+
+
+def test_the_validation_command_refuses_an_early_end_without_a_traceback(tmp_path):
+    from tests.cli_helpers import invoke, no_traceback
+
+    out = tmp_path / "VALIDATION.md"
+    res = invoke("validation", "--seeds", 2, "--end", "2023-03", "--package-seeds", 0, "--out", out)
+    no_traceback(res)
+    assert res.exit_code == 2
+    assert "--end 2023-03 is too early for 13 of the 13 lever checks" in res.output
+    assert not out.exists()
