@@ -153,7 +153,8 @@ def run_task(task: RunTask) -> RunResult:
         for model in set(mesa.Agent._ids) - before:
             if not getattr(model, "running", True):
                 mesa.Agent._ids.pop(model, None)
-        gc.collect()  # a model is a web of cycles (agents <-> model): free its arrays now, not later
+        if status != "complete":  # simulate frees the models it finishes (ClusterModel.discard); one
+            gc.collect()  # that failed half-built is a web of cycles (agents <-> model): free it now
     finished = time.time()
     return RunResult(task.run_id, status, error, tb, started, finished, finished - started, worker)
 

@@ -12,6 +12,7 @@ This module is the only writer of results; the dashboard and the sweep code read
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -535,13 +536,20 @@ def clean_stale_tmp(out_dir: str | Path, min_age_s: float = 0.0) -> list[Path]:
 # -- provenance ---------------------------------------------------------------------------------------
 def collect_versions() -> dict[str, str | None]:
     """Versions of clusterlink, Python and the packages that shape a run's numbers (None if absent)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> tuple[tuple[str, str | None], ...]:
+    """``collect_versions`` once a process: the code a process runs is the code it loaded, and each
+    look-up scans every installed package (a few ms and some garbage a run, in a sweep worker)."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in _VERSIONED:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {k: versions[k] for k in ("clusterlink", "python", *_VERSIONED[1:])}
+    return tuple((k, versions[k]) for k in ("clusterlink", "python", *_VERSIONED[1:]))
 
 
 def git_commit(repo: str | Path | None = None) -> str | None:
