@@ -137,6 +137,7 @@ def run_task(task: RunTask) -> RunResult:
     from experiments.runner import caused_by_interrupt, execute_run
 
     before = set(mesa.Agent._ids)
+    status = "interrupted"  # until the run ends one way or the other
     try:
         execute_run(task.scenario, task.seed, Path(task.out_dir), run_id=task.run_id, overrides=list(task.overrides))
         status, error, tb = "complete", None, None
