@@ -78,9 +78,10 @@ def outcome_values(con, outcome: OutcomeSpec) -> pd.DataFrame:
 def _check_indicator(con, outcome: OutcomeSpec) -> None:
     """``ValueError`` unless the runs' indicators table has the outcome's indicator."""
     cols = {r[0] for r in con.execute("DESCRIBE indicators").fetchall()} if _has(con, "indicators") else set()
-    if outcome.indicator not in cols:
+    if outcome.indicator not in cols:  # the view also has each run's keys, parameters, step and date
+        keys = {r[0] for r in con.execute("DESCRIBE runs").fetchall()} | {"step", "date"}
         raise ValueError(f"unknown indicator {outcome.indicator!r}; indicators.parquet has: "
-                         f"{', '.join(sorted(cols - {'run_id', 'policy', 'point', 'replicate', 'seed'}))}")
+                         f"{', '.join(sorted(cols - keys))}")
 
 
 def _has(con, view: str) -> bool:
@@ -175,19 +176,19 @@ def analyze(out: str | Path, outcomes: list[OutcomeSpec] | None = None, method: 
         why = err.strerror or (str(err).splitlines() or [type(err).__name__])[0]
         where = f" ({Path(err.filename).name})" if err.filename else ""
         raise SweepError(f"cannot write the analysis to {dest}{where}: {why}; no report was written "
-                         "(free space or choose another --dest, and run it again)") from None
+                         "(free space or choose another --out, and run it again)") from None
 
 
 def _dest_folder(dest: Path) -> Path:
     """The output folder, created; a stale report is removed first so a failed analysis never
     leaves a report that looks finished."""
     if dest.exists() and not dest.is_dir():
-        raise SweepError(f"--dest {dest} is a file, not a folder; choose another --dest")
+        raise SweepError(f"--out {dest} is a file, not a folder; choose another --out")
     try:
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "report.md").unlink(missing_ok=True)
     except OSError as err:
-        raise SweepError(f"cannot write the analysis to {dest}: {err.strerror or err}; choose another --dest") from None
+        raise SweepError(f"cannot write the analysis to {dest}: {err.strerror or err}; choose another --out") from None
     return dest
 
 

@@ -69,7 +69,7 @@ def _check_run_target(out: Path, run_id: str, overwrite: bool) -> None:
     """Refuse, before simulating, a run folder that could not be written: a bad ``--run-id`` is
     invalid input (exit 2); an ``--out`` that cannot hold runs, a complete run without
     ``--overwrite`` or something that is not a run at ``<out>/<run_id>`` fails (exit 1)."""
-    from experiments.store import RunExistsError, RunIdError, StoreError, check_target
+    from experiments.store import NotARunError, RunExistsError, RunIdError, StoreError, check_target
 
     try:
         check_target(out, run_id, overwrite)
@@ -77,8 +77,10 @@ def _check_run_target(out: Path, run_id: str, overwrite: bool) -> None:
         raise _invalid(f"--run-id: {err}") from None
     except RunExistsError:
         raise _run_exists(out, run_id) from None
-    except StoreError as err:
+    except NotARunError as err:  # something else is at <out>/<run_id>: another name or folder avoids it
         raise _cannot_write(f"{err}; choose another --run-id or --out") from None
+    except StoreError as err:  # --out itself cannot hold runs: no --run-id helps
+        raise _cannot_write(f"{err}; choose another --out") from None
 
 
 def _cannot_write(message: str) -> typer.Exit:
@@ -101,7 +103,7 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="results folder")] = Path("results"),
     sets: Annotated[list[str] | None, typer.Option("--set", help="override a scenario value: KEY.PATH=VALUE "
                                                    "(repeatable; VALUE is YAML)", show_default=False)] = None,
-    run_id: Annotated[str | None, typer.Option(help="run folder name [<scenario>-s<seed>-<time>]",
+    run_id: Annotated[str | None, typer.Option(help="run folder name \\[<scenario>-s<seed>-<time>]",
                                                show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option(help="replace a complete run folder of the same name")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,

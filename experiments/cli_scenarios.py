@@ -35,9 +35,11 @@ def compare(
     scenarios: Annotated[list[Path], typer.Argument(help="scenario files; differences are to the first",
                                                     exists=True, dir_okay=False, show_default=False)],
     seeds: Annotated[int, typer.Option("--seeds", "-n", min=1, help="seeds per scenario (1..N, shared by all)")] = 10,
-    years: Annotated[str | None, typer.Option(help="years to report, e.g. 2025,2030 [middle and last year]")] = None,
+    years: Annotated[str | None, typer.Option(help="years to report, e.g. 2025,2030 \\[the middle and last year the "
+                                                   "runs cover whole]; a year covered only in part is the mean of "
+                                                   "its simulated months, and a note says which")] = None,
     indicators: Annotated[list[str] | None, typer.Option("--indicator", "-i",
-                                                         help="indicator to report (repeatable) [the main ones]")] = None,
+                                                         help="indicator to report (repeatable) \\[the main ones]")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for summary.csv, yearly.csv and fan charts")]
     = Path("results/compare"),
     sets: Annotated[list[str] | None, typer.Option("--set", help="override applied to every scenario: KEY.PATH=VALUE")] = None,
@@ -45,7 +47,11 @@ def compare(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Run scenarios over the same seeds; print median, 90% band and the paired difference to the
-    first scenario (with its band) for the main indicators at chosen years; write CSV and fan charts."""
+    first scenario (with its band) for the main indicators at chosen years; write CSV and fan charts.
+
+    A year's value is the mean over its simulated months. By default the years reported are whole
+    years (a run ending in, say, February leaves its last year out); a year the runs cover only in
+    part, asked for with --years, is reported with a note naming the months it covers."""
     from experiments.compare import MAIN_INDICATORS, cost_per_point, write_outputs
     from experiments.compare import compare as run_compare
     from model.scenario import ScenarioError, load_scenario
@@ -69,11 +75,14 @@ def compare(
         raise _fail(f"--out {out}: cannot write the comparison's files: {why}; free space or choose another --out",
                     EXIT_FAILED) from None
     _print_comparison(cmp, seeds)
+    for note in cmp.notes:
+        typer.echo(f"note: {note}")
     for year in sorted(cmp.summary["year"].unique()):
         for sc, cost in cost_per_point(cmp, int(year)).items():
             if cost == cost:  # not NaN
                 typer.echo(f"{sc}, {year}: VND {cost:,.0f} bn of policy spending per percentage point of localisation")
-    typer.echo(f"wrote {files[0]}, {files[1]} and {len(files) - 2} fan charts in {out}")
+    n_fans = len(files) - 2
+    typer.echo(f"wrote {files[0]}, {files[1]} and {n_fans} fan chart{'' if n_fans == 1 else 's'} in {out}")
 
 
 def _check_compare_inputs(paths: list[Path], loaded: list, indicators: list[str] | None,
@@ -125,9 +134,9 @@ def _print_comparison(cmp, seeds: int) -> None:
 def calibrate(
     file: Annotated[Path, typer.Argument(help="calibration file (YAML)", exists=True, dir_okay=False)]
     = Path("scenarios/calibration/targets.yaml"),
-    workdir: Annotated[Path | None, typer.Option(help="journal folder [results/calibration/NAME]")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="journal folder \\[results/calibration/NAME]")] = None,
     report: Annotated[Path | None, typer.Option(help="Markdown report (a PNG is written beside it) "
-                                                     "[the calibration file's report:, else WORKDIR/report.md]")]
+                                                     "\\[the calibration file's report:, else WORKDIR/report.md]")]
     = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="processes")] = 2,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,

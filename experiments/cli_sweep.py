@@ -3,8 +3,10 @@
 ``experiments.cli`` calls ``register(app)``; ``python -m experiments.cli_sweep`` runs them alone.
 
 Exit codes (as ``clusterlink run``): 0 success; 1 the work could not be done (the folder holds
-another sweep, no Dask workers, ...); 2 invalid input (the sweep file, or a scenario it names);
-and for ``sweep``, 3: the sweep went through but some runs failed (``clusterlink status DIR``).
+another sweep, no Dask workers, a damaged run table, a file that cannot be written, ...); 2 invalid
+input (the sweep file, or a scenario it names; a folder that is not a sweep; a bad SQL query,
+option or outcome); and for ``sweep``, 3: the sweep went through but some runs failed
+(``clusterlink status DIR``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ EXIT_FAILED, EXIT_INVALID, EXIT_RUNS_FAILED = 1, 2, 3
 def _fail(message: str, code: int = EXIT_FAILED) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _require_sweep(folder: Path):
+    """The sweep folder ``folder``, or exit 2 (invalid input) saying what is there instead."""
+    from experiments.sweep_index import SweepError, require_sweep
+
+    try:
+        return require_sweep(folder)
+    except SweepError as err:
+        _fail(str(err), EXIT_INVALID)
 
 
 def sweep(
@@ -74,6 +86,7 @@ def status(
 
     from experiments.sweep import SweepError, sweep_status
 
+    _require_sweep(folder)
     try:
         index = sweep_status(folder)
     except SweepError as err:
@@ -81,7 +94,7 @@ def status(
     if traceback:
         row = index[index["run_id"] == traceback]
         if row.empty:
-            _fail(f"no run {traceback!r} in {folder}")
+            _fail(f"no run {traceback!r} in {folder}", EXIT_INVALID)
         typer.echo(row["traceback"].iloc[0] or f"{traceback}: status {row['status'].iloc[0]}, no traceback")
         return
     counts = index.pivot_table(index="policy", columns="status", values="run_id", aggfunc="count", fill_value=0)
@@ -112,16 +125,16 @@ def query(
 
     from experiments import query as q
     from experiments.sweep import SweepError
-    from experiments.sweep_index import damage_message, require_sweep
+    from experiments.sweep_index import damage_message
 
     sql = sql.strip().rstrip(";")
     if csv is not None and (csv.is_dir() or not csv.parent.is_dir()):
         _fail(f"--csv {csv}: " + ("is a folder; give a file name" if csv.is_dir()
-                                  else f"its folder {csv.parent} does not exist"))
+                                  else f"its folder {csv.parent} does not exist"), EXIT_INVALID)
     if csv is not None and not os.access(csv.parent, os.W_OK | os.X_OK):
         _fail(f"--csv {csv}: its folder {csv.parent} is not writable")
+    sweep_folder = _require_sweep(folder)
     try:
-        sweep_folder = require_sweep(folder)
         try:
             if csv:
                 n = q.export_csv(folder, sql, csv)
@@ -131,9 +144,18 @@ def query(
         except (duckdb.IOException, duckdb.InvalidInputException, pa.ArrowException) as err:
             if csv is not None and str(csv) in str(err):
                 raise SweepError(f"--csv {csv}: cannot write it: {str(err).splitlines()[0]}") from None
-            raise SweepError(damage_message(sweep_folder, err)) from None
-    except (SweepError, duckdb.Error) as err:
+            message = damage_message(sweep_folder, err)
+            if message == str(err) and isinstance(err, duckdb.InvalidInputException):
+                raise q.QueryError(message) from None  # no run table is damaged: the query's own error
+            raise SweepError(message) from None
+    except (q.QueryError, duckdb.Error) as err:  # the query itself: syntax, unknown column, not a SELECT
+        _fail(str(err), EXIT_INVALID)
+    except SweepError as err:
         _fail(str(err))
+    if frame.empty:
+        typer.echo("  ".join(map(str, frame.columns)))
+        typer.echo("(no rows)")
+        return
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_colwidth", 60):
         typer.echo(frame.head(limit).to_string(index=False))
     if len(frame) > limit:
@@ -142,12 +164,13 @@ def query(
 
 def analyze(
     folder: Annotated[Path, typer.Argument(help="sweep folder")],
-    outcome: Annotated[list[str] | None, typer.Option("--outcome", "-o",
-                                                      help="INDICATOR[@YYYY-MM|@end] (repeat; default: the sweep file's outcomes)")] = None,
+    outcome: Annotated[list[str] | None, typer.Option("--outcome", "-i",
+                                                      help="INDICATOR\\[@YYYY-MM|@end] (repeat; default: the sweep file's outcomes)")] = None,
     method: Annotated[str, typer.Option(help="auto (from the design), sobol, morris or none")] = "auto",
     prim_threshold: Annotated[float | None, typer.Option(help="PRIM: outcome threshold (default: upper quartile)")] = None,
     prim_below: Annotated[bool, typer.Option(help="PRIM: cases of interest are at or below the threshold")] = False,
-    dest: Annotated[Path | None, typer.Option(help="output folder (default: DIR/analysis)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", "--dest",
+                                             help="output folder (default: DIR/analysis)")] = None,
 ) -> None:
     """Sensitivity indices, PRIM scenario discovery and fan charts: Markdown + PNG + CSV."""
     import math
@@ -155,15 +178,22 @@ def analyze(
     from experiments.analysis import OutcomeSpec
     from experiments.analysis import analyze as run_analysis
     from experiments.sweep import SweepError
+    from model.metrics import INDICATOR_COLUMNS
 
     if method not in ("auto", "sobol", "morris", "none"):
-        _fail(f"--method {method!r}: allowed auto, sobol, morris, none")
+        _fail(f"--method {method!r}: allowed auto, sobol, morris, none", EXIT_INVALID)
     if prim_threshold is not None and not math.isfinite(prim_threshold):
-        _fail(f"--prim-threshold {prim_threshold}: expected a finite number")
+        _fail(f"--prim-threshold {prim_threshold}: expected a finite number", EXIT_INVALID)
+    if out is not None and not out.exists() and str(out).split("@")[0] in INDICATOR_COLUMNS:
+        _fail(f"--out {out}: that is an outcome, not a folder; -o is the output folder (as in run, sweep "
+              "and compare): give outcomes with --outcome or -i", EXIT_INVALID)
+    _require_sweep(folder)
     try:
         outcomes = [OutcomeSpec.parse(o) for o in outcome] if outcome else None
-        report = run_analysis(folder, outcomes, method, prim_threshold, prim_below, dest)
-    except (ValueError, SweepError) as err:
+        report = run_analysis(folder, outcomes, method, prim_threshold, prim_below, out)
+    except ValueError as err:
+        _fail(str(err), EXIT_INVALID)
+    except SweepError as err:
         _fail(str(err))
     typer.echo(f"report: {report}")
 

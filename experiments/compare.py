@@ -2,13 +2,14 @@
 
 Every scenario runs with the same seeds (common random numbers), so the difference to the first
 scenario is taken seed by seed and its band is the 5–95% quantile range of those paired
-differences. An indicator's value in a year is its mean over that year's simulated months.
+differences. An indicator's value in a year is its mean over that year's simulated months; the
+default years are whole years, and a year the runs cover only in part gets a note (``Comparison.notes``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,16 +20,19 @@ from experiments.scenario_runs import RichProgress, Task, concat, run_tasks, sce
 MAIN_INDICATORS = ("localisation_rate", "domestic_tier1_suppliers", "mean_tech_domestic", "imports_share",
                    "employment_total", "industrial_output", "n_fdi_firms", "policy_spend_cumulative")
 Q_LO, Q_HI = 0.05, 0.95
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass
 class Comparison:
-    """Yearly values per run (``yearly``), the summary table and the monthly runs (``monthly``)."""
+    """Yearly values per run (``yearly``), the summary table, the monthly runs (``monthly``) and
+    a note for each reported year the runs cover only in part (``notes``)."""
 
     monthly: pd.DataFrame
     yearly: pd.DataFrame
     summary: pd.DataFrame
     scenarios: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 def make_tasks(paths: Sequence[str | Path], seeds: Sequence[int], overrides: Sequence[str] = ()) -> list[Task]:
@@ -77,9 +81,41 @@ def summarise(yearly: pd.DataFrame, years: Sequence[int], scenarios: Sequence[st
     return out.sort_values(["_o", "year"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
+def months_by_year(monthly: pd.DataFrame) -> dict[int, dict[str, list[int]]]:
+    """The months (1–12) each scenario simulates in each calendar year: ``{year: {scenario: months}}``."""
+    df = monthly[["scenario", "date"]].drop_duplicates()
+    out: dict[int, dict[str, list[int]]] = {}
+    for (year, sc), g in df.groupby([df["date"].str[:4].astype(int), "scenario"], sort=True):
+        out.setdefault(int(year), {})[sc] = sorted(g["date"].str[5:7].astype(int).unique())
+    return out
+
+
 def default_years(monthly: pd.DataFrame) -> list[int]:
-    years = sorted(monthly["date"].str[:4].astype(int).unique())
+    """The middle and the last year that every scenario simulates whole (all twelve months); for runs
+    that cover no year whole (shorter than a year, or two part-years), the middle and last year simulated."""
+    months = months_by_year(monthly)
+    whole = [y for y, by_sc in months.items() if all(len(m) == 12 for m in by_sc.values())]
+    years = whole or sorted(months)
     return sorted({years[len(years) // 2], years[-1]})
+
+
+def partial_year_notes(monthly: pd.DataFrame, years: Sequence[int]) -> list[str]:
+    """A note for each of ``years`` that some scenario simulates only in part, naming the months."""
+    def span(m: list[int]) -> str:
+        first, last = MONTH_NAMES[m[0] - 1], MONTH_NAMES[m[-1] - 1]
+        return (first if first == last else f"{first}–{last}") + f" ({len(m)} of 12 months)"
+
+    notes = []
+    months = months_by_year(monthly)
+    for year in sorted(years):
+        by_sc = months.get(year, {})
+        if all(len(m) == 12 for m in by_sc.values()):
+            continue
+        spans = {sc: span(m) for sc, m in by_sc.items()}
+        where = (f"the runs cover only {next(iter(spans.values()))}" if len(set(spans.values())) == 1
+                 else "; ".join(f"{sc} covers {s}" for sc, s in spans.items()))
+        notes.append(f"{year} is a partial year: {where}; its values are means over those months, not the whole year")
+    return notes
 
 
 def compare(paths: Sequence[str | Path], seeds: Sequence[int], indicators: Sequence[str] = MAIN_INDICATORS,
@@ -108,7 +144,8 @@ def compare(paths: Sequence[str | Path], seeds: Sequence[int], indicators: Seque
     if bad:
         raise ValueError(f"years {bad} are outside the runs' horizon: not simulated by every scenario "
                          f"(years in common: {min(have)}–{max(have)})")
-    return Comparison(monthly, yearly, summarise(yearly, years, scenarios), scenarios)
+    return Comparison(monthly, yearly, summarise(yearly, years, scenarios), scenarios,
+                      partial_year_notes(monthly, years))
 
 
 def fan_frame(monthly: pd.DataFrame, indicator: str) -> pd.DataFrame:

@@ -166,6 +166,7 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
         if bad_set:
             raise SweepSpecError([_set_issue(spec, None, None, bad_set[0])]) from None
     issues = []
+    rejected: list[str] = []  # parameter paths the scenario rejects (reported once, at the parameter)
     for j, param in enumerate(spec.uncertain):
         for value in _extremes(param):
             try:
@@ -179,6 +180,7 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
                         "values" if hasattr(param, "values") else "path"
                     issues.append(issue_at(spec.file, ("uncertain", j, key), f"the scenario rejects "
                                            f"{param.path}={value}: {hits[0].message}"))
+                    rejected.append(param.path)
                     break
     warnings = []
     horizons = {}
@@ -188,7 +190,11 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
             sc = load_scenario(row["scenario"], list(row["overrides"]))
             horizons[variant.name] = (sc.start, sc.end)
         except ScenarioError as err:
-            bad_set = [e for e in err.errors if e.file == "--set"]
+            # a task's overrides end with its parameter values: a rejected parameter is reported above, not here
+            of_params = [e for e in err.errors if e.file == "--set" and _on_paths(e.path, rejected)]
+            bad_set = [e for e in err.errors if e.file == "--set" and e not in of_params]
+            if of_params and len(of_params) == len(err.errors):
+                continue
             if bad_set:  # an override written in the sweep file: fixing it changes the design, so refuse now
                 issues.append(_set_issue(spec, i, variant, bad_set[0]))
                 continue
@@ -206,6 +212,14 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
     if issues:
         raise SweepSpecError(issues)
     return warnings
+
+
+def _on_paths(path: str, paths: list[str]) -> bool:
+    """True if the key path ``path`` (``a[0].b`` or ``a.0.b``) is one of ``paths`` or lies under one."""
+    def dotted(key: str) -> str:
+        return key.replace("[", ".").replace("]", "")
+
+    return any(dotted(path) == dotted(p) or dotted(path).startswith(dotted(p) + ".") for p in paths)
 
 
 def _set_issue(spec: SweepSpec, i: int | None, variant: Any, err: Any) -> Any:

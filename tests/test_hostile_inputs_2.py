@@ -166,7 +166,7 @@ def test_analyze_and_status_name_what_is_there_instead_of_a_sweep(faked, tmp_pat
         for command in ("analyze", "status"):
             res = invoke(command, folder)
             no_traceback(res)
-            assert res.exit_code == 1, (command, folder, res.output)
+            assert res.exit_code == 2, (command, folder, res.output)  # not a sweep folder: invalid input
             assert str(folder.resolve()) in res.output and message in res.output, res.output
 
 
@@ -175,14 +175,14 @@ def test_analyze_refuses_bad_options_and_leaves_no_finished_looking_report(faked
     a_file.write_text("x", encoding="utf-8")
     assert invoke("analyze", faked).exit_code == 0
     assert (faked / "analysis" / "report.md").is_file()
-    cases = [(("--dest", a_file), "is a file, not a folder"),
-             (("--method", "sobol"), "needs a sweep with a sobol design; this sweep's design is lhs"),
-             (("-o", "localisation_rate@2099-01"), "no complete run has the month 2099-01; the runs cover 2023-01–2023-03"),
-             (("--prim-threshold", "nan"), "expected a finite number")]
-    for opts, message in cases:
+    cases = [(("--out", a_file), 1, "is a file, not a folder"),
+             (("--method", "sobol"), 2, "needs a sweep with a sobol design; this sweep's design is lhs"),
+             (("-i", "localisation_rate@2099-01"), 2, "no complete run has the month 2099-01; the runs cover 2023-01–2023-03"),
+             (("--prim-threshold", "nan"), 2, "expected a finite number")]
+    for opts, code, message in cases:
         res = invoke("analyze", faked, *opts)
         no_traceback(res)
-        assert res.exit_code == 1 and message in res.output, res.output
+        assert res.exit_code == code and message in res.output, res.output
     assert a_file.read_text(encoding="utf-8") == "x"
     assert not (faked / "analysis" / "report.md").exists()  # the stale report is gone: nothing looks finished
 
@@ -190,7 +190,7 @@ def test_analyze_refuses_bad_options_and_leaves_no_finished_looking_report(faked
 def test_query_csv_to_a_folder_is_named(faked, tmp_path):
     res = invoke("query", faked, "SELECT 1", "--csv", tmp_path)
     no_traceback(res)
-    assert res.exit_code == 1 and f"--csv {tmp_path}: is a folder" in res.output
+    assert res.exit_code == 2 and f"--csv {tmp_path}: is a folder" in res.output
 
 
 # -- resuming a sweep whose scenario changed -------------------------------------------------------------

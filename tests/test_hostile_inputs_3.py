@@ -211,16 +211,16 @@ def test_a_query_cannot_write_files(faked, tmp_path, sql, needle):
     out.write_text("precious", encoding="utf-8")
     res = invoke("query", faked, sql.format(out=out))
     no_traceback(res)
-    assert res.exit_code == 1 and needle in res.output, res.output
+    assert res.exit_code == 2 and needle in res.output, res.output  # not a SELECT: invalid input
     assert out.read_text(encoding="utf-8") == "precious"
 
 
 def test_query_names_a_view_no_run_has_and_an_unwritable_csv(faked):
     res = invoke("query", faked, "SELECT * FROM contracts")
     no_traceback(res)
-    assert res.exit_code == 1 and "no complete run of" in res.output and "contracts.parquet" in res.output
-    res = invoke("query", faked, "SELECT error('boom')")
-    assert res.exit_code == 1 and "boom" in res.output and "cannot read the run tables" not in res.output
+    assert res.exit_code == 2 and "no complete run of" in res.output and "contracts.parquet" in res.output
+    res = invoke("query", faked, "SELECT error('boom')")  # the query's own error: invalid input
+    assert res.exit_code == 2 and "boom" in res.output and "cannot read the run tables" not in res.output
     if Path("/sys/kernel").is_dir():  # a folder nobody, not even root, can create files in
         res = invoke("query", faked, "SELECT 1", "--csv", "/sys/kernel/x.csv")
         no_traceback(res)

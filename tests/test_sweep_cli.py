@@ -55,8 +55,8 @@ def test_query_status_and_analyze_on_a_sweep_folder(tmp_path):
     res = run(app(), ["status", str(folder.root), "--traceback", "b-p0003-r00"])
     assert "Traceback" in res.output
     res = run(app(), ["query", str(folder.root), "SELECT nope FROM runs"])
-    assert res.exit_code == 1 and "nope" in res.output
-    res = run(app(), ["analyze", str(folder.root), "-o", "localisation_rate@2023-02"])
+    assert res.exit_code == 2 and "nope" in res.output  # a bad query is invalid input
+    res = run(app(), ["analyze", str(folder.root), "-i", "localisation_rate@2023-02"])
     assert res.exit_code == 0 and (folder.root / "analysis" / "report.md").is_file()
 
 
