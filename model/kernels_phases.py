@@ -45,46 +45,27 @@ def active_pair_csr(pair, pair_keys, pair_ids, n_ids, key_base, n):
 def two_way_pairs(indptr, indices):
     """Entries (u, v) of a canonical 0/1 CSR graph whose mirror (v, u) is also there.
 
-    Only edges between nodes that both have out- and in-edges can be two-way (lead firms buy but
-    never sell). Their transpose is built by a counting sort (rows come out sorted), and each
-    node's out-row is intersected with its in-row by a merge: O(nodes + edges), no searches.
+    Rows are visited in order, so the rows v > u asked "do you hold u?" are asked for ever larger
+    u: one cursor per row, moved forward only, answers every question in O(nodes + edges), with no
+    transpose and no searches. A found pair counts both its entries; an entry (u, u) is its own mirror.
     """
     n = len(indptr) - 1
-    has_in = np.zeros(n, np.bool_)
-    for p in range(len(indices)):
-        has_in[indices[p]] = True
-    tptr = np.zeros(n + 1, np.int64)
-    for u in range(n):
-        if has_in[u]:
-            for p in range(indptr[u], indptr[u + 1]):
-                v = indices[p]
-                if indptr[v + 1] > indptr[v]:
-                    tptr[v + 1] += 1
-    for i in range(n):
-        tptr[i + 1] += tptr[i]
-    fill = tptr[:-1].copy()
-    tind = np.empty(tptr[n], np.int64)
-    for u in range(n):
-        if has_in[u]:
-            for p in range(indptr[u], indptr[u + 1]):
-                v = indices[p]
-                if indptr[v + 1] > indptr[v]:
-                    tind[fill[v]] = u
-                    fill[v] += 1
+    cursor = indptr[:-1].copy()
     count = 0
     for u in range(n):
-        a, a_end = indptr[u], indptr[u + 1]
-        b, b_end = tptr[u], tptr[u + 1]
-        while a < a_end and b < b_end:
-            x, y = indices[a], tind[b]
-            if x == y:
+        for p in range(indptr[u], indptr[u + 1]):
+            v = indices[p]
+            if v < u:
+                continue  # counted from row v, when it asked row u
+            if v == u:
                 count += 1
-                a += 1
-                b += 1
-            elif x < y:
-                a += 1
-            else:
-                b += 1
+                continue
+            c, end = cursor[v], indptr[v + 1]
+            while c < end and indices[c] < u:
+                c += 1
+            cursor[v] = c
+            if c < end and indices[c] == u:
+                count += 2
     return count
 
 
