@@ -99,6 +99,7 @@ def scan_runs(root: Path | None = None, max_depth: int = 3) -> tuple[list[RunEnt
     skipped: list[SkippedRun] = []
 
     def skip(path: Path, problem: str) -> None:
+        problem = problem.removeprefix(f"{path}: ")  # the folder is named beside it
         skipped.append(SkippedRun(path, path.relative_to(root).as_posix(), problem))
 
     def walk(folder: Path, depth: int, sweep: Path | None) -> None:
