@@ -11,34 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from model.kernels import njit
-
-
-@njit(cache=True, nogil=True)
-def active_pair_csr(pair, pair_keys, pair_ids, n_ids, key_base, n):
-    """Directed buyer→supplier graph of the pairs with a contract, as canonical CSR (indptr, indices).
-
-    ``pair`` holds each contract's pair id; ``pair_keys`` (sorted, buyer·key_base + supplier) and
-    ``pair_ids`` are the book's pair table, so rows come out sorted without a sort.
-    """
-    active = np.zeros(n_ids, np.bool_)
-    for i in range(len(pair)):
-        active[pair[i]] = True
-    count = 0
-    for j in range(len(pair_keys)):
-        if active[pair_ids[j]]:
-            count += 1
-    indptr = np.zeros(n + 1, np.int64)
-    indices = np.empty(count, np.int64)
-    t = 0
-    for j in range(len(pair_keys)):
-        if active[pair_ids[j]]:
-            key = pair_keys[j]
-            indices[t] = key % key_base
-            indptr[key // key_base + 1] += 1
-            t += 1
-    for i in range(n):
-        indptr[i + 1] += indptr[i]
-    return indptr, indices
+from model.tender_kernel import _location_table, _upper_bound
 
 
 @njit(cache=True, nogil=True)
@@ -111,80 +84,80 @@ def group_floor_allocate(total, group, weight):
 
     Members are ranked within their group by descending fractional share, ties by row (the
     stable ``lexsort`` of the NumPy code); the first ``left[g]`` with positive weight get +1.
+    Members of weight 0 get 0 and add 0 to every sum, so only the others are worked through;
+    members with a positive fraction rank before all others, so when a group has at least
+    ``left[g]`` of them only they are sorted (else all its members are, as in NumPy).
     """
     n, n_g = len(group), len(total)
     out = np.zeros(n, np.int64)
-    if n == 0:
-        return out
+    live = np.flatnonzero(weight != 0)
     gsum = np.zeros(n_g)
-    for i in range(n):
+    for i in live:
         gsum[group[i]] += weight[i]
-    share = np.zeros(n)
-    base = np.zeros(n, np.int64)
+    frac = np.zeros(n)
     base_sum = np.zeros(n_g)
-    for i in range(n):
+    for i in live:
         g = group[i]
-        if gsum[g] > 0:
-            share[i] = total[g] * weight[i] / gsum[g]
-        base[i] = np.int64(np.floor(share[i] + 1e-9))
-        base_sum[g] += base[i]
+        share = total[g] * weight[i] / gsum[g] if gsum[g] > 0 else 0.0
+        out[i] = np.int64(np.floor(share + 1e-9))
+        frac[i] = share - out[i]
+        base_sum[g] += out[i]
     left = np.zeros(n_g, np.int64)
     for g in range(n_g):
         if gsum[g] > 0:
             left[g] = total[g] - np.int64(np.round(base_sum[g]))
-    size = np.zeros(n_g + 1, np.int64)  # members by group, in row order (a counting sort)
-    for i in range(n):
-        size[group[i] + 1] += 1
+    size = np.zeros(n_g + 1, np.int64)  # positive fractions by group, in row order (a counting sort)
+    for i in live:
+        if left[group[i]] > 0 and frac[i] > 0:
+            size[group[i] + 1] += 1
     for g in range(n_g):
         size[g + 1] += size[g]
     fill = size[:-1].copy()
-    members = np.empty(n, np.int64)
-    for i in range(n):
-        members[fill[group[i]]] = i
-        fill[group[i]] += 1
+    pos = np.empty(size[n_g], np.int64)
+    for i in live:
+        if left[group[i]] > 0 and frac[i] > 0:
+            pos[fill[group[i]]] = i
+            fill[group[i]] += 1
     for g in range(n_g):
-        lo, hi = size[g], size[g + 1]
-        if left[g] <= 0 or hi == lo:
-            for t in range(lo, hi):
-                out[members[t]] = base[members[t]]
+        if left[g] <= 0:
             continue
-        rows = members[lo:hi]
-        neg = np.empty(hi - lo)
-        for t in range(hi - lo):
-            neg[t] = -(share[rows[t]] - base[rows[t]])
+        ranked = pos[size[g]:size[g + 1]]
+        if len(ranked) < left[g]:  # the bonuses reach members without a positive fraction
+            ranked = np.flatnonzero(group == g)
+        neg = np.empty(len(ranked))
+        for t in range(len(ranked)):
+            neg[t] = -frac[ranked[t]]
         order = np.argsort(neg, kind="mergesort")  # stable: ties keep row order
-        for r in range(hi - lo):
-            i = rows[order[r]]
-            out[i] = base[i] + (1 if (r < left[g] and weight[i] > 0) else 0)
+        for r in range(min(left[g], len(ranked))):
+            i = ranked[order[r]]
+            if weight[i] > 0:
+                out[i] += 1
     return out
 
 
 @njit(cache=True, nogil=True)
-def best_job_offers(origin, inverse, flat, n_loc, reachable, u1, u2, counts, offsets, rows, wage):
+def best_job_offers(origin, targets, loc, loc_weight, u1, u2, wage):
     """Each seeker's best offer among its drawn vacancies: (destination or -1, its wage or -inf).
 
-    Mirrors ``sample_by_location`` (location by cumulative weight, then a firm within it, from the
-    uniform draws ``u1``, ``u2``), ``drop_duplicates``, dropping the seeker's own firm, and the
-    first-maximum ``argmax`` of ``labour._job_moves`` operation by operation.
+    Builds ``sampling.location_table`` (the tender kernel's compiled copy) and mirrors
+    ``sample_by_location`` (location by cumulative weight, then a firm within it, from the uniform
+    draws ``u1``, ``u2``), ``drop_duplicates``, dropping the seeker's own firm, and the
+    first-maximum ``argmax`` of ``labour._best_offers`` operation by operation.
     """
+    rows, counts, offsets, slot, flat, reachable = _location_table(targets, origin, loc, loc_weight)
+    n_loc = loc_weight.shape[0]
     nb, k = u1.shape
-    n_rows, n_flat = len(rows), len(flat)
+    n_rows = len(rows)
     dest = np.full(nb, -1, np.int64)
     best = np.full(nb, -np.inf)
     cand = np.empty(k, np.int64)
     for i in range(nb):
-        inv = inverse[i]
+        inv = slot[loc[origin[i]]]
         for j in range(k):
             cand[j] = -1
-            x = u1[i, j] + inv
-            lo, hi = 0, n_flat
-            while lo < hi:  # searchsorted(flat, x, side="right")
-                mid = (lo + hi) // 2
-                if flat[mid] <= x:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            lp = min(max(lo - inv * n_loc, 0), n_loc - 1)
+            # searchsorted(flat, x, side="right"), within row inv (rows before it are all <= x)
+            lp = _upper_bound(flat, inv * n_loc, n_loc, u1[i, j] + inv) - inv * n_loc
+            lp = min(max(lp, 0), n_loc - 1)
             cnt = counts[lp]
             within = np.int64(u2[i, j] * cnt)
             pick = offsets[lp] + min(within, max(cnt - 1, 0))
@@ -205,6 +178,154 @@ def best_job_offers(origin, inverse, flat, n_loc, reachable, u1, u2, counts, off
         dest[i] = cand[bj]
         best[i] = bv
     return dest, best
+
+
+@njit(cache=True, nogil=True)
+def hire_from_pools(vac, loc, reach, pools):
+    """``labour._hire_from_pools`` in one call: hires by firm and skill; the flows leave ``pools``.
+
+    The location and pool sums are sums of whole numbers (exact in any order), so they need not
+    follow NumPy's order; the flows, divisions and the allocation do, operation by operation.
+    """
+    n, n_s = vac.shape
+    n_loc, n_d = reach.shape
+    hires = np.zeros((n, n_s), np.int64)
+    weight = np.empty(n)
+    for k in range(n_s):
+        v_loc = np.zeros(n_loc)
+        for i in range(n):
+            v_loc[loc[i]] += vac[i, k]
+        supply = np.empty(n_d)
+        for d in range(n_d):
+            supply[d] = pools[d, k]
+        from_pool = np.zeros(n_d)
+        for d in range(n_d):
+            demand = 0.0
+            for x in range(n_loc):
+                if reach[x, d]:
+                    demand += v_loc[x]
+            if demand > 0:
+                from_pool[d] = supply[d] / demand
+        h_loc = np.zeros(n_loc, np.int64)
+        for x in range(n_loc):
+            reach_supply = 0.0
+            for d in range(n_d):
+                if reach[x, d]:
+                    reach_supply += supply[d]
+            to_loc = v_loc[x] / reach_supply if reach_supply > 0 else 0.0
+            for d in range(n_d):
+                if reach[x, d]:  # elsewhere both terms are 0
+                    flow = np.int64(np.floor(min(v_loc[x] * from_pool[d], supply[d] * to_loc)))
+                    pools[d, k] -= flow
+                    h_loc[x] += flow
+        for i in range(n):
+            weight[i] = vac[i, k]
+        hires[:, k] = group_floor_allocate(h_loc, loc, weight)
+    return hires
+
+
+@njit(cache=True, nogil=True)
+def apply_job_moves(origin, dest, best_offer, match, seekers, wage, gain, vac, workers, tech, foreign,
+                    knowledge, carry):
+    """``labour._job_moves`` for one skill once offers are drawn: who moves, how many, and the effects.
+
+    Seekers whose best offer beats their wage by ``gain`` (after the match noise) ask for their
+    number of workers; each firm's vacancies are rationed over those who asked. Moves the workers,
+    fills ``vac``, adds carried know-how to ``knowledge`` (in move order, as ``np.add.at``), and
+    returns (origin, dest, count) of the moves with the counts foreign→domestic, domestic→foreign, all.
+    """
+    m = len(origin)
+    asked = np.zeros(len(vac))
+    ok = np.zeros(m, np.bool_)
+    for i in range(m):
+        d = dest[i]
+        if d >= 0 and best_offer[i] * match[i] > wage[origin[i]] * gain:
+            ok[i] = True
+            asked[d] += seekers[origin[i]]
+    count = np.zeros(m, np.int64)
+    n_moves = 0
+    for i in range(m):
+        if ok[i]:
+            d = dest[i]
+            ratio = vac[d] / asked[d] if asked[d] > 0 else 0.0
+            count[i] = np.int64(np.floor(seekers[origin[i]] * min(ratio, 1.0)))
+            if count[i] > 0:
+                n_moves += 1
+    o_out = np.empty(n_moves, np.int64)
+    d_out = np.empty(n_moves, np.int64)
+    c_out = np.empty(n_moves, np.int64)
+    t = 0
+    for i in range(m):
+        if ok[i] and count[i] > 0:
+            o_out[t], d_out[t], c_out[t] = origin[i], dest[i], count[i]
+            t += 1
+    to_domestic = to_foreign = moved = 0
+    for t in range(n_moves):
+        o, d, c = o_out[t], d_out[t], c_out[t]
+        workers[o] -= c
+        workers[d] += c
+        vac[d] -= c
+        gap = tech[o] - tech[d]
+        if not (gap >= 0.0 or np.isnan(gap)):  # np.maximum(gap, 0.0)
+            gap = 0.0
+        knowledge[d] += c * carry * gap
+        if foreign[o] and not foreign[d]:
+            to_domestic += c
+        elif foreign[d] and not foreign[o]:
+            to_foreign += c
+        moved += c
+    return o_out, d_out, c_out, to_domestic, to_foreign, moved
+
+
+@njit(cache=True, nogil=True)
+def layoffs(want, workers, alive, slack, loc, district, pools):
+    """Workers beyond ``want × slack`` (rounded up) at alive firms, laid off into their district's pool.
+
+    Returns the layoffs by firm and skill; takes them from ``workers`` and adds them to ``pools``.
+    """
+    n, n_s = want.shape
+    layoff = np.zeros((n, n_s), np.int64)
+    for i in range(n):
+        if not alive[i]:
+            continue
+        d = district[loc[i]]
+        for k in range(n_s):
+            excess = workers[i, k] - np.int64(np.ceil(want[i, k] * slack))
+            if excess > 0:
+                layoff[i, k] = excess
+                workers[i, k] -= excess
+                pools[d, k] += excess
+    return layoff
+
+
+@njit(cache=True, nogil=True)
+def firm_wages(wage_index, province, loc, foreign, tech, fdi_premium, tech_slope):
+    """``labour.firm_wages``: the province's wage index × the firm's premium (at least 0.5), by skill."""
+    n, n_s = len(loc), wage_index.shape[1]
+    out = np.empty((n, n_s))
+    for i in range(n):
+        premium = 1 + fdi_premium * (1.0 if foreign[i] else 0.0) + tech_slope * (tech[i] - 0.3)
+        premium = max(premium, 0.5)
+        p = province[loc[i]]
+        for k in range(n_s):
+            out[i, k] = wage_index[p, k] * premium
+    return out
+
+
+@njit(cache=True, nogil=True)
+def province_shortfall(want, workers, loc, province, n_p):
+    """Workers wanted and workers missing by province (whole numbers, so the sums are exact)."""
+    wanted = np.zeros(n_p)
+    short = np.zeros(n_p)
+    for i in range(want.shape[0]):
+        w = s = 0
+        for k in range(want.shape[1]):
+            w += want[i, k]
+            s += max(want[i, k] - workers[i, k], 0)
+        p = province[loc[i]]
+        wanted[p] += w
+        short[p] += s
+    return wanted, short
 
 
 @njit(cache=True, nogil=True)
@@ -288,3 +409,102 @@ def seller_counts(buyer, supplier, foreign, is_lead, n):
             else:
                 tier2[s] = True
     return tier1.sum(), tier2.sum(), lead_dom.sum()
+
+
+@njit(cache=True, nogil=True)
+def month_graph(pair, pair_keys, pair_ids, n_ids, key_base, n, foreign, kind, lead, alive):
+    """The month's contract graph and its counts in one call, from the book's sorted pair table.
+
+    Returns the directed buyer→supplier graph of the pairs with a contract as canonical CSR
+    (indptr, indices; ``pair`` holds each contract's pair id, ``pair_keys`` the sorted keys
+    buyer·key_base + supplier, all buyers below ``n``) and the counts of ``two_way_pairs``,
+    ``largest_alive_component`` and ``seller_counts`` (from the active pairs: a pair is there when
+    a contract is). Written with few unpredictable branches, which cost more than the memory
+    traffic here: every key is written and the cursor moves on only for an active pair, and keys
+    are split into (buyer, supplier) by following the row, without a division.
+    """
+    active = np.zeros(n_ids, np.bool_)
+    for i in range(len(pair)):
+        active[pair[i]] = True
+    indptr = np.zeros(n + 1, np.int64)
+    indices = np.empty(len(pair_keys), np.int64)
+    u, row_key, t = 0, 0, 0  # the current row, its first key and the entries so far
+    for j in range(len(pair_keys)):
+        key = pair_keys[j]
+        while key >= row_key + key_base and u < n:
+            indptr[u + 1] = t
+            u += 1
+            row_key += key_base
+        indices[t] = key - row_key
+        t += active[pair_ids[j]]
+    while u < n:
+        indptr[u + 1] = t
+        u += 1
+    indices = indices[:t]
+
+    lead_buyer = np.zeros(n, np.bool_)  # sells to a lead firm
+    other_buyer = np.zeros(n, np.bool_)  # sells to a firm that is not a lead firm
+    n_lead_dom = 0
+    for u in range(n):
+        if kind[u] == lead:
+            any_dom = False
+            for p in range(indptr[u], indptr[u + 1]):
+                lead_buyer[indices[p]] = True
+                any_dom |= not foreign[indices[p]]
+            n_lead_dom += any_dom
+        else:
+            for p in range(indptr[u], indptr[u + 1]):
+                other_buyer[indices[p]] = True
+    n_tier1 = n_tier2 = 0
+    for v in range(n):
+        n_tier1 += (not foreign[v]) & lead_buyer[v]
+        n_tier2 += (not foreign[v]) & other_buyer[v]
+
+    cursor = indptr[:-1].copy()  # two_way_pairs, skipping the rows of firms nobody buys from (no mirrors)
+    two_way = 0
+    for u in range(n):
+        if not (lead_buyer[u] or other_buyer[u]):
+            continue
+        for p in range(indptr[u], indptr[u + 1]):
+            v = indices[p]
+            if v < u:
+                continue
+            if v == u:
+                two_way += 1
+                continue
+            c, end = cursor[v], indptr[v + 1]
+            while c < end and indices[c] < u:
+                c += 1
+            cursor[v] = c
+            if c < end and indices[c] == u:
+                two_way += 2
+
+    parent = np.arange(n)  # union-find by size with path halving, one find of the row's node per row
+    size = np.ones(n, np.int64)
+    for u in range(n):
+        if indptr[u] == indptr[u + 1]:
+            continue
+        a = u
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        for p in range(indptr[u], indptr[u + 1]):
+            b = indices[p]
+            while parent[b] != b:
+                parent[b] = parent[parent[b]]
+                b = parent[b]
+            if a != b:
+                if size[a] < size[b]:
+                    a, b = b, a
+                parent[b] = a
+                size[a] += size[b]
+    count = np.zeros(n, np.int64)
+    largest = 0
+    for w in range(n):
+        if alive[w]:
+            r = w
+            while parent[r] != r:
+                r = parent[r]
+            count[r] += 1
+            largest = max(largest, count[r])
+    return indptr, indices, two_way, largest, n_tier1, n_tier2, n_lead_dom

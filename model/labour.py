@@ -16,7 +16,7 @@ import numpy as np
 
 from model import kernels, kernels_phases
 from model.firms import LEAD, N_SKILLS
-from model.sampling import drop_duplicates, group_floor_allocate, location_table, sample_by_location
+from model.sampling import drop_duplicates, group_floor_allocate, sample_by_location
 
 if TYPE_CHECKING:
     from model.cluster_model import ClusterModel
@@ -63,6 +63,9 @@ def firm_wages(m: ClusterModel) -> np.ndarray:
     """Monthly wage by firm and skill, VND million (eq. 5.1)."""
     f, p = m.firms, m.sc.labour
     n = f.n
+    if kernels.use_compiled():
+        return kernels_phases.firm_wages(m.labour.wage_index, m.geo.province, f.loc[:n], f.foreign, f.tech,
+                                         p.fdi_premium, p.tech_wage_slope)
     base = m.labour.wage_index[m.geo.province[f.loc[:n]]]
     premium = 1 + p.fdi_premium * f.foreign[:n] + p.tech_wage_slope * (f.tech[:n] - 0.3)
     return base * np.maximum(premium, 0.5)[:, None]
@@ -94,10 +97,14 @@ def run_labour_phase(m: ClusterModel) -> None:
     m.recorder.pool_flows(m, "separation", gone, to_pool=False)
 
     want = labour_demand(m)
-    excess = f.workers[:n] - np.ceil(want * (1 + p.layoff_slack)).astype(np.int64)
-    layoff = np.where(f.alive[:n, None], np.maximum(excess, 0), 0)
-    f.workers[:n] -= layoff
-    add_rows(lm.pools, m.geo.district[f.loc[:n]], layoff)
+    if kernels.use_compiled():
+        layoff = kernels_phases.layoffs(want, f.workers, f.alive, 1 + p.layoff_slack, f.loc, m.geo.district,
+                                        lm.pools)
+    else:
+        excess = f.workers[:n] - np.ceil(want * (1 + p.layoff_slack)).astype(np.int64)
+        layoff = np.where(f.alive[:n, None], np.maximum(excess, 0), 0)
+        f.workers[:n] -= layoff
+        add_rows(lm.pools, m.geo.district[f.loc[:n]], layoff)
     m.recorder.pool_flows(m, "separation", layoff, to_pool=True)
 
     vac = np.maximum(want - f.workers[:n], 0)
@@ -132,8 +139,12 @@ def _hire_from_pools(m: ClusterModel, vac: np.ndarray) -> np.ndarray:
     """Fill vacancies from district pools within commuting reach; exact integer accounting."""
     f, geo, lm = m.firms, m.geo, m.labour
     n = f.n
-    hires = np.zeros_like(vac)
     loc = f.loc[:n]
+    if kernels.use_compiled():
+        hires = kernels_phases.hire_from_pools(vac, loc, geo.reach, lm.pools)
+        f.workers[:n] += hires
+        return hires
+    hires = np.zeros_like(vac)
     n_loc = len(geo.ids)
     for k in range(N_SKILLS):
         v_loc = np.bincount(loc, weights=vac[:, k], minlength=n_loc)
@@ -150,8 +161,7 @@ def _hire_from_pools(m: ClusterModel, vac: np.ndarray) -> np.ndarray:
         flow = flow.astype(np.int64)
         lm.pools[:, k] -= flow.sum(axis=0)
         h_loc = flow.sum(axis=1)
-        allocate = kernels_phases.group_floor_allocate if kernels.use_compiled() else group_floor_allocate
-        hires[:, k] = allocate(h_loc, loc, vac[:, k].astype(float))
+        hires[:, k] = group_floor_allocate(h_loc, loc, vac[:, k].astype(float))
     f.workers[:n] += hires
     return hires
 
@@ -169,6 +179,15 @@ def _job_moves(m: ClusterModel, vac: np.ndarray, wages: np.ndarray) -> None:
             continue
         dest, best_offer = _best_offers(m, origin, targets, wages[:, k])
         match = np.exp(p.match_noise * rng.standard_normal(len(origin)))
+        if kernels.use_compiled():
+            origin, dest, count, to_domestic, to_foreign, moved = kernels_phases.apply_job_moves(
+                origin, dest, best_offer, match, seekers, wages[:, k], 1 + p.min_wage_gain, vac[:, k],
+                f.workers[:, k], f.tech, f.foreign, lm.knowledge_inflow, SKILL_KNOWLEDGE[k])
+            lm.month_flows["fdi_to_domestic"] += int(to_domestic)
+            lm.month_flows["domestic_to_fdi"] += int(to_foreign)
+            lm.month_flows["moves"] += int(moved)
+            m.recorder.flows(m, "move", origin, dest, k, count)
+            continue
         gain_ok = (dest >= 0) & (best_offer * match > wages[origin, k] * (1 + p.min_wage_gain))
         origin, dest, want = origin[gain_ok], dest[gain_ok], seekers[origin[gain_ok]]
         if not len(origin):
@@ -195,11 +214,9 @@ def _best_offers(m: ClusterModel, origin: np.ndarray, targets: np.ndarray,
     """Each seeker draws job offers within commuting reach; its best one (firm or -1, wage or -inf)."""
     f, rng = m.firms, m.rng_labour
     if kernels.use_compiled():  # the same draws, in the order sample_by_location makes them
-        t = location_table(f.loc[origin], targets, f.loc[targets], m.commute_weight)
         u1 = rng.random((len(origin), N_JOB_OFFERS))
         u2 = rng.random((len(origin), N_JOB_OFFERS))
-        return kernels_phases.best_job_offers(origin, t.inverse, t.flat, t.n_loc, t.reachable, u1, u2, t.counts,
-                                              t.offsets, t.rows, wage)
+        return kernels_phases.best_job_offers(origin, targets, f.loc, m.commute_weight, u1, u2, wage)
     cand = drop_duplicates(sample_by_location(rng, f.loc[origin], targets, f.loc[targets], m.commute_weight,
                                               N_JOB_OFFERS))
     cand[cand == origin[:, None]] = -1
@@ -213,10 +230,13 @@ def _update_wage_index(m: ClusterModel, want: np.ndarray) -> None:
     """Province wage indices grow with the trend plus a tightness term (wage curve)."""
     f, p, lm = m.firms, m.sc.labour, m.labour
     n = f.n
-    prov = m.geo.province[f.loc[:n]]
     n_p = len(m.geo.provinces)
-    wanted = np.bincount(prov, weights=want.sum(axis=1), minlength=n_p)
-    short = np.bincount(prov, weights=np.maximum(want - f.workers[:n], 0).sum(axis=1), minlength=n_p)
+    if kernels.use_compiled():
+        wanted, short = kernels_phases.province_shortfall(want, f.workers, f.loc[:n], m.geo.province, n_p)
+    else:
+        prov = m.geo.province[f.loc[:n]]
+        wanted = np.bincount(prov, weights=want.sum(axis=1), minlength=n_p)
+        short = np.bincount(prov, weights=np.maximum(want - f.workers[:n], 0).sum(axis=1), minlength=n_p)
     lm.vacancy_rate = np.divide(short, wanted, out=np.zeros(n_p), where=wanted > 0)
     growth = (p.wage_growth + p.wage_tightness * lm.vacancy_rate) / 12.0
     lm.wage_index *= (1 + growth)[:, None]

@@ -56,8 +56,7 @@ def _seller_counts(m: ClusterModel) -> tuple[int, int, int]:
     """Domestic firms selling to lead firms, domestic firms selling to suppliers, lead firms buying domestic."""
     f, book = m.firms, m.contracts
     if kernels.use_compiled():
-        counts = kernels_phases.seller_counts(book.buyer, book.supplier, f.foreign, f.kind == LEAD, f.n)
-        return int(counts[0]), int(counts[1]), int(counts[2])
+        return _graph_counts(m)[2:]
     dom = ~f.foreign[book.supplier]
     to_lead = f.kind[book.buyer] == LEAD
     counts = []
@@ -131,17 +130,21 @@ def tech_gap(m: ClusterModel) -> float:
 def _edges(m: ClusterModel) -> tuple[np.ndarray, np.ndarray, int]:
     """Directed buyer→supplier contract graph as canonical CSR (indptr, indices) and alive firms.
 
-    Built once a month (cached by step) from the book's sorted pair table, so rows need no sort.
+    Built once a month (cached by step) from the book's sorted pair table, so rows need no sort;
+    the compiled path also counts what ``_graph_counts`` gives in the same pass.
     """
     cached = getattr(m, "_edges_cache", None)
     if cached is not None and cached[0] == m.steps:
         return cached[1], cached[2], cached[3]
     f, book = m.firms, m.contracts
     n = f.n
+    counts = None
     if book.n and (book.pair >= 0).all():
         if kernels.use_compiled():
-            indptr, indices = kernels_phases.active_pair_csr(book.pair, book.pair_keys, book.pair_ids,
-                                                             len(book.hist), book._key_base, n)
+            indptr, indices, *found = kernels_phases.month_graph(
+                book.pair, book.pair_keys, book.pair_ids, len(book.hist), book._key_base, n, f.foreign, f.kind,
+                LEAD, f.alive[:n])
+            counts = tuple(int(c) for c in found)
         else:  # active buyer→supplier pairs, already sorted in the book's pair table
             active = np.bincount(book.pair, minlength=len(book.hist)) > 0
             keys = book.pair_keys[active[book.pair_ids]]
@@ -150,9 +153,23 @@ def _edges(m: ClusterModel) -> tuple[np.ndarray, np.ndarray, int]:
     else:
         d = sparse.coo_matrix((np.ones(book.n), (book.buyer, book.supplier)), shape=(n, n)).tocsr()
         indptr, indices = d.indptr.astype(np.int64), d.indices.astype(np.int64)
-    m._edges_cache = (m.steps, indptr, indices, int(_alive(m).sum()))
+    m._edges_cache = (m.steps, indptr, indices, int(_alive(m).sum()), counts)
     m._graph_cache = m._undirected_cache = None
     return indptr, indices, m._edges_cache[3]
+
+
+def _graph_counts(m: ClusterModel) -> tuple[int, int, int, int, int]:
+    """Compiled path: the month graph's two-way entries, largest alive component and ``_seller_counts``."""
+    indptr, indices, _ = _edges(m)
+    counts = m._edges_cache[4]
+    if counts is None:  # the graph was not built from the pair table in one pass
+        f, book = m.firms, m.contracts
+        sellers = kernels_phases.seller_counts(book.buyer, book.supplier, f.foreign, f.kind == LEAD, f.n)
+        counts = (int(kernels_phases.two_way_pairs(indptr, indices)),
+                  int(kernels_phases.largest_alive_component(indptr, indices, _alive(m))),
+                  *(int(c) for c in sellers))
+        m._edges_cache = (*m._edges_cache[:4], counts)
+    return counts
 
 
 def _graph(m: ClusterModel) -> tuple[sparse.csr_matrix, int]:
@@ -177,7 +194,7 @@ def _undirected(m: ClusterModel) -> sparse.csr_matrix:
 def network_density(m: ClusterModel) -> float:
     indptr, indices, n_alive = _edges(m)
     if kernels.use_compiled():  # firm pairs linked either way: directed pairs less half the two-way ones
-        edges = len(indices) - kernels_phases.two_way_pairs(indptr, indices) // 2
+        edges = len(indices) - _graph_counts(m)[0] // 2
     else:
         edges = _undirected(m).nnz // 2
     return _ratio(edges, n_alive * (n_alive - 1) / 2)
@@ -188,7 +205,7 @@ def largest_component_share(m: ClusterModel) -> float:
     if len(indices) == 0:
         return 0.0
     if kernels.use_compiled():
-        return _ratio(kernels_phases.largest_alive_component(indptr, indices, _alive(m)), n_alive)
+        return _ratio(_graph_counts(m)[1], n_alive)
     d, _ = _graph(m)
     _, labels = connected_components(d, directed=False)  # components ignore direction
     labels = labels[_alive(m)]

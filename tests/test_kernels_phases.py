@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import mesa
 import numpy as np
 import pytest
 from scipy import sparse
 
 from benchmarks.worlds import scaled_world
-from model import kernels, kernels_phases, metrics
+from model import kernels, kernels_phases, labour, metrics, sampling
 from model.cluster_model import ClusterModel
+from model.firms import LEAD
 from tests.conftest import kernel_path
 
 pytestmark = pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
@@ -71,6 +74,31 @@ def test_graph_from_the_book_matches_numpy():
     assert len(got[1]) > 0 and book.n > 0
 
 
+def test_month_graph_counts_match_the_separate_kernels():
+    m, _ = _run(True)
+    f, book = m.firms, m.contracts
+    indptr, indices, *counts = kernels_phases.month_graph(
+        book.pair, book.pair_keys, book.pair_ids, len(book.hist), book._key_base, f.n, f.foreign, f.kind, LEAD,
+        f.alive[: f.n])
+    sellers = kernels_phases.seller_counts(book.buyer, book.supplier, f.foreign, f.kind == LEAD, f.n)
+    assert counts == [kernels_phases.two_way_pairs(indptr, indices),
+                      kernels_phases.largest_alive_component(indptr, indices, f.alive[: f.n]), *sellers]
+    assert min(counts[1:]) > 0
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_triangles_match_the_sparse_products(seed):
+    d = _random_graph(np.random.default_rng(seed), 150, 1500)
+    sym = (d + d.T).tocsr()
+    sym.data[:] = 1.0
+    sym.sort_indices()
+    deg = np.asarray(sym.sum(axis=1)).ravel()
+    got = metrics.triangles(sym, deg)
+    with kernel_path(False):
+        ref = metrics.triangles(sym, deg)
+    assert np.array_equal(got, ref) and ref.sum() > 0
+
+
 @pytest.mark.parametrize("seed", [3, 4])
 def test_undirected_graph_matches_scipy(seed):
     d = _random_graph(np.random.default_rng(seed), 200, 900)
@@ -90,3 +118,36 @@ def test_indicators_match_numpy_on_a_model():
         ref_clustering = metrics._clustering(m)
     assert got == ref
     assert metrics._clustering(m) == ref_clustering > 0
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_group_floor_allocate_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    for case in range(200):
+        n, n_g = int(rng.integers(0, 300)), int(rng.integers(1, 12))
+        group = rng.integers(0, n_g, n)
+        weight = [rng.integers(0, 4, n) * 1.0, rng.random(n) * (rng.random(n) < 0.5),
+                  np.where(rng.random(n) < 0.3, 3.0, 0.0)][case % 3]  # whole, fractional, equal shares
+        total = rng.integers(0, 40, n_g)
+        got = kernels_phases.group_floor_allocate(total, group, weight)
+        assert np.array_equal(got, sampling.group_floor_allocate(total, group, weight))
+
+
+@pytest.mark.parametrize("weights", ["commute", "decay"])
+def test_best_job_offers_match_numpy(weights):
+    rng = np.random.default_rng(11)
+    n, n_loc = 900, 12
+    km = rng.random((n_loc, n_loc)) * 60
+    weight = (km <= 30).astype(float) if weights == "commute" else np.where(km <= 40, np.exp(-km / 20), 0.0)
+    m = SimpleNamespace(firms=SimpleNamespace(loc=rng.integers(0, n_loc, n)), commute_weight=weight)
+    origin = np.flatnonzero(rng.random(n) < 0.6)
+    targets = np.flatnonzero(rng.random(n) < 0.3)
+    wage = rng.random(n) * 10
+    out = []
+    for compiled in (True, False):
+        m.rng_labour = np.random.default_rng(5)
+        with kernel_path(compiled):
+            out.append((*labour._best_offers(m, origin, targets, wage), m.rng_labour.random()))
+    (dest, best, after), (ref_dest, ref_best, ref_after) = out
+    assert np.array_equal(dest, ref_dest) and np.array_equal(best, ref_best) and after == ref_after
+    assert (dest >= 0).sum() > len(origin) // 2
