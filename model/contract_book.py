@@ -11,6 +11,7 @@ from model import kernels
 from model.tender_kernel import key_segments
 
 HISTORY_GAIN = 0.1  # share of the gap to a full record closed per month of good delivery
+HISTORY_FLOOR = 1e-3  # a record faded to this or below counts as none
 
 
 class ContractBook:
@@ -33,9 +34,12 @@ class ContractBook:
         self._rebind()
         self._key_base = 1 << 31
         # relationship records: sorted pair keys and their ids; the record of pair id p is hist[p]
-        self.pair_keys = np.zeros(0, dtype=np.int64)
-        self.pair_ids = np.zeros(0, dtype=np.int64)
-        self.hist = np.zeros(0, dtype=np.float64)
+        # (each the in-use part of a buffer with room to grow, as are the contract columns)
+        self._pair_buf = (np.zeros(4096, dtype=np.int64), np.zeros(4096, dtype=np.int64))
+        self.pair_keys, self.pair_ids = (buf[:0] for buf in self._pair_buf)
+        self._hist_buf = np.zeros(4096, dtype=np.float64)
+        self.hist = self._hist_buf[:0]
+        self._scratch = np.zeros(0)  # see scratch
         self._segments: np.ndarray | None = None  # per-buyer start of its pairs (pair_segments)
         self._base_seg: tuple[np.ndarray, np.ndarray] | None = None  # (base keys, base_segments of them)
         # (buyer, supplier, category) index: sorted keys and book positions, base + recent tail
@@ -100,17 +104,11 @@ class ContractBook:
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the contracts where ``mask`` is False."""
+        if kernels.use_compiled():
+            self.drop(np.flatnonzero(~mask))
+            return
         k = int(np.count_nonzero(mask))
         if k == self.n:
-            return
-        if kernels.use_compiled():  # one pass over the columns and the indexes, in place
-            ints = tuple(self._buf[c] for c, t in self.COLS.items() if t is np.int64)
-            floats = tuple(self._buf[c] for c, t in self.COLS.items() if t is np.float64)
-            parts = [(np.ascontiguousarray(keys), np.ascontiguousarray(pos)) for keys, pos in self._ix.values()]
-            _, sizes = kernels.compact_book(mask, ints, floats, tuple(parts))
-            self._ix = {part: (keys[:z], pos[:z]) for part, (keys, pos), z in zip(self._ix, parts, sizes, strict=True)}
-            self.n = k
-            self._rebind()
             return
         idx = np.flatnonzero(mask)
         new_pos = np.cumsum(mask) - 1
@@ -120,6 +118,24 @@ class ContractBook:
         for buf in self._buf.values():
             buf[:k] = buf[idx]
         self.n = k
+        self._rebind()
+
+    def drop(self, pos: np.ndarray) -> None:
+        """Drop the contracts at book positions ``pos`` (sorted, distinct)."""
+        if not len(pos):
+            return
+        if not kernels.use_compiled():
+            mask = np.ones(self.n, bool)
+            mask[pos] = False
+            self.keep(mask)
+            return
+        # one pass over the columns and the indexes, in place
+        ints = tuple(self._buf[c] for c, t in self.COLS.items() if t is np.int64)
+        floats = tuple(self._buf[c] for c, t in self.COLS.items() if t is np.float64)
+        parts = [(np.ascontiguousarray(keys), np.ascontiguousarray(at)) for keys, at in self._ix.values()]
+        sizes = kernels.compact_book(pos.astype(np.int64, copy=False), self.n, ints, floats, tuple(parts))
+        self._ix = {part: (keys[:z], at[:z]) for part, (keys, at), z in zip(self._ix, parts, sizes, strict=True)}
+        self.n -= len(pos)
         self._rebind()
 
     def find(self, buyer: np.ndarray, supplier: np.ndarray, cat: int) -> np.ndarray:
@@ -153,17 +169,51 @@ class ContractBook:
 
     def _file_pairs(self, buyer: np.ndarray, supplier: np.ndarray) -> np.ndarray:
         """Pair ids of (buyer, supplier) pairs, giving new pairs a record of 0."""
+        if kernels.use_compiled():  # look-ups and the table's merge in one pass, in place
+            keys = buyer.astype(np.int64) * self._key_base + supplier
+            order = np.argsort(keys, kind="stable")
+            n = len(self.pair_keys)
+            key_buf, id_buf = self._pair_buf
+            if n + len(keys) > len(key_buf) or self.pair_keys.base is not key_buf or self.pair_ids.base is not id_buf:
+                size = max(len(key_buf) * 3 // 2, n + len(keys))
+                self._pair_buf = key_buf, id_buf = np.zeros(size, np.int64), np.zeros(size, np.int64)
+                key_buf[:n], id_buf[:n] = self.pair_keys, self.pair_ids
+            sorted_ids, n_new = kernels.file_pairs(key_buf, id_buf, n, keys[order], len(self.hist))
+            if n_new:
+                self.pair_keys, self.pair_ids = key_buf[: n + n_new], id_buf[: n + n_new]
+                self._add_records(n_new)
+                self._segments = None
+            ids = np.empty(len(keys), np.int64)
+            ids[order] = sorted_ids
+            return ids
         ids = self._pair_ids_of(buyer, supplier)
         miss = ids < 0
         if miss.any():
             keys = buyer[miss].astype(np.int64) * self._key_base + supplier[miss]
             uk, inv = np.unique(keys, return_inverse=True)
             new_ids = np.arange(len(self.hist), len(self.hist) + len(uk))
-            self.hist = np.concatenate([self.hist, np.zeros(len(uk))])
+            self._add_records(len(uk))
             self.pair_keys, self.pair_ids = _merge_sorted(self.pair_keys, self.pair_ids, uk, new_ids)
             self._segments = None
             ids[miss] = new_ids[inv]
         return ids
+
+    def scratch(self, size: int) -> np.ndarray:
+        """Work space of at least ``size`` float64 (contents undefined) for the book's kernels, kept
+        between months: a fresh array of this size every month costs more than the pass using it."""
+        if len(self._scratch) < size:
+            self._scratch = np.zeros(max(size, len(self._scratch) * 3 // 2))
+        return self._scratch
+
+    def _add_records(self, k: int) -> None:
+        """Records of 0 for ``k`` new pair ids (``hist`` grows within its buffer, by 1.5x when full)."""
+        n = len(self.hist)
+        if n + k > len(self._hist_buf):
+            buf = np.zeros(max(len(self._hist_buf) * 3 // 2, n + k))
+            buf[:n] = self.hist
+            self._hist_buf = buf
+        self._hist_buf[n : n + k] = 0.0
+        self.hist = self._hist_buf[: n + k]
 
     def base_segments(self, n_firms: int) -> np.ndarray:
         """Where each buyer's entries start in the base key index (length n_firms + 1; cached until
@@ -197,7 +247,8 @@ class ContractBook:
             if len(unfiled):
                 self.pair[unfiled] = self._file_pairs(self.buyer[unfiled], self.supplier[unfiled])
         if kernels.use_compiled():
-            kernels.history_update(self.pair, self.perf, self.hist, 1.0 - decay, HISTORY_GAIN, 1e-3)
+            kernels.history_update(self.pair, self.perf, self.hist, 1.0 - decay, HISTORY_GAIN, HISTORY_FLOOR,
+                                   self.scratch(2 * len(self.hist)))
             return
         self.hist *= 1.0 - decay
         if self.n:
@@ -205,7 +256,7 @@ class ContractBook:
             act = np.flatnonzero(count)
             perf = np.bincount(self.pair, weights=self.perf, minlength=len(self.hist))[act] / count[act]
             self.hist[act] += (1 - self.hist[act]) * HISTORY_GAIN * perf
-        self.hist[self.hist <= 1e-3] = 0.0  # a faded record counts as none
+        self.hist[self.hist <= HISTORY_FLOOR] = 0.0
 
     def seed_history(self, buyer: np.ndarray, supplier: np.ndarray, value: float) -> None:
         """Give pairs a starting record (followers and their lead firm); existing records stay."""

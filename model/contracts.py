@@ -69,8 +69,8 @@ def _qualification(m: ClusterModel) -> Callable[[int | np.ndarray], np.ndarray]:
 def renew_or_end(m: ClusterModel, compact: bool = True) -> np.ndarray | None:
     """Contracts reaching their end are renewed (∝ delivery performance) or ended.
 
-    With ``compact=False`` the ended contracts stay in the book and the mask of the others is
-    returned (``fit_to_needs`` then drops both kinds in one compaction).
+    With ``compact=False`` the ended contracts stay in the book and their positions (sorted) are
+    returned (``fit_to_needs`` then drops them with the too-small ones in one compaction).
     """
     book, s = m.contracts, m.sc.sourcing
     due = book.end <= m.month
@@ -84,12 +84,11 @@ def renew_or_end(m: ClusterModel, compact: bool = True) -> np.ndarray | None:
     r = idx[renew]
     book.end[r] = m.month + m.rng_contracts.integers(s.contract_months_min, s.contract_months_max + 1, len(r))
     m.recorder.contract_events(m, "renewed", r)
-    m.recorder.contract_events(m, "ended", idx[~renew])
-    keep = np.ones(book.n, bool)
-    keep[idx[~renew]] = False
+    ended = idx[~renew]
+    m.recorder.contract_events(m, "ended", ended)
     if not compact:
-        return keep
-    book.keep(keep)
+        return ended
+    book.drop(ended)
     return None
 
 
@@ -104,25 +103,30 @@ def end_contracts_of(m: ClusterModel, rows: np.ndarray) -> None:
         book.keep(~gone)
 
 
-def fit_to_needs(m: ClusterModel, need: np.ndarray, active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def fit_to_needs(m: ClusterModel, need: np.ndarray, ended: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Scale contract volumes down where a buyer's need fell below what it contracted (volume ≤ need).
 
-    ``active`` (from ``renew_or_end(m, compact=False)``) marks the contracts still running; the
-    others count for nothing and leave the book with the ones that became too small. Returns what
-    the book then holds: value contracted per (buyer, category), shaped like ``need``, and
-    committed per supplier.
+    ``ended`` (from ``renew_or_end(m, compact=False)``: sorted book positions) marks contracts no
+    longer running; they count for nothing and leave the book with the ones that became too small.
+    Returns what the book then holds: value contracted per (buyer, category), shaped like ``need``,
+    and committed per supplier.
     """
     book = m.contracts
     n, n_cat = need.shape
     if not book.n:
         return np.zeros_like(need), np.zeros(n)
     floor = 0.5 * m.sc.sourcing.min_tender_value  # volumes too small to keep a contract alive
-    if kernels.use_compiled():  # the sums come out of the same pass
-        tiny, contracted, committed = kernels.fit_volumes(
-            book.buyer, book.supplier, book.cat, book.value, np.ones(book.n, bool) if active is None else active,
-            need, floor)
-        _drop_tiny(m, tiny, active)
+    if kernels.use_compiled():  # the sums and the positions to drop come out of the same pass
+        tiny, drops, contracted, committed = kernels.fit_volumes(
+            book.buyer, book.supplier, book.cat, book.value,
+            np.zeros(0, np.int64) if ended is None else ended.astype(np.int64, copy=False), need, floor)
+        m.recorder.contract_events(m, "ended", tiny)
+        book.drop(drops)
         return contracted, committed
+    active = None
+    if ended is not None:
+        active = np.ones(book.n, bool)
+        active[ended] = False
     weights = book.value if active is None else np.where(active, book.value, 0.0)
     contracted = np.bincount(book.buyer * n_cat + book.cat, weights=weights,
                              minlength=n * n_cat).reshape(n, n_cat)
@@ -349,8 +353,8 @@ def run_sourcing_phase(m: ClusterModel, initial: bool = False) -> None:
     """Phase 3: renew or end, fit contracts to needs, tender open needs, deliver, import the rest."""
     f, book = m.firms, m.contracts
     n = f.n
-    active = None if initial else renew_or_end(m, compact=False)
-    contracted, committed = fit_to_needs(m, m.need, active)  # one compaction drops ended and too-small ones
+    ended = None if initial else renew_or_end(m, compact=False)
+    contracted, committed = fit_to_needs(m, m.need, ended)  # one compaction drops ended and too-small ones
     cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity)
     spare = np.maximum(cap - committed, 0.0) * (f.alive[:n] & (f.kind[:n] != LEAD))
     run_tenders(m, m.need, contracted, spare, review_all=initial)

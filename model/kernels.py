@@ -48,53 +48,55 @@ def triangles_oriented(indptr, indices, rank):
     Forward algorithm: edges point from lower to higher rank (degree order), so hubs have few
     out-edges; each node marks its out-neighbours, and every out-neighbour's marked
     out-neighbours close a triangle, found exactly once and credited to its three nodes.
-    Cost Σ over edges u→v of out-degree(v).
+    Cost Σ over edges u→v of out-degree(v). Marks are added as 0/1 instead of tested: a
+    branch taken at random costs more than the add.
     """
     n = len(indptr) - 1
     out_ptr = np.zeros(n + 1, np.int64)
+    out = np.empty(len(indices), np.int64)
+    t = 0
     for u in range(n):
-        c = 0
+        ru = rank[u]
         for p in range(indptr[u], indptr[u + 1]):
-            if rank[indices[p]] > rank[u]:
-                c += 1
-        out_ptr[u + 1] = out_ptr[u] + c
-    out = np.empty(out_ptr[n], np.int64)
-    for u in range(n):
-        t = out_ptr[u]
-        for p in range(indptr[u], indptr[u + 1]):
-            if rank[indices[p]] > rank[u]:
-                out[t] = indices[p]
-                t += 1
-    tri = np.zeros(n)
-    mark = np.zeros(n, np.bool_)
+            out[t] = indices[p]
+            t += rank[indices[p]] > ru
+        out_ptr[u + 1] = t
+    tri = np.zeros(n, np.int64)
+    mark = np.zeros(n, np.int64)
     for u in range(n):
         for p in range(out_ptr[u], out_ptr[u + 1]):
-            mark[out[p]] = True
+            mark[out[p]] = 1
+        at_u = 0
         for p in range(out_ptr[u], out_ptr[u + 1]):
             v = out[p]
+            at_v = 0
             for q in range(out_ptr[v], out_ptr[v + 1]):
-                w = out[q]
-                if mark[w]:
-                    tri[u] += 1.0
-                    tri[v] += 1.0
-                    tri[w] += 1.0
+                hit = mark[out[q]]
+                at_v += hit
+                tri[out[q]] += hit
+            at_u += at_v
+            tri[v] += at_v
+        tri[u] += at_u
         for p in range(out_ptr[u], out_ptr[u + 1]):
-            mark[out[p]] = False
-    return tri
+            mark[out[p]] = 0
+    return tri.astype(np.float64)
 
 
 @njit(cache=True, nogil=True)
-def history_update(pair, perf, hist, keep_factor, gain, floor):
-    """ContractBook.update_history in one pass: fade, move pairs with contracts toward 1, drop faded."""
+def history_update(pair, perf, hist, keep_factor, gain, floor, work):
+    """ContractBook.update_history in one pass: fade, move pairs with contracts toward 1, drop faded.
+    ``work``: scratch space of 2 × len(hist) (ContractBook.scratch)."""
     n_pairs = len(hist)
-    acc = np.zeros((n_pairs, 2))  # per pair: contracts, summed delivery (one cache line per contract)
+    acc = work[: 2 * n_pairs].reshape(n_pairs, 2)
+    for p in range(n_pairs):  # per pair: contracts, summed delivery (one cache line per contract)
+        acc[p, 0] = 0.0
+        acc[p, 1] = 0.0
     for i in range(len(pair)):
         acc[pair[i], 0] += 1.0
         acc[pair[i], 1] += perf[i]
     for p in range(n_pairs):
         h = hist[p] * keep_factor
-        if acc[p, 0] > 0:
-            h += (1 - h) * gain * (acc[p, 1] / acc[p, 0])
+        h += (1 - h) * gain * (acc[p, 1] / max(acc[p, 0], 1.0))  # no contract: + 0.0 (no branch)
         hist[p] = 0.0 if h <= floor else h
 
 
@@ -108,40 +110,46 @@ def _popcount(x):
 
 
 @njit(cache=True, nogil=True)
-def compact_book(mask, int_cols, float_cols, index):
-    """ContractBook.keep in place: the contracts where ``mask`` holds move to the front of every column
-    (order kept); each (keys, positions) index keeps its entries for them, renumbered. Returns the
-    number of contracts and of entries left in each index.
+def _copy(dst, src):
+    """dst[i] = src[i] for equal-length 1-d views, in increasing i (so ``dst`` may start below ``src``
+    in the same array): a plain loop from 0 the compiler vectorises."""
+    for i in range(len(src)):
+        dst[i] = src[i]
+
+
+@njit(cache=True, nogil=True)
+def _close_gaps(col, drops, n):
+    """Shift each run of ``col[:n]`` between dropped positions (``drops``, sorted) left over the gaps."""
+    nd = len(drops)
+    for k in range(nd):
+        s = drops[k] + 1
+        e = drops[k + 1] if k + 1 < nd else n
+        _copy(col[s - k - 1 : e - k - 1], col[s:e])
+
+
+@njit(cache=True, nogil=True)
+def compact_book(drops, n, int_cols, float_cols, index):
+    """ContractBook.drop in place: the contracts at positions ``drops`` (sorted, distinct, < ``n``)
+    leave every column, the others move to the front in order; each (keys, positions) index keeps
+    its entries for them, renumbered. Returns the number of entries left in each index.
 
     An index entry's new position is its old one less the contracts dropped before it, read from a
     bit per contract and a count per 64 (1/40 of the book's size: it stays in cache while the index,
     in key order, visits positions at random).
     """
-    n = len(mask)
     n_blk = (n + 63) >> 6
     dropped = np.zeros(n_blk, np.uint64)
-    kept = np.empty(n, np.int64)
-    k = 0
-    for i in range(n):
-        if mask[i]:
-            kept[k] = i
-            k += 1
-        else:
-            dropped[i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+    for p in drops:
+        dropped[p >> 6] |= np.uint64(1) << np.uint64(p & 63)
     before = np.empty(n_blk, np.int64)  # contracts dropped before each block of 64
     c = 0
     for b in range(n_blk):
         before[b] = c
         c += _popcount(dropped[b])
-    first = 0  # contracts before the first one dropped stay where they are
-    while first < k and kept[first] == first:
-        first += 1
-    for col in int_cols:  # column by column: a few sequential streams at a time
-        for j in range(first, k):
-            col[j] = col[kept[j]]
+    for col in int_cols:  # column by column: one sequential stream at a time
+        _close_gaps(col, drops, n)
     for col in float_cols:
-        for j in range(first, k):
-            col[j] = col[kept[j]]
+        _close_gaps(col, drops, n)
     sizes = np.zeros(len(index), np.int64)
     for t, (keys, pos) in enumerate(index):
         m = 0
@@ -155,7 +163,7 @@ def compact_book(mask, int_cols, float_cols, index):
             pos[m] = p - before[p >> 6] - _popcount(w & ((np.uint64(1) << bit) - np.uint64(1)))
             m += 1
         sizes[t] = m
-    return k, sizes
+    return sizes
 
 
 @njit(cache=True, nogil=True)
@@ -181,33 +189,90 @@ def merge_sorted(keys, vals, new_keys, new_vals):
     return out_k, out_v
 
 
+@njit(cache=True, nogil=True)
+def _copy_back(dst, src):
+    """dst[i] = src[i] for equal-length 1-d views, in decreasing i (so ``dst`` may start above ``src``
+    in the same array)."""
+    for i in range(len(src) - 1, -1, -1):
+        dst[i] = src[i]
+
+
+@njit(cache=True, nogil=True)
+def file_pairs(key_buf, id_buf, n, keys, next_id):
+    """ContractBook._file_pairs for pair ``keys`` in sorted order, on the pair table ``key_buf[:n]``,
+    ``id_buf[:n]`` (buffers with room for ``len(keys)`` more): the id of each key (new pairs get
+    ``next_id`` on, one per distinct key, in key order as ``np.unique`` numbers them), the new pairs
+    merged into the table in place. Returns (ids, number of new pairs)."""
+    m = len(keys)
+    ids = np.empty(m, np.int64)
+    at = np.empty(m, np.int64)  # each new pair's key and where it goes in the old table
+    new_keys = np.empty(m, keys.dtype)
+    n_new = j = 0
+    for k in range(m):
+        q = keys[k]
+        if n_new and q == keys[k - 1] and ids[k - 1] >= next_id:
+            ids[k] = ids[k - 1]  # the same new pair again
+            continue
+        j += np.searchsorted(key_buf[j:n], q)  # keys are sorted: search on from the last one
+        if j < n and key_buf[j] == q:
+            ids[k] = id_buf[j]
+        else:
+            ids[k] = next_id + n_new
+            at[n_new], new_keys[n_new] = j, q
+            n_new += 1
+    end = n  # from the back: each run of the old table moves right past the new pairs before it
+    for r in range(n_new - 1, -1, -1):
+        s = at[r]
+        _copy_back(key_buf[s + r + 1 : end + r + 1], key_buf[s:end])
+        _copy_back(id_buf[s + r + 1 : end + r + 1], id_buf[s:end])
+        key_buf[s + r], id_buf[s + r] = new_keys[r], next_id + r
+        end = s
+    return ids, n_new
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def fit_volumes(buyer, supplier, cat, value, active, need, floor):
+def fit_volumes(buyer, supplier, cat, value, ended, need, floor):
     """contracts.fit_to_needs' arithmetic in one pass: volumes scaled to ≤ need per (buyer, category),
-    counting only ``active`` contracts. Returns which active contracts fell below ``floor`` and, over
-    the contracts that stay (active, not too small), in book order as np.bincount adds them, the
-    value contracted per (buyer, category) and committed per supplier."""
+    counting only running contracts (not at the sorted positions ``ended``). Returns the positions of
+    the running contracts that fell below ``floor``, the positions to drop (ended or too small, sorted)
+    and, over the contracts that stay, in book order as np.bincount adds them, the value contracted
+    per (buyer, category) and committed per supplier."""
     n_pair = need.shape[0] * need.shape[1]
     n_cat = need.shape[1]
+    n, n_end = len(value), len(ended)
     # per (buyer, category): need, contracted before, contracted after, side by side so that a
     # contract's look-ups share a cache line (the book visits pairs in no useful order)
     acc = np.zeros((n_pair, 3))
     flat_need = need.ravel()
     for p in range(n_pair):
         acc[p, 0] = flat_need[p]
-    for i in range(len(value)):  # np.bincount(buyer * n_cat + cat, weights=...): in book order
-        acc[buyer[i] * n_cat + cat[i], 1] += value[i] if active[i] else 0.0
-    tiny = np.zeros(len(value), np.bool_)
+    e = 0
+    for i in range(n):  # np.bincount(buyer * n_cat + cat, weights=...): in book order
+        if e < n_end and ended[e] == i:
+            e += 1  # counts for nothing (its weight 0.0 leaves a sum from +0.0 unchanged)
+            continue
+        acc[buyer[i] * n_cat + cat[i], 1] += value[i]
+    tiny = np.empty(n, np.int64)
+    drops = np.empty(n, np.int64)
     committed = np.zeros(need.shape[0])
-    for i in range(len(value)):
+    n_tiny = n_drop = e = 0
+    for i in range(n):
         p = buyer[i] * n_cat + cat[i]
         want, got = acc[p, 0], acc[p, 1]
         value[i] *= want / max(got, 1e-12) if got > want else 1.0
-        tiny[i] = value[i] < floor and active[i]
-        if active[i] and not tiny[i]:
+        if e < n_end and ended[e] == i:
+            e += 1
+            drops[n_drop] = i
+            n_drop += 1
+        elif value[i] < floor:
+            tiny[n_tiny] = i
+            drops[n_drop] = i
+            n_tiny += 1
+            n_drop += 1
+        else:
             acc[p, 2] += value[i]
             committed[supplier[i]] += value[i]
-    return tiny, acc[:, 2].copy().reshape(need.shape[0], n_cat), committed
+    return tiny[:n_tiny].copy(), drops[:n_drop].copy(), acc[:, 2].copy().reshape(need.shape[0], n_cat), committed
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -232,25 +297,21 @@ def deliver_shares(supplier, value, perf, cap):
 def lead_sourcing(buyer, supplier, cat, delivered, lead, foreign, n_firms, n_cat):
     """For contracts._sourcing_stats: value delivered per (buyer, category), and the deliveries to
     lead firms from domestic and from foreign suppliers (book order) with the domestic ones' buyers."""
+    n = len(buyer)
     got = np.zeros(n_firms * n_cat)
+    kind = np.empty(n, np.int8)  # 0: not to a lead firm, 1: to one from a domestic supplier, 2: from a foreign one
     n_dom = n_fdi = 0
-    for i in range(len(buyer)):
+    for i in range(n):
         got[buyer[i] * n_cat + cat[i]] += delivered[i]
-        if lead[buyer[i]]:
-            if foreign[supplier[i]]:
-                n_fdi += 1
-            else:
-                n_dom += 1
-    dom = np.empty(n_dom)
-    dom_buyer = np.empty(n_dom, np.int64)
-    fdi = np.empty(n_fdi)
+        k = np.int8(lead[buyer[i]]) * (np.int8(1) + np.int8(foreign[supplier[i]]))
+        kind[i] = k
+        n_dom += k == 1
+        n_fdi += k == 2
+    # every contract writes its slot, only the right kind moves on: no branch on an unpredictable kind
+    dom, dom_buyer, fdi = np.empty(n_dom + 1), np.empty(n_dom + 1, np.int64), np.empty(n_fdi + 1)
     a = b = 0
-    for i in range(len(buyer)):
-        if lead[buyer[i]]:
-            if foreign[supplier[i]]:
-                fdi[b] = delivered[i]
-                b += 1
-            else:
-                dom[a], dom_buyer[a] = delivered[i], buyer[i]
-                a += 1
-    return got.reshape(n_firms, n_cat), dom, dom_buyer, fdi
+    for i in range(n):
+        dom[a], dom_buyer[a], fdi[b] = delivered[i], buyer[i], delivered[i]
+        a += kind[i] == 1
+        b += kind[i] == 2
+    return got.reshape(n_firms, n_cat), dom[:n_dom], dom_buyer[:n_dom], fdi[:n_fdi]

@@ -106,3 +106,33 @@ def test_key_segments_are_each_owners_start(n_keys):
     keys = np.sort(owners * per + np.where(rng.random(n_keys) < 0.2, 0, rng.integers(0, per, n_keys)))
     seg = tender_kernel.key_segments(keys, 50, per)
     assert np.array_equal(seg, np.searchsorted(keys, np.arange(51) * per))
+
+
+@pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_book_filing_and_dropping_match_numpy(seed):
+    """ContractBook's pair filing (in-place merge, repeated and new pairs, new buyers) and compaction
+    by positions give the NumPy path's pair table, ids, records, columns and key index."""
+    from model.contract_book import ContractBook
+
+    def run(compiled: bool) -> list[np.ndarray]:
+        rng = np.random.default_rng(seed)
+        out = []
+        with kernel_path(compiled):
+            book = ContractBook(capacity=8)
+            for month in range(6):
+                m = int(rng.integers(0, 300))
+                buyer, supplier = rng.integers(0, 20 + 10 * month, m), rng.integers(0, 40, m)
+                book.add(buyer, supplier, rng.integers(0, 9, m), rng.random(m), month, month + rng.integers(1, 9, m))
+                out.append(book._file_pairs(book.buyer[-m:] if m else buyer, book.supplier[-m:] if m else supplier))
+                book.hist[:] = rng.random(len(book.hist))
+                book.drop(np.flatnonzero(rng.random(book.n) < 0.1 * (month % 3)))
+                book.keep(rng.random(book.n) > 0.05)
+                out += [book.pair_keys.copy(), book.pair_ids.copy(), book.hist.copy(), book.cid.copy(),
+                        book.value.copy(), *(a.copy() for part in book._ix.values() for a in part)]
+        return out
+
+    a, b = run(True), run(False)
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x, y)
