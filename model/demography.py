@@ -157,7 +157,11 @@ def enter_smes(m: ClusterModel, imports_by_buyer_cat: np.ndarray) -> int:
         sector = f.sector[peers[rng.integers(0, len(peers), k)]] if len(peers) else np.zeros(k, np.int64)
         tech = np.clip(d.entrant_tech + 0.07 * rng.standard_normal(k), 0.02, 0.9)
         emp = d.entrant_employees * np.exp(0.6 * rng.standard_normal(k))
-        opw = np.full(k, np.median(np.divide(f.output[peers], np.maximum(f.employees[peers], 1)))) if len(peers) else np.full(k, 0.06)
+        if len(peers):
+            staff = f.workers[peers]
+            opw = np.full(k, np.median(np.divide(f.output[peers], np.maximum(staff[:, 0] + staff[:, 1] + staff[:, 2], 1))))
+        else:
+            opw = np.full(k, 0.06)
         rows = add_firms(m, SME, loc, sector, tech, emp, opw, certified=np.zeros(k, bool))
         _occupy(m, rows)
         total += k
