@@ -12,6 +12,7 @@ from model.tender_kernel import key_segments
 
 HISTORY_GAIN = 0.1  # share of the gap to a full record closed per month of good delivery
 HISTORY_FLOOR = 1e-3  # a record faded to this or below counts as none
+_NONE = np.zeros(0, np.int64)  # no per-owner starts to keep current
 
 
 class ContractBook:
@@ -40,8 +41,10 @@ class ContractBook:
         self._hist_buf = np.zeros(4096, dtype=np.float64)
         self.hist = self._hist_buf[:0]
         self._scratch = np.zeros(0)  # see scratch
-        self._segments: np.ndarray | None = None  # per-buyer start of its pairs (pair_segments)
-        self._base_seg: tuple[np.ndarray, np.ndarray] | None = None  # (base keys, base_segments of them)
+        # per-buyer starts (pair_segments, base_segments), each as (the table they are of, starts for
+        # owners with room to spare), kept current as pairs join and base entries leave
+        self._segments: tuple[np.ndarray, np.ndarray] | None = None
+        self._base_seg: tuple[np.ndarray, np.ndarray] | None = None
         # (buyer, supplier, category) index: sorted keys and book positions, base + recent tail
         self._ix = {part: (np.zeros(0, np.int64), np.zeros(0, np.int64)) for part in ("base", "tail")}
 
@@ -133,8 +136,12 @@ class ContractBook:
         ints = tuple(self._buf[c] for c, t in self.COLS.items() if t is np.int64)
         floats = tuple(self._buf[c] for c, t in self.COLS.items() if t is np.float64)
         parts = [(np.ascontiguousarray(keys), np.ascontiguousarray(at)) for keys, at in self._ix.values()]
-        sizes = kernels.compact_book(pos.astype(np.int64, copy=False), self.n, ints, floats, tuple(parts))
+        seg = self._base_seg[1] if self._base_seg is not None and self._base_seg[0] is self._ix["base"][0] else _NONE
+        sizes = kernels.compact_book(pos.astype(np.int64, copy=False), self.n, ints, floats, tuple(parts), seg,
+                                     self._key_base * 64)
         self._ix = {part: (keys[:z], at[:z]) for part, (keys, at), z in zip(self._ix, parts, sizes, strict=True)}
+        if len(seg):  # the base's starts were kept current
+            self._base_seg = (self._ix["base"][0], seg)
         self.n -= len(pos)
         self._rebind()
 
@@ -178,11 +185,13 @@ class ContractBook:
                 size = max(len(key_buf) * 3 // 2, n + len(keys))
                 self._pair_buf = key_buf, id_buf = np.zeros(size, np.int64), np.zeros(size, np.int64)
                 key_buf[:n], id_buf[:n] = self.pair_keys, self.pair_ids
-            sorted_ids, n_new = kernels.file_pairs(key_buf, id_buf, n, keys[order], len(self.hist))
+            seg = self._segments[1] if self._segments is not None and self._segments[0] is self.pair_keys else _NONE
+            sorted_ids, n_new = kernels.file_pairs(key_buf, id_buf, n, keys[order], len(self.hist), seg,
+                                                   self._key_base)
             if n_new:
                 self.pair_keys, self.pair_ids = key_buf[: n + n_new], id_buf[: n + n_new]
                 self._add_records(n_new)
-                self._segments = None
+                self._segments = (self.pair_keys, seg) if len(seg) else None  # the starts were kept current
             ids = np.empty(len(keys), np.int64)
             ids[order] = sorted_ids
             return ids
@@ -216,24 +225,18 @@ class ContractBook:
         self.hist = self._hist_buf[: n + k]
 
     def base_segments(self, n_firms: int) -> np.ndarray:
-        """Where each buyer's entries start in the base key index (length n_firms + 1; cached until
-        the base changes): look-ups search a buyer's few entries, not the whole base."""
-        keys = self._ix["base"][0]
-        cached = self._base_seg
-        if cached is None or cached[0] is not keys or len(cached[1]) != n_firms + 1:
-            cached = self._base_seg = (keys, key_segments(keys, n_firms, self._key_base * 64))
-        return cached[1]
+        """Where each buyer's entries start in the base key index (length n_firms + 1): look-ups search
+        a buyer's few entries, not the whole base. Kept current through compactions (``drop``)."""
+        self._base_seg = _segments_of(self._ix["base"][0], self._base_seg, n_firms, self._key_base * 64)
+        return self._base_seg[1][: n_firms + 1]
 
     def pair_segments(self, n_firms: int) -> np.ndarray:
-        """Where each buyer's pairs start in ``pair_keys`` (length n_firms + 1; cached until pairs change)."""
-        seg = getattr(self, "_segments", None)
-        if seg is None or len(seg) != n_firms + 1:
-            if kernels.use_compiled():  # one sequential pass, not a binary search per firm
-                seg = key_segments(self.pair_keys, n_firms, self._key_base)
-            else:
-                seg = np.searchsorted(self.pair_keys, np.arange(n_firms + 1, dtype=np.int64) * self._key_base)
-            self._segments = seg
-        return seg
+        """Where each buyer's pairs start in ``pair_keys`` (length n_firms + 1). Kept current as pairs
+        are filed."""
+        if not kernels.use_compiled():
+            return np.searchsorted(self.pair_keys, np.arange(n_firms + 1, dtype=np.int64) * self._key_base)
+        self._segments = _segments_of(self.pair_keys, self._segments, n_firms, self._key_base)
+        return self._segments[1][: n_firms + 1]
 
     def history(self, buyer: np.ndarray, supplier: np.ndarray) -> np.ndarray:
         """Relationship record (0–1) of each (buyer, supplier) pair."""
@@ -269,6 +272,15 @@ class ContractBook:
         if as_buyer:
             return sorted(set(self.supplier[self.buyer == row].tolist()))
         return sorted(set(self.buyer[self.supplier == row].tolist()))
+
+
+def _segments_of(keys: np.ndarray, cached: tuple[np.ndarray, np.ndarray] | None, n_firms: int,
+                 per: int) -> tuple[np.ndarray, np.ndarray]:
+    """``cached`` (keys, starts) if it is of these ``keys`` and covers ``n_firms`` owners, else the
+    starts computed afresh (one sequential pass), with room for an eighth more owners."""
+    if cached is not None and cached[0] is keys and len(cached[1]) >= n_firms + 1:
+        return cached
+    return keys, key_segments(keys, n_firms + max(64, n_firms // 8), per)
 
 
 def _merge_sorted(keys: np.ndarray, vals: np.ndarray, new_keys: np.ndarray,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model import kernels, tender_kernel
+from model import kernels, kernels_phases, tender_kernel
 from model.firms import LEAD
 from model.random_replay import KernelStream
 from model.sampling import drop_duplicates, sample_by_location
@@ -66,18 +66,20 @@ def _qualification(m: ClusterModel) -> Callable[[int | np.ndarray], np.ndarray]:
     return of
 
 
-def renew_or_end(m: ClusterModel, compact: bool = True) -> np.ndarray | None:
+def renew_or_end(m: ClusterModel, compact: bool = True, qualified: np.ndarray | None = None) -> np.ndarray | None:
     """Contracts reaching their end are renewed (∝ delivery performance) or ended.
 
     With ``compact=False`` the ended contracts stay in the book and their positions (sorted) are
     returned (``fit_to_needs`` then drops them with the too-small ones in one compaction).
+    ``qualified``: ``_qualification`` of every category, if the caller has it.
     """
     book, s = m.contracts, m.sc.sourcing
     due = book.end <= m.month
     if not due.any():
         return None
     idx = np.flatnonzero(due)
-    qualified = _qualification(m)(np.arange(len(m.categories)))  # (category, firm)
+    if qualified is None:
+        qualified = _qualification(m)(np.arange(len(m.categories)))  # (category, firm)
     still = qualified[book.cat[idx], book.supplier[idx]] & m.firms.alive[book.buyer[idx]]
     p = s.renewal_base * book.perf[idx] ** s.renewal_performance_power * still
     renew = m.rng_contracts.random(len(idx)) < p
@@ -97,10 +99,10 @@ def end_contracts_of(m: ClusterModel, rows: np.ndarray) -> None:
     book = m.contracts
     leaving = np.zeros(m.firms.n, dtype=bool)
     leaving[rows] = True
-    gone = leaving[book.buyer] | leaving[book.supplier]
-    if gone.any():
-        m.recorder.contract_events(m, "ended", np.flatnonzero(gone))
-        book.keep(~gone)
+    gone = np.flatnonzero(leaving[book.buyer] | leaving[book.supplier])
+    if len(gone):
+        m.recorder.contract_events(m, "ended", gone)
+        book.drop(gone)
 
 
 def fit_to_needs(m: ClusterModel, need: np.ndarray, ended: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -151,9 +153,10 @@ def _drop_tiny(m: ClusterModel, tiny: np.ndarray, active: np.ndarray | None) -> 
 
 
 def run_tenders(m: ClusterModel, need: np.ndarray, contracted: np.ndarray, spare: np.ndarray,
-                review_all: bool = False) -> None:
+                review_all: bool = False, qualified: np.ndarray | None = None) -> None:
     """Award open needs (``need`` less the ``contracted`` value per buyer and category) to qualified
-    suppliers; ``spare`` (capacity left per firm) is updated in place.
+    suppliers (``qualified``: ``_qualification`` of every category, if the caller has it); ``spare``
+    (capacity left per firm) is updated in place.
 
     Buyers review imported needs with probability ``p_review`` a month (all of them at the start).
     For each category, hardest first, a buyer runs up to ``tender_rounds`` rounds: it draws
@@ -162,29 +165,30 @@ def run_tenders(m: ClusterModel, need: np.ndarray, contracted: np.ndarray, spare
     """
     f, s = m.firms, m.sc.sourcing
     rng = m.rng_contracts
-    open_need = need - contracted
-    review = review_all | (rng.random(open_need.shape) < s.p_review)
-    open_need = np.where(review & f.alive[: len(need), None], open_need, 0.0)
+    draw = rng.random(need.shape)  # which buyers review their imported needs this month
     h_max = float(m.contracts.hist.max()) if len(m.contracts.hist) else 0.0  # records don't change in tenders
     wage = _wage_factor(m)
     order = np.argsort(-m.category_threshold, kind="stable")
     rounds = s.initial_tender_rounds if review_all else s.tender_rounds
+    if qualified is None:
+        qualified = _qualification(m)(np.arange(len(m.categories)))  # tenders change no firm's qualification
     if kernels.use_compiled() and KernelStream.fits(rng):
-        _tenders_compiled(m, order, rounds, open_need, spare, review_all, wage, h_max)
+        open_t, cap_t = kernels.open_needs(need, contracted, draw, s.p_review, review_all, f.alive, order, s.max_share)
+        _tenders_compiled(m, order, rounds, open_t, cap_t, qualified[order], spare, review_all, wage, h_max)
         return
-    qualification = _qualification(m)
+    review = review_all | (draw < s.p_review)
+    open_need = np.where(review & f.alive[: len(need), None], need - contracted, 0.0)
     for c in order:
         left = open_need[:, c].copy()
         if not (left > s.min_tender_value).any():
             continue  # no buyer: the first round would stop before drawing
-        qualified = qualification(int(c))  # tenders change no firm's qualification
-        if not (qualified & (spare[: len(need)] > 1e-9)).any():
+        if not (qualified[c] & (spare[: len(need)] > 1e-9)).any():
             continue  # no supplier: likewise
         cap_share = s.max_share * open_need[:, c]
         unit = unit_cost(m, m.categories[c].threshold, wage)
         for _ in range(rounds):
             buyers = np.flatnonzero(left > s.min_tender_value)
-            pool = np.flatnonzero(qualified & (spare[: len(need)] > 1e-9))
+            pool = np.flatnonzero(qualified[c] & (spare[: len(need)] > 1e-9))
             if not len(buyers) or not len(pool):
                 break
             m.candidates_drawn += len(buyers) * s.n_candidates
@@ -254,15 +258,15 @@ def _awards(m: ClusterModel, c: int, buyers: np.ndarray, pool: np.ndarray, unit:
     return b[keep], win[keep], award[keep]
 
 
-def _tenders_compiled(m: ClusterModel, order: np.ndarray, rounds: int, open_need: np.ndarray, spare: np.ndarray,
-                      initial: bool, wage: np.ndarray, h_max: float) -> None:
+def _tenders_compiled(m: ClusterModel, order: np.ndarray, rounds: int, open_t: np.ndarray, cap_t: np.ndarray,
+                      qualified: np.ndarray, spare: np.ndarray, initial: bool, wage: np.ndarray, h_max: float) -> None:
     """``run_tenders``' loop over categories (in ``order``) in compiled calls
     (tender_kernel.month_tenders): the same awards, contracts, events and draws as ``_tender_round``
-    category by category and round by round. Each category's inputs are one row of a table."""
+    category by category and round by round. Each category's inputs are one row of a table (open
+    needs ``open_t``, caps on a supplier's share ``cap_t``, ``qualified``: category in ``order``, firm)."""
     f, s, book, geo, pol = m.firms, m.sc.sourcing, m.contracts, m.geo, m.policy
     unit = unit_cost(m, m.category_threshold[order], wage)
-    table = [np.ascontiguousarray(x) for x in (_qualification(m)(order), unit, (s.max_share * open_need)[:, order].T,
-                                                open_need[:, order].T, pol.local_credit[order][:, geo.province])]
+    table = [np.ascontiguousarray(x) for x in (qualified, unit, cap_t, open_t, pol.local_credit[order][:, geo.province])]
     limit = (1 + m.sc.economy.import_markup) * (1 + pol.import_spike[order])
     reach = np.stack([m.reach_weight[c] for c in order])
     lo = 1 if initial else s.contract_months_min  # at the start, stagger ends so renewals spread out
@@ -326,9 +330,13 @@ def component_needs(m: ClusterModel) -> np.ndarray:
     materials; suppliers' last output × their input share × the supplier input mix (eq. 2.1)."""
     f, s = m.firms, m.sc.sourcing
     n = f.n
+    cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity)
+    if kernels.use_compiled():
+        return kernels_phases.component_needs(f.kind[:n], f.alive, f.base_output, f.demand_mult, cap, f.sector, m.bom,
+                                              f.output, s.supplier_input_share, m.supplier_bom, LEAD)
     alive = f.alive[:n]
     lead = (f.kind[:n] == LEAD) & alive
-    lead_out = np.minimum(f.base_output[:n] * f.demand_mult[:n], f.effective_capacity(m.sc.labour.labour_tech_elasticity))
+    lead_out = np.minimum(f.base_output[:n] * f.demand_mult[:n], cap)
     need = np.where(lead[:, None], lead_out[:, None] * m.bom[f.sector[:n]], 0.0)
     sup = ~lead & alive
     need += np.where(sup[:, None], (s.supplier_input_share * f.output[:n])[:, None] * m.supplier_bom[None, :], 0.0)
@@ -341,11 +349,14 @@ def run_demand_phase(m: ClusterModel) -> None:
     m.demand_shock = e.demand_persistence * m.demand_shock + e.demand_volatility * m.rng_demand.standard_normal()
     trend = (1 + e.export_growth) ** (m.month / 12) * np.exp(m.demand_shock)
     f = m.firms
-    f.demand_mult[: f.n] *= trend
-    lead = f.kind[: f.n] == LEAD
     # lead firms' parents add plant capacity as demand requires (workers remain the constraint)
-    f.capacity[: f.n] = np.where(lead, np.maximum(f.capacity[: f.n], f.base_output[: f.n] * f.demand_mult[: f.n]),
-                                 f.capacity[: f.n])
+    if kernels.use_compiled():
+        kernels_phases.lead_demand(f.kind[: f.n], f.demand_mult, f.capacity, f.base_output, float(trend), LEAD)
+    else:
+        f.demand_mult[: f.n] *= trend
+        lead = f.kind[: f.n] == LEAD
+        f.capacity[: f.n] = np.where(lead, np.maximum(f.capacity[: f.n], f.base_output[: f.n] * f.demand_mult[: f.n]),
+                                     f.capacity[: f.n])
     m.need = component_needs(m)
 
 
@@ -353,11 +364,12 @@ def run_sourcing_phase(m: ClusterModel, initial: bool = False) -> None:
     """Phase 3: renew or end, fit contracts to needs, tender open needs, deliver, import the rest."""
     f, book = m.firms, m.contracts
     n = f.n
-    ended = None if initial else renew_or_end(m, compact=False)
+    qualified = _qualification(m)(np.arange(len(m.categories)))  # no firm's qualification changes in this phase
+    ended = None if initial else renew_or_end(m, compact=False, qualified=qualified)
     contracted, committed = fit_to_needs(m, m.need, ended)  # one compaction drops ended and too-small ones
     cap = f.effective_capacity(m.sc.labour.labour_tech_elasticity)
     spare = np.maximum(cap - committed, 0.0) * (f.alive[:n] & (f.kind[:n] != LEAD))
-    run_tenders(m, m.need, contracted, spare, review_all=initial)
+    run_tenders(m, m.need, contracted, spare, review_all=initial, qualified=qualified)
     m.delivered = deliver(m, cap)  # no firm's capacity changes in this phase
     book.update_history(m.sc.sourcing.history_decay)
     m.policy.account_local_credit(m, m.delivered)

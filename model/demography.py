@@ -49,7 +49,12 @@ def account(m: ClusterModel) -> None:
     """Costs, R&D and cash; count loss months (eq. 6.2)."""
     f, s, fin, learn = m.firms, m.sc.sourcing, m.sc.finance, m.sc.learning
     n = f.n
-    wages = (firm_wages(m) * f.workers[:n]).sum(axis=1) / 1000.0  # VND bn
+    pay, staff = firm_wages(m), f.workers[:n]
+    # the row sum of pay × staff, column by column (the same additions in the same order, without sum(axis=1))
+    wages = pay[:, 0] * staff[:, 0]
+    wages += pay[:, 1] * staff[:, 1]
+    wages += pay[:, 2] * staff[:, 2]
+    wages /= 1000.0  # VND bn
     lead = f.kind[:n] == LEAD
     # suppliers' materials cost more per unit the further their τ is below the reference (scrap, rework)
     efficiency = np.exp(-s.cost_tech_elasticity * (f.tech[:n] - TECH_REF))
@@ -81,11 +86,7 @@ def invest_and_upgrade(m: ClusterModel) -> None:
 
     # upgrading: the easiest category of the chain not yet made, if τ reaches its threshold
     sme = alive & (f.kind[:n] == SME)
-    in_chain = (m.bom[f.sector[:n]] > 0) | (m.supplier_bom[None, :] > 0)
-    thr = np.where(in_chain & ~f.caps[:n] & (m.category_threshold[None, :] <= f.tech[:n, None]),
-                   m.category_threshold[None, :], np.inf)
-    nxt = np.argmin(thr, axis=1)
-    has_next = np.isfinite(thr[np.arange(n), nxt])
+    nxt, has_next = _next_category(m)
     up_cost = fin.upgrade_cost * (1 + 3 * m.category_threshold[nxt])
     want = sme & has_next & (rng.random(n) < fin.p_upgrade)
     can = m.policy.finance(m, want, up_cost)
@@ -97,6 +98,29 @@ def invest_and_upgrade(m: ClusterModel) -> None:
         & (f.cash[:n] > s.certification_cost)
     f.certified[:n] |= cert
     f.cash[:n] -= cert * s.certification_cost
+
+
+def _next_category(m: ClusterModel) -> tuple[np.ndarray, np.ndarray]:
+    """Per firm, the easiest category of its chain it does not make and whose threshold its τ reaches
+    (the lowest index among equal thresholds; 0 where there is none), and whether there is one.
+
+    One pass per category, hardest first so that the easiest one is written last: the same answer
+    as an argmin over a firms × categories table of thresholds, without building the table.
+    """
+    f, thr = m.firms, m.category_threshold
+    n = f.n
+    chain = (m.bom > 0) | (m.supplier_bom[None, :] > 0)  # sector × category
+    sector, caps, tech = f.sector[:n], f.caps[:n], f.tech[:n]
+    nxt = np.zeros(n, dtype=np.int64)
+    has_next = np.zeros(n, dtype=bool)
+    for c in np.argsort(thr, kind="stable")[::-1]:
+        reach = tech >= thr[c]
+        reach &= ~caps[:, c]
+        if not chain[:, c].all():
+            reach &= chain[sector, c]
+        nxt[reach] = c
+        has_next |= reach
+    return nxt, has_next
 
 
 def exits(m: ClusterModel) -> np.ndarray:
@@ -147,9 +171,11 @@ def enter_smes(m: ClusterModel, imports_by_buyer_cat: np.ndarray) -> int:
     lam = d.sme_entry_rate / 12 * n_sme * np.minimum(2.0, opportunity / d.entry_opportunity_ref)
     counts = rng.poisson(lam)
     total = 0
+    # land taken by one province's entrants is in that province, so one look at free land serves every province
+    room = m.geo.free_ha(m.month) > 0.5
     for p in np.flatnonzero(counts):
         k = int(counts[p])
-        locs = np.flatnonzero((m.geo.province == p) & (m.geo.free_ha(m.month) > 0.5))
+        locs = np.flatnonzero((m.geo.province == p) & room)
         if not len(locs):
             continue
         loc = locs[rng.integers(0, len(locs), k)]
@@ -276,7 +302,7 @@ def _park_counts(m: ClusterModel, sector: int, lo: int, hi: int) -> tuple[np.nda
     f, n_loc = m.firms, len(m.geo.ids)
     alive = f.alive[lo:hi]
     in_chain = m.bom[sector] > 0
-    supplier = alive & (f.kind[lo:hi] != LEAD) & (f.caps[lo:hi] & in_chain[None, :]).any(axis=1)
+    supplier = alive & (f.kind[lo:hi] != LEAD) & f.caps[lo:hi][:, in_chain].any(axis=1)
     same = alive & f.foreign[lo:hi] & (f.sector[lo:hi] == sector)
     return (np.bincount(f.loc[lo:hi][supplier], minlength=n_loc), np.bincount(f.loc[lo:hi][same], minlength=n_loc))
 

@@ -128,10 +128,25 @@ def _close_gaps(col, drops, n):
 
 
 @njit(cache=True, nogil=True)
-def compact_book(drops, n, int_cols, float_cols, index):
+def shift_segments(seg, keys, per, sign):
+    """Keep ``seg`` (tender_kernel.key_segments of a sorted key table, for owners 0..len(seg) - 2)
+    current when sorted ``keys`` join the table (``sign`` 1) or leave it (-1): ``seg[b]`` moves by the
+    number of them with owner < b. One pass over the owners and the keys, not over the table
+    (an empty ``seg``: nothing to keep)."""
+    i = 0
+    for b in range(len(seg)):
+        start = b * per
+        while i < len(keys) and keys[i] < start:
+            i += 1
+        seg[b] += sign * i
+
+
+@njit(cache=True, nogil=True)
+def compact_book(drops, n, int_cols, float_cols, index, seg, per):
     """ContractBook.drop in place: the contracts at positions ``drops`` (sorted, distinct, < ``n``)
     leave every column, the others move to the front in order; each (keys, positions) index keeps
-    its entries for them, renumbered. Returns the number of entries left in each index.
+    its entries for them, renumbered, and ``seg`` (the first index's per-owner starts, owner = key //
+    ``per``; may be empty) is kept current. Returns the number of entries left in each index.
 
     An index entry's new position is its old one less the contracts dropped before it, read from a
     bit per contract and a count per 64 (1/40 of the book's size: it stays in cache while the index,
@@ -151,6 +166,8 @@ def compact_book(drops, n, int_cols, float_cols, index):
     for col in float_cols:
         _close_gaps(col, drops, n)
     sizes = np.zeros(len(index), np.int64)
+    gone = np.empty(len(drops), np.int64)  # an index holds each position at most once
+    n_gone = 0
     for t, (keys, pos) in enumerate(index):
         m = 0
         for i in range(len(keys)):
@@ -158,11 +175,15 @@ def compact_book(drops, n, int_cols, float_cols, index):
             w = dropped[p >> 6]
             bit = np.uint64(p & 63)
             if (w >> bit) & np.uint64(1):
+                if t == 0:
+                    gone[n_gone] = keys[i]
+                    n_gone += 1
                 continue
             keys[m] = keys[i]
             pos[m] = p - before[p >> 6] - _popcount(w & ((np.uint64(1) << bit) - np.uint64(1)))
             m += 1
         sizes[t] = m
+    shift_segments(seg, gone[:n_gone], per, -1)
     return sizes
 
 
@@ -198,11 +219,12 @@ def _copy_back(dst, src):
 
 
 @njit(cache=True, nogil=True)
-def file_pairs(key_buf, id_buf, n, keys, next_id):
+def file_pairs(key_buf, id_buf, n, keys, next_id, seg, per):
     """ContractBook._file_pairs for pair ``keys`` in sorted order, on the pair table ``key_buf[:n]``,
     ``id_buf[:n]`` (buffers with room for ``len(keys)`` more): the id of each key (new pairs get
     ``next_id`` on, one per distinct key, in key order as ``np.unique`` numbers them), the new pairs
-    merged into the table in place. Returns (ids, number of new pairs)."""
+    merged into the table in place, and ``seg`` (the table's per-owner starts, owner = key // ``per``;
+    may be empty) kept current. Returns (ids, number of new pairs)."""
     m = len(keys)
     ids = np.empty(m, np.int64)
     at = np.empty(m, np.int64)  # each new pair's key and where it goes in the old table
@@ -227,6 +249,7 @@ def file_pairs(key_buf, id_buf, n, keys, next_id):
         _copy_back(id_buf[s + r + 1 : end + r + 1], id_buf[s:end])
         key_buf[s + r], id_buf[s + r] = new_keys[r], next_id + r
         end = s
+    shift_segments(seg, new_keys[:n_new], per, 1)
     return ids, n_new
 
 
@@ -315,3 +338,21 @@ def lead_sourcing(buyer, supplier, cat, delivered, lead, foreign, n_firms, n_cat
         a += kind[i] == 1
         b += kind[i] == 2
     return got.reshape(n_firms, n_cat), dom[:n_dom], dom_buyer[:n_dom], fdi[:n_fdi]
+
+
+@njit(cache=True, nogil=True)
+def open_needs(need, contracted, draw, p_review, review_all, alive, order, max_share):
+    """run_tenders' open needs as tender_kernel.month_tenders takes them: ``need`` less ``contracted``
+    where the buyer reviews it this month (``draw`` < ``p_review``, or ``review_all``) and is alive,
+    else 0, and ``max_share`` of it (a supplier's cap); both (category in ``order``, firm) tables."""
+    n = need.shape[0]
+    open_t = np.empty((len(order), n))
+    cap_t = np.empty((len(order), n))
+    for i in range(n):
+        for j in range(len(order)):
+            c = order[j]
+            v = need[i, c] - contracted[i, c]  # computed either way: a select, not a branch taken at random
+            v = v if (review_all | (draw[i, c] < p_review)) & alive[i] else 0.0
+            open_t[j, i] = v
+            cap_t[j, i] = max_share * v
+    return open_t, cap_t

@@ -328,32 +328,124 @@ def province_shortfall(want, workers, loc, province, n_p):
     return wanted, short
 
 
-@njit(cache=True, nogil=True)
-def backward_terms(buyer, supplier, delivered, foreign, tech, n):
-    """The contracts that carry backward learning: (supplier, share of its sales, buyer τ − supplier τ).
+@njit(cache=True, nogil=True, error_model="numpy")
+def backward_gaps(buyer, supplier, delivered, foreign, tech, n, peak):
+    """Suppliers' sales (summed in book order, as ``np.bincount`` does) and the contracts that may carry
+    backward learning, for NumPy to take the exponential of eq. 4.2's g.
 
-    Those with a foreign buyer and a supplier that sold something (the others weigh 0); sales are
-    summed in book order, as ``np.bincount`` does.
+    The contracts are those with a foreign buyer ahead of the supplier (the others add exactly 0);
+    ``backward_sums`` drops those whose supplier sold nothing. Returns (sales, their positions,
+    x = gap / peak, 1 − x). Indices are read unsigned, which spares numba's negative-index checks.
     """
     sales = np.zeros(n)
-    for i in range(len(supplier)):
-        sales[supplier[i]] += delivered[i]
-    count = 0
-    for i in range(len(supplier)):
-        if foreign[buyer[i]] and sales[supplier[i]] > 0:
-            count += 1
-    sup = np.empty(count, np.int64)
-    share = np.empty(count)
-    gap = np.empty(count)
+    pos = np.empty(len(supplier), np.int64)
+    gap = np.empty(len(supplier))
     t = 0
     for i in range(len(supplier)):
-        s = supplier[i]
-        if foreign[buyer[i]] and sales[s] > 0:
-            sup[t] = s
-            share[t] = delivered[i] / sales[s]
-            gap[t] = tech[buyer[i]] - tech[s]
-            t += 1
-    return sup, share, gap
+        b, s = np.uint64(buyer[i]), np.uint64(supplier[i])
+        sales[s] += delivered[i]
+        g = tech[b] - tech[s]
+        pos[t] = i
+        gap[t] = g
+        t += foreign[b] & (g > 0)  # branch-free: the slot is kept only if the contract qualifies
+    x = np.empty(t)
+    one_minus_x = np.empty(t)
+    for k in range(t):
+        x[k] = gap[k] / peak
+        one_minus_x[k] = 1.0 - x[k]
+    return sales, pos[:t], x, one_minus_x
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def backward_sums(supplier, delivered, sales, pos, x, exp_term, n):
+    """Σ per supplier of (delivered / sales) × x·e^(1−x) over ``backward_gaps``' contracts whose
+    supplier sold something, in book order (as ``np.bincount`` sums)."""
+    out = np.zeros(n)
+    for t in range(len(pos)):
+        i = np.uint64(pos[t])
+        s = np.uint64(supplier[i])
+        if sales[s] > 0:
+            out[s] += delivered[i] / sales[s] * (x[t] * exp_term[t])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _clip01(v):
+    """``np.clip(v, 0.0, 1.0)`` of one value (a bound's equal, −0.0 included, and NaN pass as NumPy's do)."""
+    if v < 0.0:
+        return 0.0
+    return 1.0 if v > 1.0 else v
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def learning_update(tech, workers, emp, skill_ref, backward, presence, seen_tau, loc, carried, partner, quality,
+                    rd_spend, revenue, coached_until, month, coached_mult, foreign, fdi_mult, alive, is_lead,
+                    coef, drift_rate):
+    """One month's τ of every learner, in place, with ``learn``'s NumPy arithmetic in its order.
+
+    ``coef`` holds the channel weights (backward, demonstration, labour mobility, university, R&D).
+    Returns the domestic learners' backward and demonstration terms (AC × weight × channel), packed.
+    """
+    n = len(emp)
+    chan_b = np.empty(n)
+    chan_d = np.empty(n)
+    k = 0
+    for i in range(n):
+        e = emp[i]
+        share = (workers[i, 2] + 0.5 * workers[i, 1]) / e if e > 0 else 0.0
+        ac = _clip01(share / skill_ref)
+        t0 = tech[i]
+        lc = np.uint64(loc[i])
+        d = seen_tau[lc] - t0
+        demo = presence[lc] * (d if d > 0.0 or d != d else 0.0)  # np.maximum(d, 0.0)
+        inflow = carried[i] if i < len(carried) else 0.0
+        mobility = inflow / (e if e > 1.0 else 1.0)
+        uni = quality[np.uint64(partner[i])] if partner[i] >= 0 else 0.0
+        rd = rd_spend[i] / revenue[i] if revenue[i] > 0 else 0.0
+        gain = (coef[0] * backward[i] + coef[1] * demo + coef[2] * mobility + coef[3] * uni + coef[4] * rd)
+        mult = fdi_mult if foreign[i] else (coached_mult if coached_until[i] >= month else 1.0)
+        delta = ac * mult * gain * (1 - t0) - drift_rate * t0
+        if alive[i] and not is_lead[i]:
+            tech[i] = _clip01(t0 + delta)
+            if not foreign[i]:
+                chan_b[k] = ac * coef[0] * backward[i]
+                chan_d[k] = ac * coef[1] * demo
+                k += 1
+    return chan_b[:k], chan_d[:k]
+
+
+@njit(cache=True, nogil=True)
+def lead_demand(kind, demand_mult, capacity, base_output, trend, lead_kind):
+    """run_demand_phase's firm columns in place: demand multipliers × ``trend``; lead firms' plant
+    capacity raised to their demand (``np.maximum``'s rule: the second value on a tie, NaN kept)."""
+    for i in range(len(kind)):
+        demand_mult[i] *= trend
+        if kind[i] == lead_kind:
+            a, b = capacity[i], base_output[i] * demand_mult[i]
+            capacity[i] = a if a > b or a != a else b
+
+
+@njit(cache=True, nogil=True)
+def component_needs(kind, alive, base_output, demand_mult, cap, sector, bom, output, input_share, supplier_bom,
+                    lead_kind):
+    """contracts.component_needs' table in one pass, each entry summed as its two ``np.where`` terms are."""
+    n, n_cat = len(cap), len(supplier_bom)
+    need = np.empty((n, n_cat))
+    for i in range(n):
+        if alive[i] and kind[i] == lead_kind:
+            a, b = base_output[i] * demand_mult[i], cap[i]
+            out = a if a < b or a != a else b  # np.minimum: the second value on a tie, NaN kept
+            row = np.uint64(sector[i])
+            for c in range(n_cat):
+                need[i, c] = out * bom[row, c] + 0.0
+        elif alive[i]:
+            v = input_share * output[i]
+            for c in range(n_cat):
+                need[i, c] = 0.0 + v * supplier_bom[c]
+        else:
+            for c in range(n_cat):
+                need[i, c] = 0.0
+    return need
 
 
 @njit(cache=True, nogil=True)

@@ -76,21 +76,41 @@ def domestic_tier2_suppliers(m: ClusterModel) -> float:
 
 
 def fdi_firms_with_domestic_supplier_share(m: ClusterModel) -> float:
-    f = m.firms
-    leads = f.alive[: f.n] & (f.kind[: f.n] == LEAD)
-    return _ratio(_shared(m, "sellers", lambda: _seller_counts(m))[2], leads.sum())
+    return _ratio(_shared(m, "sellers", lambda: _seller_counts(m))[2], np.count_nonzero(_living(m).kind == LEAD))
 
 
 def _alive(m: ClusterModel) -> np.ndarray:
     return m.firms.alive[: m.firms.n]
 
 
+class _Living:
+    """The alive firms' rows and the columns the indicators select from, in row order.
+
+    A selection among them (``output[foreign]``) holds the same values in the same order as the
+    whole-table selection it replaces (``f.output[: f.n][alive & f.foreign[: f.n]]``), so every
+    sum over it is the same.
+    """
+
+    def __init__(self, m: ClusterModel):
+        f = m.firms
+        self.rows = np.flatnonzero(_alive(m))
+        self.foreign = f.foreign[self.rows]
+        self.domestic = ~self.foreign
+        self.kind = f.kind[self.rows]
+        self.emp = _employees(m)[self.rows]
+        self.output = f.output[self.rows]
+
+
+def _living(m: ClusterModel) -> _Living:
+    return _shared(m, "living", lambda: _Living(m))
+
+
 def n_fdi_firms(m: ClusterModel) -> float:
-    return int((_alive(m) & m.firms.foreign[: m.firms.n]).sum())
+    return np.count_nonzero(_living(m).foreign)
 
 
 def n_domestic_firms(m: ClusterModel) -> float:
-    return int((_alive(m) & ~m.firms.foreign[: m.firms.n]).sum())
+    return np.count_nonzero(_living(m).domestic)
 
 
 def _employees(m: ClusterModel) -> np.ndarray:
@@ -98,32 +118,40 @@ def _employees(m: ClusterModel) -> np.ndarray:
 
 
 def _employment(m: ClusterModel, foreign: bool | None) -> int:
-    f = m.firms
-    emp = _employees(m)
-    sel = _alive(m) if foreign is None else _alive(m) & (f.foreign[: f.n] == foreign)
-    return int(emp[sel].sum())
+    a = _living(m)
+    return int((a.emp if foreign is None else a.emp[a.foreign if foreign else a.domestic]).sum())
 
 
 def _mean_wage(m: ClusterModel, foreign: bool) -> float:
     from model.labour import firm_wages
 
-    f = m.firms
-    sel = _alive(m) & (f.foreign[: f.n] == foreign)
-    w = _shared(m, "wage_bill", lambda: firm_wages(m) * f.workers[: f.n])[sel].sum()
-    return _ratio(w, f.workers[: f.n][sel].sum())
+    f, a = m.firms, _living(m)
+    sel = a.foreign if foreign else a.domestic
+    # the selected firms' (firm, skill) wage bills in row-major order (take: the same array as
+    # indexing, three times faster), and their workers, summed per firm first (integers: exact)
+    w = np.take(_shared(m, "wage_bill", lambda: firm_wages(m) * f.workers[: f.n]), a.rows[sel], axis=0).sum()
+    return _ratio(w, a.emp[sel].sum())
 
 
 def mean_tech_domestic(m: ClusterModel) -> float:
-    f = m.firms
-    sel = _alive(m) & (f.kind[: f.n] == SME)
-    return float(f.tech[: f.n][sel].mean()) if sel.any() else 0.0
+    return _shared(m, "mean_tech_domestic", lambda: _mean_tech_domestic(m))
+
+
+def _mean_tech_domestic(m: ClusterModel) -> float:
+    a = _living(m)
+    sme = a.rows[a.kind == SME]
+    return _mean(m.firms.tech[sme]) if len(sme) else 0.0
+
+
+def _mean(x: np.ndarray) -> float:
+    """``float(x.mean())`` of a non-empty float array without np.mean's checks: the same sum over the same count."""
+    return float(x.sum() / len(x))
 
 
 def tech_gap(m: ClusterModel) -> float:
-    f = m.firms
-    sel = _alive(m) & f.foreign[: f.n]
-    emp = _employees(m)[sel]
-    fdi = float(np.average(f.tech[: f.n][sel], weights=emp)) if emp.sum() > 0 else 0.0
+    a = _living(m)
+    emp = a.emp[a.foreign]
+    fdi = float(np.average(m.firms.tech[a.rows[a.foreign]], weights=emp)) if emp.sum() > 0 else 0.0
     return fdi - mean_tech_domestic(m)
 
 
@@ -266,43 +294,47 @@ def _rank(deg: np.ndarray) -> np.ndarray:
     return rank
 
 
+def _output_total(m: ClusterModel) -> np.floating:
+    return _shared(m, "output_total", lambda: _living(m).output.sum())
+
+
 def industrial_output(m: ClusterModel) -> float:
-    f = m.firms
-    return float(f.output[: f.n][_alive(m)].sum())
+    return float(_output_total(m))
 
 
 def value_added_domestic(m: ClusterModel) -> float:
-    f, s = m.firms, m.sc.sourcing
-    sel = _alive(m) & ~f.foreign[: f.n]
-    return float((f.revenue[: f.n] - (s.material_share + s.supplier_input_share) * f.output[: f.n])[sel].sum())
+    f, s, a = m.firms, m.sc.sourcing, _living(m)
+    rows = a.rows[a.domestic]
+    return float((f.revenue[rows] - (s.material_share + s.supplier_input_share) * f.output[rows]).sum())
 
 
 def domestic_output_share(m: ClusterModel) -> float:
-    f = m.firms
-    sel = _alive(m)
-    return _ratio(f.output[: f.n][sel & ~f.foreign[: f.n]].sum(), f.output[: f.n][sel].sum())
+    a = _living(m)
+    return _ratio(a.output[a.domestic].sum(), _output_total(m))
 
 
 def ellison_glaeser_electronics(m: ClusterModel) -> float:
     """Ellison–Glaeser concentration of electronics-assembly employment across locations."""
     f = m.firms
     sector = m.sector_ids.index("electronics_assembly") if "electronics_assembly" in m.sector_ids else 0
-    return ellison_glaeser(f.loc[: f.n], _employees(m), (f.sector[: f.n] == sector) & _alive(m), _alive(m),
-                           len(m.geo.ids))
+    alive = _alive(m)
+    return ellison_glaeser(f.loc[: f.n], _employees(m), (f.sector[: f.n] == sector) & alive, alive, len(m.geo.ids))
 
 
 def ellison_glaeser(area: np.ndarray, emp: np.ndarray, in_sector: np.ndarray, alive: np.ndarray, n_area: int) -> float:
     """EG index γ = (G − (1 − Σx²)H) / ((1 − Σx²)(1 − H)) (Ellison & Glaeser 1997)."""
     total = np.bincount(area[alive], weights=emp[alive], minlength=n_area)
     sec = np.bincount(area[in_sector], weights=emp[in_sector], minlength=n_area)
-    if total.sum() <= 0 or sec.sum() <= 0:
+    total_sum, sec_sum = total.sum(), sec.sum()
+    if total_sum <= 0 or sec_sum <= 0:
         return 0.0
-    x, s = total / total.sum(), sec / sec.sum()
-    z = emp[in_sector] / sec.sum()
+    x, s = total / total_sum, sec / sec_sum
+    z = emp[in_sector] / sec_sum
     h = float((z**2).sum())
     g = float(((s - x) ** 2).sum())
-    denom = (1 - (x**2).sum()) * (1 - h)
-    return float((g - (1 - (x**2).sum()) * h) / denom) if denom > 0 else 0.0
+    x2 = (x**2).sum()
+    denom = (1 - x2) * (1 - h)
+    return float((g - (1 - x2) * h) / denom) if denom > 0 else 0.0
 
 
 INDICATORS: dict[str, Indicator] = {
@@ -361,35 +393,49 @@ def indicator_row(m: ClusterModel) -> dict[str, float]:
 def province_rows(m: ClusterModel) -> list[dict]:
     """Per-province indicators for the month just simulated."""
     f, geo = m.firms, m.geo
-    n = f.n
-    alive = _alive(m)
-    prov = geo.province[f.loc[:n]]
-    emp = f.employees
-    park = np.isin(geo.kind[f.loc[:n]], (0, 2))  # industrial (KCN) and high-tech parks
+    # the alive firms grouped by province, in row order within each: a province's slice of a column
+    # holds the values that selecting its alive firms from the whole column gives, in that order
+    alive = np.flatnonzero(_alive(m))
+    prov = geo.province[f.loc[alive]]
+    rows = alive[np.argsort(prov, kind="stable")]
+    bounds = np.zeros(len(geo.provinces) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(prov, minlength=len(geo.provinces)), out=bounds[1:])
+    loc = f.loc[rows]
+    emp, output, tech, foreign = f.employees[rows], f.output[rows], f.tech[rows], f.foreign[rows]
+    park = ((geo.kind == 0) | (geo.kind == 2))[loc]  # industrial (KCN) and high-tech parks
     elec = m.sector_ids.index("electronics_assembly") if "electronics_assembly" in m.sector_ids else 0
-    is_elec = f.sector[:n] == elec
-    tot_emp, tot_elec = emp[alive].sum(), emp[alive & is_elec].sum()
+    is_elec = f.sector[rows] == elec
+    # the integer columns' sums per province, as differences of running totals: integer sums are
+    # the same in any order (wrapping included), so these equal the sums over each selection
+    running = np.zeros((6, len(rows) + 1), dtype=np.int64)
+    running[0, 1:], running[1, 1:], running[2, 1:] = foreign, park, emp
+    np.multiply(emp, park, out=running[3, 1:])
+    np.multiply(emp, foreign, out=running[4, 1:])
+    np.multiply(emp, is_elec, out=running[5, 1:])
+    np.cumsum(running, axis=1, out=running)
+    n_fdi, n_park, e_tot, e_park, e_fdi, e_elec = running[:, bounds[1:]] - running[:, bounds[:-1]]
+    n_dom, e_dom = np.diff(bounds) - n_fdi, e_tot - e_fdi
+    tot_emp, tot_elec = running[2, -1], running[5, -1]
     lead_out = m.stats["lead_output_by_province"]
     lead_dom = m.stats["lead_from_domestic_by_province"]
-    rows = []
+    out = []
     for p, name in enumerate(geo.provinces):
-        sel = alive & (prov == p)
-        e = emp[sel].sum()
-        sme = sel & ~f.foreign[:n]
-        lq = _ratio(_ratio(emp[sel & is_elec].sum(), e), _ratio(tot_elec, tot_emp))
-        rows.append({
+        sel = slice(bounds[p], bounds[p + 1])
+        out_p, dom = output[sel], ~foreign[sel]
+        made = out_p.sum()
+        out.append({
             "province": name,
-            "n_fdi_firms": int((sel & f.foreign[:n]).sum()),
-            "n_domestic_firms": int(sme.sum()),
-            "n_park_firms": int((sel & park).sum()),
-            "employment_total": int(e),
-            "employment_park": int(emp[sel & park].sum()),
-            "employment_fdi": int(emp[sel & f.foreign[:n]].sum()),
-            "employment_domestic": int(emp[sme].sum()),
-            "industrial_output": float(f.output[:n][sel].sum()),
-            "domestic_output_share": _ratio(f.output[:n][sme].sum(), f.output[:n][sel].sum()),
+            "n_fdi_firms": int(n_fdi[p]),
+            "n_domestic_firms": int(n_dom[p]),
+            "n_park_firms": int(n_park[p]),
+            "employment_total": int(e_tot[p]),
+            "employment_park": int(e_park[p]),
+            "employment_fdi": int(e_fdi[p]),
+            "employment_domestic": int(e_dom[p]),
+            "industrial_output": float(made),
+            "domestic_output_share": _ratio(out_p[dom].sum(), made),
             "localisation_rate": _ratio(lead_dom[p], lead_out[p]),
-            "mean_tech_domestic": float(f.tech[:n][sme].mean()) if sme.any() else 0.0,
-            "location_quotient_electronics": lq,
+            "mean_tech_domestic": _mean(tech[sel][dom]) if n_dom[p] else 0.0,
+            "location_quotient_electronics": _ratio(_ratio(e_elec[p], e_tot[p]), _ratio(tot_elec, tot_emp)),
         })
-    return rows
+    return out

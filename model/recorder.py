@@ -27,6 +27,8 @@ SKILL_NAMES = np.array(["operator", "technician", "engineer"])
 OWNER = np.array(["domestic", "fdi"])
 PARTIES = np.array(["domestic", "fdi", "pool", "outside"])  # flow ends; codes 0/1 are OWNER's
 FLOW_KINDS = np.array(["move", "spinoff", "hire", "separation", "exit"])
+PARTY_CODE = {str(p): i for i, p in enumerate(PARTIES)}  # a label's code, looked up while running
+FLOW_KIND_CODE = {str(k): i for i, k in enumerate(FLOW_KINDS)}
 EVENT_NAMES = ("signed", "renewed", "extended", "ended")
 CONTRACT_COLUMNS = ["step", "event", "contract_id", "buyer_id", "supplier_id", "buyer_foreign",
                     "supplier_foreign", "category", "tier", "value"]
@@ -63,20 +65,23 @@ class Recorder:
         """Log firm-to-firm labour flows (job moves, spin-offs)."""
         if not self.enabled or len(origin) == 0:
             return
-        self._flows.append(((m.steps, _code(FLOW_KINDS, kind), skill), {
+        self._flows.append(((m.steps, FLOW_KIND_CODE[kind], skill), {
             "origin": origin.astype(np.int32), "dest": dest.astype(np.int32), "count": _small(count)}))
 
     def pool_flows(self, m: ClusterModel, kind: str, counts: np.ndarray, to_pool: bool) -> None:
         """Log flows between firms and the pool/outside; ``counts`` is (firms, skills)."""
         if not self.enabled or self.flows_detail != "all":
             return
-        rows, skills = np.nonzero(counts)
-        if not len(rows):
+        flat = counts.reshape(-1)
+        # the nonzero entries in row-major order, as np.nonzero(counts) gives them (a bool mask is
+        # searched several times faster than the integer counts themselves)
+        at = np.flatnonzero(flat != 0)
+        if not len(at):
             return
-        pool = _code(PARTIES, "pool" if to_pool or kind == "hire" else "outside")
-        self._flows.append(((m.steps, _code(FLOW_KINDS, kind), None, kind != "hire", pool), {
-            "rows": rows.astype(np.int32), "skill": skills.astype(np.int8),
-            "count": _small(counts[rows, skills])}))
+        rows, skills = np.divmod(at, counts.shape[1])
+        pool = PARTY_CODE["pool" if to_pool or kind == "hire" else "outside"]
+        self._flows.append(((m.steps, FLOW_KIND_CODE[kind], None, kind != "hire", pool), {
+            "rows": rows.astype(np.int32), "skill": skills.astype(np.int8), "count": _small(flat[at])}))
 
     # -- per-month records --------------------------------------------------------------------------
     def record_month(self, m: ClusterModel) -> None:
@@ -258,6 +263,3 @@ def _int32_if_fits(counts: np.ndarray) -> np.ndarray:
         return counts.astype(np.int64)
     return counts.astype(np.int32)
 
-
-def _code(labels: np.ndarray, label: str) -> int:
-    return int(np.flatnonzero(labels == label)[0])

@@ -65,29 +65,56 @@ def demonstration_pool(loc: np.ndarray, tech: np.ndarray, weight: np.ndarray, n_
 
 def learn(m: ClusterModel, delivered: np.ndarray) -> None:
     """Apply one month of learning to every non-lead firm (lead firms sit at their parent's frontier)."""
+    f = m.firms
+    n = f.n
+    emp = f.employees.astype(float)
+    # demonstration pool: nearby foreign firms, decaying with distance
+    fdi = f.alive[:n] & f.foreign[:n]
+    seen_tau, presence = demonstration_pool(f.loc[:n][fdi], f.tech[:n][fdi], emp[fdi], len(m.geo.ids), m.demo_decay)
+    if kernels.use_compiled():
+        _learn_compiled(m, delivered, emp, seen_tau, presence)
+    else:
+        _learn_numpy(m, delivered, emp, seen_tau, presence)
+
+
+def _learn_compiled(m: ClusterModel, delivered: np.ndarray, emp: np.ndarray, seen_tau: np.ndarray,
+                    presence: np.ndarray) -> None:
+    """``_learn_numpy`` in two compiled passes over the book and one over the firms (exp left to NumPy)."""
+    f, p, book = m.firms, m.sc.learning, m.contracts
+    n = f.n
+    sales, pos, x, e = kernels_phases.backward_gaps(book.buyer, book.supplier, delivered, f.foreign, f.tech, n,
+                                                    p.gap_peak)
+    np.exp(e, out=e)
+    backward = kernels_phases.backward_sums(book.supplier, delivered, sales, pos, x, e, n)
+    coef = np.array([p.backward, p.demonstration, p.labour_mobility, p.university, p.rd_efficiency], dtype=float)
+    chan_b, chan_d = kernels_phases.learning_update(
+        f.tech, f.workers, emp, p.absorptive_skill_ref, backward, presence, seen_tau, f.loc, m.labour.knowledge_inflow,
+        f.uni_partner, m.inst.quality, f.rd_spend, f.revenue, f.coached_until, m.month,
+        float(m.policy.learning_multiplier), f.foreign, float(p.fdi_supplier_learning), f.alive, f.kind[:n] == LEAD,
+        coef, m.sc.economy.frontier_growth / 12)
+    m.learning_channels = {"backward": float(chan_b.mean()) if len(chan_b) else 0.0,
+                           "demonstration": float(chan_d.mean()) if len(chan_d) else 0.0}
+
+
+def _learn_numpy(m: ClusterModel, delivered: np.ndarray, emp: np.ndarray, seen_tau: np.ndarray,
+                 presence: np.ndarray) -> None:
+    """Every channel of eq. 4.1-4.7 for every firm, then τ updated for the learners."""
     f, p, book = m.firms, m.sc.learning, m.contracts
     n = f.n
     tech = f.tech[:n]
     workers = f.workers[:n]
-    emp = workers.sum(axis=1).astype(float)
     ac = absorptive_capacity(workers[:, 2].astype(float), workers[:, 1].astype(float), emp, p.absorptive_skill_ref)
 
     # backward linkage: buyers' τ through contracts, weighted by the contract's share of the supplier's sales;
     # only contracts with a foreign buyer and a supplier that sold something weigh (the others add 0)
-    if kernels.use_compiled():
-        supplier, share, gap = kernels_phases.backward_terms(book.buyer, book.supplier, delivered, f.foreign, tech, n)
-        backward = np.bincount(supplier, weights=share * gap_response(gap, p.gap_peak), minlength=n)
-    else:
-        sales = np.bincount(book.supplier, weights=delivered, minlength=n)
-        supplier_sales = sales[book.supplier]
-        weigh = np.flatnonzero(f.foreign[book.buyer] & (supplier_sales > 0))
-        buyer, supplier = book.buyer[weigh], book.supplier[weigh]
-        backward = backward_learning(supplier, delivered[weigh] / supplier_sales[weigh], tech[buyer], tech[supplier],
-                                     p.gap_peak, n)
+    sales = np.bincount(book.supplier, weights=delivered, minlength=n)
+    supplier_sales = sales[book.supplier]
+    weigh = np.flatnonzero(f.foreign[book.buyer] & (supplier_sales > 0))
+    buyer, supplier = book.buyer[weigh], book.supplier[weigh]
+    backward = backward_learning(supplier, delivered[weigh] / supplier_sales[weigh], tech[buyer], tech[supplier],
+                                 p.gap_peak, n)
 
     # demonstration: nearby foreign firms, decaying with distance
-    fdi = f.alive[:n] & f.foreign[:n]
-    seen_tau, presence = demonstration_pool(f.loc[:n][fdi], tech[fdi], emp[fdi], len(m.geo.ids), m.demo_decay)
     demo = presence[f.loc[:n]] * np.maximum(seen_tau[f.loc[:n]] - tech, 0.0)
 
     # labour mobility: skilled movers from higher-τ firms last month

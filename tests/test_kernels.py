@@ -136,3 +136,27 @@ def test_book_filing_and_dropping_match_numpy(seed):
     assert len(a) == len(b)
     for x, y in zip(a, b, strict=True):
         assert np.array_equal(x, y)
+
+
+@pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("seed", [0, 1])
+def test_book_segments_stay_current(seed):
+    """The per-buyer starts the book keeps current as pairs are filed and contracts dropped (and
+    recomputes when the base index is merged or firms are added) are those computed afresh."""
+    from model.contract_book import ContractBook
+
+    rng = np.random.default_rng(seed)
+    per_pair, per_key = 1 << 31, (1 << 31) * 64
+    with kernel_path(True):
+        book = ContractBook(capacity=8)
+        for month in range(40):
+            n_firms = 20 + 3 * month
+            m = int(rng.integers(0, 1500))  # enough for the tail to be merged into the base a few times
+            buyer, supplier = rng.integers(0, n_firms, m), rng.integers(0, n_firms, m)
+            book.add(buyer, supplier, rng.integers(0, 9, m), rng.random(m), month, month + rng.integers(1, 9, m))
+            book.update_history(0.1)
+            book.drop(np.flatnonzero(rng.random(book.n) < 0.03 * (month % 4)))
+            for n in (n_firms, n_firms + 5):
+                assert np.array_equal(book.pair_segments(n), tender_kernel.key_segments(book.pair_keys, n, per_pair))
+                base = book._ix["base"][0]
+                assert np.array_equal(book.base_segments(n), tender_kernel.key_segments(base, n, per_key))

@@ -10,7 +10,7 @@ import pytest
 from scipy import sparse
 
 from benchmarks.worlds import scaled_world
-from model import kernels, kernels_phases, labour, metrics, sampling
+from model import contracts, kernels, kernels_phases, labour, metrics, sampling, spillover
 from model.cluster_model import ClusterModel
 from model.firms import LEAD
 from tests.conftest import kernel_path
@@ -151,3 +151,39 @@ def test_best_job_offers_match_numpy(weights):
     (dest, best, after), (ref_dest, ref_best, ref_after) = out
     assert np.array_equal(dest, ref_dest) and np.array_equal(best, ref_best) and after == ref_after
     assert (dest >= 0).sum() > len(origin) // 2
+
+
+def test_learning_and_demand_match_numpy():
+    """learn, run_demand_phase and component_needs give the NumPy path's values on a model's month,
+    also with suppliers that delivered nothing, firms at τ 0 and 1 and firms with no workers."""
+    with kernel_path(True):
+        m = ClusterModel(scaled_world(400, end="2023-08"), seed=5)
+        for _ in range(6):
+            m.step()
+    f, n = m.firms, m.firms.n
+    rng = np.random.default_rng(1)
+    edge_tech = f.tech.copy()
+    edge_tech[rng.choice(n, 20, replace=False)] = rng.choice([0.0, 1.0], 20)
+    idle = np.isin(m.contracts.supplier, rng.choice(n, n // 3, replace=False))
+    cases = [(f.tech.copy(), m.delivered.copy(), f.workers.copy()),
+             (edge_tech, np.where(idle, 0.0, m.delivered), np.where(rng.random(f.workers.shape) < 0.1, 0, f.workers))]
+    for tech, delivered, workers in cases:
+        f.workers[:] = workers
+        out = []
+        for compiled in (True, False):
+            f.tech[:] = tech
+            with kernel_path(compiled):
+                spillover.learn(m, delivered)
+                out.append((f.tech.copy(), dict(m.learning_channels)))
+        assert np.array_equal(out[0][0], out[1][0]) and out[0][1] == out[1][1]
+        assert not np.array_equal(out[0][0], tech)
+    state = (f.demand_mult.copy(), f.capacity.copy(), m.demand_shock, m.rng_demand.bit_generator.state)
+    out = []
+    for compiled in (True, False):
+        f.demand_mult[:], f.capacity[:], m.demand_shock, m.rng_demand.bit_generator.state = state
+        with kernel_path(compiled):
+            contracts.run_demand_phase(m)
+        out.append((f.demand_mult.copy(), f.capacity.copy(), m.need.copy()))
+    for got, ref in zip(*out, strict=True):
+        assert np.array_equal(got, ref)
+    assert (out[0][2] > 0).any()
