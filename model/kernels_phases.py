@@ -16,7 +16,16 @@ from model.tender_kernel import _location_table, _upper_bound
 
 @njit(cache=True, nogil=True)
 def two_way_pairs(indptr, indices):
-    """Entries (u, v) of a canonical 0/1 CSR graph whose mirror (v, u) is also there.
+    """Entries (u, v) of a canonical 0/1 CSR graph whose mirror (v, u) is also there."""
+    has_in = np.zeros(len(indptr) - 1, np.bool_)
+    for p in range(len(indices)):
+        has_in[indices[p]] = True
+    return _two_way_pairs(indptr, indices, has_in)
+
+
+@njit(cache=True, nogil=True)
+def _two_way_pairs(indptr, indices, has_in):
+    """``two_way_pairs`` given the nodes with in-edges (only their rows can hold a mirrored entry).
 
     Rows are visited in order, so the rows v > u asked "do you hold u?" are asked for ever larger
     u: one cursor per row, moved forward only, answers every question in O(nodes + edges), with no
@@ -26,6 +35,8 @@ def two_way_pairs(indptr, indices):
     cursor = indptr[:-1].copy()
     count = 0
     for u in range(n):
+        if not has_in[u]:
+            continue  # a row (u, v) with v > u needs (v, u), an edge into u
         for p in range(indptr[u], indptr[u + 1]):
             v = indices[p]
             if v < u:
@@ -46,17 +57,21 @@ def two_way_pairs(indptr, indices):
 def largest_alive_component(indptr, indices, alive):
     """Most alive nodes in one connected component of a graph (edge direction ignored).
 
-    Union-find with union by size and path halving over the CSR edges.
+    Union-find with union by size and path halving over the CSR edges (one find of the row's node
+    per row).
     """
     n = len(indptr) - 1
     parent = np.arange(n)
     size = np.ones(n, np.int64)
     for u in range(n):
+        if indptr[u] == indptr[u + 1]:
+            continue
+        a = u
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
         for p in range(indptr[u], indptr[u + 1]):
-            a, b = u, indices[p]
-            while parent[a] != a:
-                parent[a] = parent[parent[a]]
-                a = parent[a]
+            b = indices[p]
             while parent[b] != b:
                 parent[b] = parent[parent[b]]
                 b = parent[b]
@@ -67,14 +82,13 @@ def largest_alive_component(indptr, indices, alive):
                 size[a] += size[b]
     count = np.zeros(n, np.int64)
     best = 0
-    for u in range(n):
-        if alive[u]:
-            r = u
+    for w in range(n):
+        if alive[w]:
+            r = w
             while parent[r] != r:
                 r = parent[r]
             count[r] += 1
-            if count[r] > best:
-                best = count[r]
+            best = max(best, count[r])
     return best
 
 
@@ -552,51 +566,6 @@ def month_graph(pair, pair_keys, pair_ids, n_ids, key_base, n, foreign, kind, le
         n_tier1 += (not foreign[v]) & lead_buyer[v]
         n_tier2 += (not foreign[v]) & other_buyer[v]
 
-    cursor = indptr[:-1].copy()  # two_way_pairs, skipping the rows of firms nobody buys from (no mirrors)
-    two_way = 0
-    for u in range(n):
-        if not (lead_buyer[u] or other_buyer[u]):
-            continue
-        for p in range(indptr[u], indptr[u + 1]):
-            v = indices[p]
-            if v < u:
-                continue
-            if v == u:
-                two_way += 1
-                continue
-            c, end = cursor[v], indptr[v + 1]
-            while c < end and indices[c] < u:
-                c += 1
-            cursor[v] = c
-            if c < end and indices[c] == u:
-                two_way += 2
-
-    parent = np.arange(n)  # union-find by size with path halving, one find of the row's node per row
-    size = np.ones(n, np.int64)
-    for u in range(n):
-        if indptr[u] == indptr[u + 1]:
-            continue
-        a = u
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        for p in range(indptr[u], indptr[u + 1]):
-            b = indices[p]
-            while parent[b] != b:
-                parent[b] = parent[parent[b]]
-                b = parent[b]
-            if a != b:
-                if size[a] < size[b]:
-                    a, b = b, a
-                parent[b] = a
-                size[a] += size[b]
-    count = np.zeros(n, np.int64)
-    largest = 0
-    for w in range(n):
-        if alive[w]:
-            r = w
-            while parent[r] != r:
-                r = parent[r]
-            count[r] += 1
-            largest = max(largest, count[r])
+    two_way = _two_way_pairs(indptr, indices, lead_buyer | other_buyer)
+    largest = largest_alive_component(indptr, indices, alive)
     return indptr, indices, two_way, largest, n_tier1, n_tier2, n_lead_dom

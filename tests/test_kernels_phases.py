@@ -46,13 +46,20 @@ def _random_graph(rng: np.random.Generator, n: int, k: int) -> sparse.csr_matrix
     return d
 
 
+def _symmetric(d: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The graph without direction, as canonical 0/1 CSR."""
+    sym = (d + d.T).tocsr()
+    sym.data[:] = 1.0
+    sym.sort_indices()
+    return sym
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_graph_kernels_match_scipy(seed):
     rng = np.random.default_rng(seed)
     d = _random_graph(rng, 300, 700)
     indptr, indices = d.indptr.astype(np.int64), d.indices.astype(np.int64)
-    sym = (d + d.T).tocsr()
-    sym.data[:] = 1.0
+    sym = _symmetric(d)
     two_way = 2 * (d.nnz - sym.nnz // 2)  # entries whose mirror is there
     assert kernels_phases.two_way_pairs(indptr, indices) == two_way > 0
     alive = rng.random(300) < 0.8
@@ -89,9 +96,7 @@ def test_month_graph_counts_match_the_separate_kernels():
 @pytest.mark.parametrize("seed", [5, 6])
 def test_triangles_match_the_sparse_products(seed):
     d = _random_graph(np.random.default_rng(seed), 150, 1500)
-    sym = (d + d.T).tocsr()
-    sym.data[:] = 1.0
-    sym.sort_indices()
+    sym = _symmetric(d)
     deg = np.asarray(sym.sum(axis=1)).ravel()
     got = metrics.triangles(sym, deg)
     with kernel_path(False):
@@ -102,9 +107,7 @@ def test_triangles_match_the_sparse_products(seed):
 @pytest.mark.parametrize("seed", [3, 4])
 def test_undirected_graph_matches_scipy(seed):
     d = _random_graph(np.random.default_rng(seed), 200, 900)
-    sym = (d + d.T).tocsr()
-    sym.data[:] = 1.0
-    sym.sort_indices()
+    sym = _symmetric(d)
     indptr, indices = kernels_phases.undirected_csr(d.indptr.astype(np.int64), d.indices.astype(np.int64))
     assert np.array_equal(indptr, sym.indptr) and np.array_equal(indices, sym.indices)
 
