@@ -494,15 +494,28 @@ def list_runs(results_dir: str | Path) -> list[Path]:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running here. A zombie is not: a killed worker whose parent died
+    too waits to be reaped by an init that, in a container, may never reap it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
-        return True
+        return not _is_zombie(pid)
     except OverflowError:
         return False
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """True for a zombie or a process gone since os.kill saw it; False where /proc cannot tell."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return Path("/proc/self").exists()  # gone, on a machine with /proc; elsewhere os.kill's answer stands
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].split(maxsplit=1)[0] == "Z"  # after "pid (comm) ": the state
 
 
 def clean_stale_tmp(out_dir: str | Path, min_age_s: float = 0.0) -> list[Path]:

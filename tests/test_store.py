@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -294,6 +295,23 @@ def test_clean_stale_tmp_keeps_live_writers(tmp_path):
     assert store.clean_stale_tmp(tmp_path, min_age_s=3600) == []  # all too young
     assert store.clean_stale_tmp(tmp_path) == sorted(stale)
     assert live.exists() and is_complete(tmp_path / "done")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to tell a zombie")
+def test_clean_stale_tmp_removes_a_zombie_writers_folder(tmp_path):
+    """A SIGKILLed pool worker whose command died too is a zombie until some init reaps it (in a
+    container, perhaps never): its pid answers os.kill, but it writes nothing any more."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.time() + 30
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.time() < deadline, "the child did not exit"
+            time.sleep(0.05)
+        left = tmp_path / f".tmp-a-{child.pid}"
+        left.mkdir()
+        assert store.clean_stale_tmp(tmp_path) == [left]
+    finally:
+        child.wait()
 
 
 def test_versions_and_git_commit(tmp_path, monkeypatch):
