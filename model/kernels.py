@@ -14,9 +14,61 @@ path runs. ``use_compiled(False)`` switches at run time (tests compare the two p
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
+
+# Every module whose kernels are compiled; a kernel may inline helpers from any of them.
+KERNEL_SOURCES = ("kernels.py", "kernels_phases.py", "random_replay.py", "tender_kernel.py")
+
+
+def kernel_sources_digest() -> str:
+    """SHA-256 over the kernel modules' sources: the stamp every cached kernel is checked against."""
+    here = Path(__file__).resolve().parent
+    return hashlib.sha256(b"".join((here / name).read_bytes() for name in KERNEL_SOURCES)).hexdigest()
+
+
+def _stamp_caches_with_all_kernel_sources() -> None:
+    """Make numba's on-disk cache of our kernels go stale when any kernel module changes.
+
+    numba checks a cached kernel against its own file's time and size only, but kernels here call
+    helpers in the other kernel modules, whose code is compiled into them: after an update of
+    tender_kernel.py, say, a cached kernels_phases kernel would go on running the old helper. Our
+    kernels' caches are stamped with a digest of all four modules instead. If numba's caching
+    internals differ from what this expects, numba's own stamps are left in place.
+    """
+    try:
+        from numba.core import caching
+
+        impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # the public name in numba 0.68
+        bases = [c for c in impl._locator_classes if issubclass(c, caching._SourceFileBackedLocatorMixin)]
+    except (ImportError, AttributeError):  # pragma: no cover - another numba
+        return
+    if any(getattr(c, "_clusterlink", False) for c in impl._locator_classes):
+        return
+    here = Path(__file__).resolve().parent
+    stamp = ("clusterlink kernel sources", kernel_sources_digest())
+
+    def ours(base: type) -> type:
+        class Locator(base):  # type: ignore[misc, valid-type]
+            _clusterlink = True
+
+            @classmethod
+            def from_function(cls, py_func, py_file):  # noqa: ANN001, ANN206 - numba's signature
+                if Path(py_file).resolve().parent != here:
+                    return None  # someone else's kernel: numba's own locators
+                return super().from_function(py_func, py_file)
+
+            def get_source_stamp(self) -> tuple[str, str]:
+                return stamp
+
+        Locator.__name__ = Locator.__qualname__ = f"ClusterlinkStamped{base.__name__}"
+        return Locator
+
+    impl._locator_classes = [ours(c) for c in bases] + list(impl._locator_classes)
+
 
 try:
     if os.environ.get("CLUSTERLINK_NUMBA", "1") == "0":
@@ -24,6 +76,7 @@ try:
     from numba import njit
 
     HAVE_NUMBA = True
+    _stamp_caches_with_all_kernel_sources()
 except ImportError:  # pragma: no cover - depends on the environment
     HAVE_NUMBA = False
 

@@ -8,9 +8,8 @@ would give, in the same order; ``KernelStream`` hands the kernel the generator's
 afterwards writes the advanced state back, so the generator continues exactly where NumPy's would.
 tests/test_kernels.py checks the replay against NumPy's own draws and final state.
 
-numba compiles these functions into the tender kernel and caches the result by the kernel's own
-source file: after changing this module, delete ``model/__pycache__/*.nbi`` (or touch
-model/tender_kernel.py), or the kernel keeps the old code.
+numba compiles these functions into the tender kernel; the cached kernels are stamped with a digest
+of all the kernel modules (model/kernels.py), so a change here recompiles them.
 """
 
 from __future__ import annotations
