@@ -166,7 +166,7 @@ def worker_recording(world: str, seed: int, on_first: bool = False) -> dict:
     while warm.running:
         warm.step()
     with tempfile.TemporaryDirectory() as tmp:
-        write_run(tmp, "warm", {"seed": seed}, warm.results())
+        write_run(tmp, "warm", {"seed": seed}, warm.results(for_store=True))
     mesa.Agent._ids.pop(warm, None)
     for enabled in ((True, False) if on_first else (False, True)):
         t0 = time.perf_counter()
@@ -179,7 +179,7 @@ def worker_recording(world: str, seed: int, on_first: bool = False) -> dict:
         write_s = 0.0
         if enabled:
             t1 = time.perf_counter()
-            tables = m.results()
+            tables = m.results(for_store=True)
             with tempfile.TemporaryDirectory() as tmp:
                 write_run(tmp, "bench", {"seed": seed, "scenario": {"name": m.sc.name}}, tables)
             write_s = time.perf_counter() - t1

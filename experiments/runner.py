@@ -93,7 +93,7 @@ def execute_run(scenario: Scenario | str | Path, seed: int | None = None, out_di
     store.check_target(out_dir, run_id, overwrite)  # fail before spending the run's time
 
     started = time.perf_counter()
-    tables, n_months = simulate(sc, seed, progress_label=run_id if progress else None)
+    tables, n_months = simulate(sc, seed, progress_label=run_id if progress else None, for_store=True)
     wall_time = time.perf_counter() - started
     manifest = {
         "run_id": run_id,
@@ -114,8 +114,11 @@ def execute_run(scenario: Scenario | str | Path, seed: int | None = None, out_di
     return store.write_run(out_dir, run_id, manifest, tables, overwrite=overwrite)
 
 
-def simulate(sc: Scenario, seed: int, progress_label: str | None = None) -> tuple[dict[str, pd.DataFrame], int]:
+def simulate(sc: Scenario, seed: int, progress_label: str | None = None,
+             for_store: bool = False) -> tuple[dict[str, pd.DataFrame], int]:
     """Build the model and step it to the scenario's end; return its tables and its number of months.
+
+    ``for_store``: the tables as ``store.write_run`` writes them fastest (``ClusterModel.results``).
 
     A Ctrl-C is held to the end of the month in progress (``InterruptBetweenMonths``), then raised
     as ``KeyboardInterrupt``. ``progress_label`` shows a progress bar under that name on stderr.
@@ -134,7 +137,7 @@ def simulate(sc: Scenario, seed: int, progress_label: str | None = None) -> tupl
                     while model.running:
                         model.step()
                         held.check()
-            return model.results(), int(model.n_months)
+            return model.results(for_store), int(model.n_months)
         finally:
             if model is not None:  # its tables are taken: free its arrays now, not at some later full GC
                 model.discard()

@@ -182,9 +182,10 @@ class ClusterModel(Model):
             "lat": g.lat, "lon": g.lon, "area_ha": g.area, "occupied_ha": g.occupied,
             "opens": [month_label(int(o), self.sc.start) if o > -1200 else "2000-01" for o in g.opens]})
 
-    def results(self) -> dict[str, pd.DataFrame]:
-        """Every table of the run so far (see docs/ARCHITECTURE.md)."""
-        return self.recorder.tables(self)
+    def results(self, for_store: bool = False) -> dict[str, pd.DataFrame]:
+        """Every table of the run so far (see docs/ARCHITECTURE.md); ``for_store``: the event tables'
+        text columns as Arrow dictionary columns, for ``experiments.store.write_run``."""
+        return self.recorder.tables(self, for_store)
 
     def discard(self) -> None:
         """Let go of everything the model holds, now: for callers done with a model (its tables taken).

@@ -99,24 +99,30 @@ class Recorder:
         return snapshot_frame(m, [snapshot_state(m)])
 
     # -- tables ---------------------------------------------------------------------------------------
-    def tables(self, m: ClusterModel) -> dict[str, pd.DataFrame]:
-        """All tables of the run so far (new DataFrames; safe to keep)."""
+    def tables(self, m: ClusterModel, for_store: bool = False) -> dict[str, pd.DataFrame]:
+        """All tables of the run so far (new DataFrames; safe to keep).
+
+        ``for_store``: the text columns of the event tables (contracts, flows) as Arrow dictionary
+        columns made from the recorder's codes, for ``experiments.store.write_run``, which writes
+        them without encoding every string again; read back they are text columns like the rest.
+        """
         dates = {r["step"]: r["date"] for r in self.indicators}
         contracts = _contract_frame(m, self._contracts)
         for col in ("step", "contract_id", "buyer_id", "supplier_id"):  # compact while running
             contracts[col] = contracts[col].astype(np.int64)
-        contracts.insert(1, "date", _dates(contracts, dates, m.sc.start))
-        contracts["event"] = _labelled(EVENT_NAMES, contracts["event"], contracts.index)
-        contracts["buyer_owner"] = _labelled(OWNER, contracts.pop("buyer_foreign"), contracts.index)
-        contracts["supplier_owner"] = _labelled(OWNER, contracts.pop("supplier_foreign"), contracts.index)
-        contracts["category"] = _labelled(m.category_ids, contracts["category"], contracts.index)
+        contracts.insert(1, "date", _dates(contracts, dates, m.sc.start, for_store))
+        idx, d = contracts.index, for_store
+        contracts["event"] = _labelled(EVENT_NAMES, contracts["event"], idx, d)
+        contracts["buyer_owner"] = _labelled(OWNER, contracts.pop("buyer_foreign"), idx, d)
+        contracts["supplier_owner"] = _labelled(OWNER, contracts.pop("supplier_foreign"), idx, d)
+        contracts["category"] = _labelled(m.category_ids, contracts["category"], idx, d)
         flows = _flow_frame(m, self._flows)
         for col in ("step", "from_id", "to_id", "count"):
             flows[col] = flows[col].astype(np.int64)
-        flows.insert(1, "date", _dates(flows, dates, m.sc.start))
+        flows.insert(1, "date", _dates(flows, dates, m.sc.start, for_store))
         for col, labels in (("kind", FLOW_KINDS), ("from_owner", PARTIES), ("to_owner", PARTIES),
                             ("skill", SKILL_NAMES)):
-            flows[col] = _labelled(labels, flows[col], flows.index)
+            flows[col] = _labelled(labels, flows[col], flows.index, for_store)
         policy = pd.DataFrame(self.policy, columns=["step", "date", "policy", "lever", "spend"])
         if self.snapshots:
             firms = snapshot_frame(m, self.snapshots)
@@ -232,20 +238,25 @@ def _flow_frame(m: ClusterModel, chunks: list) -> pd.DataFrame:
 _STR = pd.Series(["a"], dtype=object).astype(str).dtype  # pandas' string dtype for str columns
 
 
-def _labelled(labels, codes: pd.Series | np.ndarray, index: pd.Index) -> pd.Series:
-    """Strings from integer codes, as ``labels[codes]`` with pandas' string dtype (Arrow take: fast)."""
+def _labelled(labels, codes: pd.Series | np.ndarray, index: pd.Index, dictionary: bool = False) -> pd.Series:
+    """Strings from integer codes, as ``labels[codes]`` with pandas' string dtype (Arrow take: fast);
+    with ``dictionary``, the codes and labels as one Arrow dictionary column instead (no strings made)."""
     codes = np.asarray(codes, dtype=np.int64)
+    if dictionary:
+        arr = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                             pa.array([str(x) for x in labels], type=pa.large_string()))
+        return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=index)
     if isinstance(_STR, pd.StringDtype) and _STR.storage == "pyarrow":
         arr = pa.array([str(x) for x in labels], type=pa.large_string()).take(pa.array(codes))
         return pd.Series(pd.array(arr, dtype=_STR), index=index)
     return pd.Series(np.asarray(labels)[codes], index=index).astype(str)
 
 
-def _dates(table: pd.DataFrame, dates: dict[int, str], start: str) -> pd.Series:
+def _dates(table: pd.DataFrame, dates: dict[int, str], start: str, dictionary: bool = False) -> pd.Series:
     """The "YYYY-MM" of each row's step (steps before the first month: the start month)."""
     steps = table["step"]
     top = int(steps.max()) + 1 if len(steps) else 1
-    return _labelled([dates.get(i, start) for i in range(top)], steps, table.index)
+    return _labelled([dates.get(i, start) for i in range(top)], steps, table.index, dictionary)
 
 
 def _small(counts: np.ndarray) -> np.ndarray:

@@ -216,7 +216,7 @@ def fake_simulation(monkeypatch):
 
     calls = []
 
-    def simulate(sc, seed, progress_label=None):
+    def simulate(sc, seed, progress_label=None, for_store=False):
         calls.append(seed)
         return {"indicators": pd.DataFrame({"step": [1], "date": [sc.start]})}, 1
 

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -345,10 +346,31 @@ def test_a_damaged_table_is_a_store_error_naming_the_file(tmp_path):
 def test_the_documented_columns_are_what_a_run_writes(tmp_path, baseline_short):
     """store.TABLE_COLUMNS (what readers check tables against) lists every table's columns with the
     kind the model writes, so a new or retyped column cannot drift away from it unnoticed."""
-    folder = write_run(tmp_path, "r", {"seed": 3}, baseline_short.results())
+    folder = write_run(tmp_path, "r", {"seed": 3}, baseline_short.results(for_store=True))
     for name in store.RUN_TABLES:
         schema = pq.read_schema(folder / f"{name}.parquet")
         documented = store.TABLE_COLUMNS[name]
         assert set(schema.names) == set(documented), name
         for column in schema:
             assert store._is_kind(column.type, documented[column.name]), (name, column.name, column.type)
+
+
+def test_tables_for_the_store_read_back_as_the_in_memory_tables(tmp_path, baseline_short):
+    """results(for_store=True) hands the event tables' text columns over as Arrow dictionaries (the
+    recorder's codes, no strings made); written and read back, every table equals results()."""
+    plain = baseline_short.results()
+    coded = baseline_short.results(for_store=True)
+    assert any(isinstance(dt, pd.ArrowDtype) for dt in coded["flows"].dtypes)
+    assert not any(isinstance(dt, pd.ArrowDtype) for t in plain.values() for dt in t.dtypes)
+    run = read_run(write_run(tmp_path, "r", {"seed": 3}, coded))
+    for name, table in plain.items():
+        pd.testing.assert_frame_equal(run.table(name), table, check_dtype=True, obj=name)
+    con = duckdb.connect()
+    owners = con.execute(f"SELECT DISTINCT from_owner FROM '{run.path / 'flows.parquet'}'").fetchall()
+    assert {o for (o,) in owners} == set(plain["flows"]["from_owner"])
+
+
+def test_a_categorical_column_still_round_trips_as_a_category(tmp_path):
+    df = pd.DataFrame({"step": [0, 1, 2], "kind": pd.Categorical(["a", "b", "a"])})
+    back = read_run(write_run(tmp_path, "r", {"seed": 1}, {"t": df})).table("t")
+    pd.testing.assert_frame_equal(back, df)
