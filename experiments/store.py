@@ -507,11 +507,9 @@ def _pid_alive(pid: int) -> bool:
     too waits to be reaped by an init that, in a container, may never reap it."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     except PermissionError:  # exists, owned by someone else
-        return not _is_zombie(pid)
-    except OverflowError:
+        pass
+    except (ProcessLookupError, OverflowError):
         return False
     return not _is_zombie(pid)
 

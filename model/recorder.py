@@ -111,11 +111,11 @@ class Recorder:
         for col in ("step", "contract_id", "buyer_id", "supplier_id"):  # compact while running
             contracts[col] = contracts[col].astype(np.int64)
         contracts.insert(1, "date", _dates(contracts, dates, m.sc.start, for_store))
-        idx, d = contracts.index, for_store
-        contracts["event"] = _labelled(EVENT_NAMES, contracts["event"], idx, d)
-        contracts["buyer_owner"] = _labelled(OWNER, contracts.pop("buyer_foreign"), idx, d)
-        contracts["supplier_owner"] = _labelled(OWNER, contracts.pop("supplier_foreign"), idx, d)
-        contracts["category"] = _labelled(m.category_ids, contracts["category"], idx, d)
+        idx = contracts.index
+        contracts["event"] = _labelled(EVENT_NAMES, contracts["event"], idx, for_store)
+        contracts["buyer_owner"] = _labelled(OWNER, contracts.pop("buyer_foreign"), idx, for_store)
+        contracts["supplier_owner"] = _labelled(OWNER, contracts.pop("supplier_foreign"), idx, for_store)
+        contracts["category"] = _labelled(m.category_ids, contracts["category"], idx, for_store)
         flows = _flow_frame(m, self._flows)
         for col in ("step", "from_id", "to_id", "count"):
             flows[col] = flows[col].astype(np.int64)
