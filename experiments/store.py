@@ -227,7 +227,9 @@ def _write_table(path: Path, df: pd.DataFrame) -> int:
     arrive as Arrow dictionaries of text (``ClusterModel.results(for_store=True)``) are written as
     their dictionary pages directly, without hashing every string again, and read back as text:
     such a table is stored without the Arrow and pandas schemas, which would make them categories
-    (or, for pandas' name of that dtype, unreadable).
+    (or, for pandas' name of that dtype, unreadable). Min/max statistics are written for the number
+    columns only: for text they cost a third of the writing time of the event tables, and the
+    ``step`` column's carry the same information as ``date``'s.
     """
     table = pa.Table.from_pandas(df, preserve_index=False)
     coded = any(isinstance(dt, pd.ArrowDtype) and pa.types.is_dictionary(dt.pyarrow_dtype) for dt in df.dtypes)
@@ -236,8 +238,9 @@ def _write_table(path: Path, df: pd.DataFrame) -> int:
     text = [f.name for f in table.schema
             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_dictionary(f.type)]
     delta = {f.name: "DELTA_BINARY_PACKED" for f in table.schema if pa.types.is_integer(f.type)}
+    stats = [f.name for f in table.schema if f.name not in text]
     pq.write_table(table, path, compression="zstd", use_dictionary=text, column_encoding=delta,
-                   store_schema=not coded)
+                   write_statistics=stats, store_schema=not coded)
     _fsync_file(path)
     return int(table.num_rows)
 

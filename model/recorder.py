@@ -102,9 +102,10 @@ class Recorder:
     def tables(self, m: ClusterModel, for_store: bool = False) -> dict[str, pd.DataFrame]:
         """All tables of the run so far (new DataFrames; safe to keep).
 
-        ``for_store``: the text columns of the event tables (contracts, flows) as Arrow dictionary
-        columns made from the recorder's codes, for ``experiments.store.write_run``, which writes
-        them without encoding every string again; read back they are text columns like the rest.
+        ``for_store``: the text columns of the firm snapshots and event tables (firms, contracts,
+        flows) as Arrow dictionary columns made from the recorder's codes, for
+        ``experiments.store.write_run``, which writes them without encoding every string again;
+        read back they are text columns like the rest.
         """
         dates = {r["step"]: r["date"] for r in self.indicators}
         contracts = _contract_frame(m, self._contracts)
@@ -124,10 +125,9 @@ class Recorder:
                             ("skill", SKILL_NAMES)):
             flows[col] = _labelled(labels, flows[col], flows.index, for_store)
         policy = pd.DataFrame(self.policy, columns=["step", "date", "policy", "lever", "spend"])
-        if self.snapshots:
-            firms = snapshot_frame(m, self.snapshots)
-        else:
-            firms = self.snapshot(m).iloc[:0]
+        firms = snapshot_frame(m, self.snapshots or [snapshot_state(m)], for_store)
+        if not self.snapshots:
+            firms = firms.iloc[:0]
         return {"indicators": pd.DataFrame(self.indicators), "indicators_province": pd.DataFrame(self.provinces),
                 "firms": firms, "contracts": contracts, "flows": flows, "policy": policy,
                 "locations": m.locations_table()}
@@ -145,9 +145,9 @@ def snapshot_state(m: ClusterModel) -> dict:
             "inst_quality": m.inst.quality.copy()}
 
 
-def snapshot_frame(m: ClusterModel, states: list[dict]) -> pd.DataFrame:
+def snapshot_frame(m: ClusterModel, states: list[dict], dictionary: bool = False) -> pd.DataFrame:
     """The firms table rows of snapshots (each: its alive firms, then the institutions), built in
-    one go: codes per row, then each string column by one look-up."""
+    one go: codes per row, then each string column by one look-up (``dictionary``: as ``_labelled``)."""
     f, geo, inst = m.firms, m.geo, m.inst
     n_inst = len(inst.names)
     kinds = list(KIND_NAMES) + sorted(set(inst.kind))
@@ -171,16 +171,17 @@ def snapshot_frame(m: ClusterModel, states: list[dict]) -> pd.DataFrame:
     index = pd.RangeIndex(len(snap))
     return pd.DataFrame({
         "step": np.array([s["step"] for s in states], np.int64)[snap],
-        "date": _labelled([s["date"] for s in states], snap, index),
+        "date": _labelled([s["date"] for s in states], snap, index, dictionary),
         "firm_id": column(lambda s, r: f.agent_id[r], "firm_id"),
-        "name": _labelled(f.names + inst.names, column(lambda s, r: r, "name"), index),
-        "kind": _labelled(kinds, column(lambda s, r: f.kind[r].astype(np.int64), "kind"), index),
-        "owner": _labelled([*OWNER, "public"], column(lambda s, r: f.foreign[r].astype(np.int64), "owner"), index),
-        "province": _labelled(geo.provinces, geo.province[loc], index),
-        "district": _labelled(geo.district_ids, geo.district[loc], index),
-        "location": _labelled(geo.ids, loc, index), "lat": geo.lat[loc], "lon": geo.lon[loc],
+        "name": _labelled(f.names + inst.names, column(lambda s, r: r, "name"), index, dictionary),
+        "kind": _labelled(kinds, column(lambda s, r: f.kind[r].astype(np.int64), "kind"), index, dictionary),
+        "owner": _labelled([*OWNER, "public"], column(lambda s, r: f.foreign[r].astype(np.int64), "owner"), index,
+                           dictionary),
+        "province": _labelled(geo.provinces, geo.province[loc], index, dictionary),
+        "district": _labelled(geo.district_ids, geo.district[loc], index, dictionary),
+        "location": _labelled(geo.ids, loc, index, dictionary), "lat": geo.lat[loc], "lon": geo.lon[loc],
         "sector": _labelled([*m.sector_ids, "education"], column(lambda s, r: f.sector[r].astype(np.int64), "sector"),
-                            index),
+                            index, dictionary),
         "tech": column(lambda s, r: s["tech"], lambda s: s["inst_quality"]),
         "employees": workers.sum(axis=1), "operators": workers[:, 0], "technicians": workers[:, 1],
         "engineers": workers[:, 2], "output": column(lambda s, r: s["output"], "zero"),
@@ -243,8 +244,11 @@ def _labelled(labels, codes: pd.Series | np.ndarray, index: pd.Index, dictionary
     with ``dictionary``, the codes and labels as one Arrow dictionary column instead (no strings made)."""
     codes = np.asarray(codes, dtype=np.int64)
     if dictionary:
-        arr = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
-                                             pa.array([str(x) for x in labels], type=pa.large_string()))
+        # a dictionary listing a label twice (the start month is steps 0 and 1) would make the
+        # Parquet writer fall back to plain strings for the whole column
+        words, code_of = np.unique(np.array([str(x) for x in labels], dtype=object), return_inverse=True)
+        arr = pa.DictionaryArray.from_arrays(pa.array(code_of.astype(np.int32)[codes]),
+                                             pa.array(words.tolist(), type=pa.large_string()))
         return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=index)
     if isinstance(_STR, pd.StringDtype) and _STR.storage == "pyarrow":
         arr = pa.array([str(x) for x in labels], type=pa.large_string()).take(pa.array(codes))

@@ -374,3 +374,19 @@ def test_a_categorical_column_still_round_trips_as_a_category(tmp_path):
     df = pd.DataFrame({"step": [0, 1, 2], "kind": pd.Categorical(["a", "b", "a"])})
     back = read_run(write_run(tmp_path, "r", {"seed": 1}, {"t": df})).table("t")
     pd.testing.assert_frame_equal(back, df)
+
+
+def test_the_event_tables_text_columns_are_stored_as_dictionaries(tmp_path, baseline_short):
+    """Every text column of the event tables is written as a Parquet dictionary, the start month's
+    date too (steps 0 and 1 share it: a label listed twice made the writer store the whole column as
+    plain strings); number columns keep min/max statistics, so readers can still skip by step."""
+    folder = write_run(tmp_path, "r", {"seed": 3}, baseline_short.results(for_store=True))
+    for name in ("contracts", "flows"):
+        rg = pq.ParquetFile(folder / f"{name}.parquet").metadata.row_group(0)
+        for i in range(rg.num_columns):
+            column = rg.column(i)
+            kind = store.TABLE_COLUMNS[name][column.path_in_schema]
+            if kind == store._S:
+                assert "RLE_DICTIONARY" in column.encodings, (name, column.path_in_schema, column.encodings)
+            elif column.path_in_schema == "step":
+                assert column.is_stats_set and column.statistics.has_min_max, name
