@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from experiments.executors import RunResult, run_complete
+from experiments.store import _fsync_dir, _fsync_file
 
 INDEX_COLUMNS = ["run_id", "policy", "point", "replicate", "seed", "status", "error", "traceback",
                  "attempts", "started", "finished", "wall_time_s", "worker"]
@@ -141,14 +142,18 @@ class SweepFolder:
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     """Write ``path`` through a temporary file and a rename: readers see the old file or the new one
-    in full. A failed ``write`` (a full disk) raises, with the temporary file removed."""
+    in full, after a crash of the machine too (the file is on disk before the rename, and the
+    rename before this returns). A failed ``write`` (a full disk) raises, with the temporary file
+    removed."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
+        _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
 
 
 def read_journal(path: Path) -> dict[str, dict[str, Any]]:

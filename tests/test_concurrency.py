@@ -258,3 +258,30 @@ def test_journal_records_after_a_torn_line_are_read(tmp_path):
     journal.append(RunResult("c", "failed", error="boom"))
     journal.close()
     assert read_journal(path)["c"]["error"] == "boom" and set(read_journal(path)) == {"a", "c"}
+
+
+def test_atomic_write_puts_the_data_on_disk_before_the_rename(tmp_path, monkeypatch):
+    """After a crash of the machine a replaced file is the old one or the new one in full, never a
+    renamed empty file: the temporary file is synced before the rename, the folder after it."""
+    from experiments.sweep_index import atomic_write
+
+    target = tmp_path / "design.json"
+    target.write_text("old")
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        events.append(("replace", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    atomic_write(target, lambda p: p.write_text("new"))
+    assert target.read_text() == "new"
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["fsync", "replace", "fsync"], events
+    assert events[0][1].endswith(".tmp") and events[2][1] == str(tmp_path)
