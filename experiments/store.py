@@ -12,12 +12,14 @@ This module is the only writer of results; the dashboard and the sweep code read
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
 import platform
 import re
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -172,12 +174,26 @@ def check_target(out_dir: str | Path, run_id: str, overwrite: bool = False) -> P
 
 
 def _refuse_what_is_not_a_run(final: Path) -> None:
-    """Raise ``NotARunError`` if ``final`` exists and is not a run folder (complete or damaged)."""
-    if final.is_symlink() or (final.exists() and not final.is_dir()):
-        raise NotARunError(f"{final} exists and is not a run folder (it is a file or a link); it is left alone")
-    if final.is_dir() and not (final / MANIFEST).is_file():
-        raise NotARunError(f"{final} exists and is not a run folder (it has no {MANIFEST}); it is left alone, "
-                           "even with overwrite")
+    """Raise ``NotARunError`` if ``final`` exists and is not a run folder (complete or damaged).
+
+    Judged from one ``lstat`` (and the manifest of that same folder), so that a run folder another
+    writer renames away or in meanwhile is never taken for a file or a folder of the user's."""
+    while True:
+        try:
+            was = os.lstat(final)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(was.st_mode):
+            raise NotARunError(f"{final} exists and is not a run folder (it is a file or a link); it is left alone")
+        if (final / MANIFEST).is_file():
+            return
+        try:
+            now = os.lstat(final)
+        except FileNotFoundError:
+            return  # moved away meanwhile
+        if (now.st_dev, now.st_ino) == (was.st_dev, was.st_ino):
+            raise NotARunError(f"{final} exists and is not a run folder (it has no {MANIFEST}); it is left alone, "
+                               "even with overwrite")
 
 
 _IN_USE: set[Path] = set()  # temporary folders this process is writing now (threads share a pid)
@@ -289,28 +305,58 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _move_into_place(tmp: Path, final: Path, overwrite: bool) -> None:
-    """Rename the finished temporary folder to its final name."""
-    if not final.exists() and not final.is_symlink():
+    """Rename the finished temporary folder to its final name.
+
+    A damaged run folder there (a manifest, but not complete), or a complete one with
+    ``overwrite``, is renamed aside, the new one renamed in and the old deleted. Writers of one run
+    at once: without ``overwrite`` the first in wins and the others get ``RunExistsError``; with it
+    each swaps out what is there, so the folder ends as one writer's complete run.
+    """
+    aside = tmp.with_name(f"{tmp.name}-old")  # unique to this writer, as ``tmp`` is
+    for _ in range(_SWAP_ATTEMPTS):
+        if not final.exists() and not final.is_symlink():
+            try:
+                os.rename(tmp, final)
+                return
+            except OSError as err:
+                if err.errno not in _TAKEN:
+                    raise
+                continue  # someone else got there first: decide again
+        _refuse_what_is_not_a_run(final)  # it appeared while the run was being written
+        if is_complete(final) and not overwrite:
+            raise RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
+        if aside.exists():
+            shutil.rmtree(aside)
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:  # another writer swapped it out first: decide again
+            continue
+        if not (aside / MANIFEST).is_file():  # not a run after all (it was put there just now): put it back
+            try:
+                os.rename(aside, final)
+            except OSError:  # something else is at its place now: keep it under a name no cleaner removes
+                kept = final.with_name(f"{final.name}.kept-{os.getpid()}")
+                os.rename(aside, kept)
+                raise NotARunError(f"{final} turned out not to be a run folder while this run was moved into "
+                                   f"place; it is kept as {kept}") from None
+            raise NotARunError(f"{final} exists and is not a run folder (it has no {MANIFEST}); it is left alone, "
+                               "even with overwrite")
         try:
             os.rename(tmp, final)
-            return
-        except OSError:  # someone else got there first: decide again below
-            if not final.exists():
-                raise
-    _refuse_what_is_not_a_run(final)  # it appeared while the run was being written
-    if is_complete(final) and not overwrite:
-        raise RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
-    # A damaged run folder (a manifest, but not complete) or an overwrite: swap it out.
-    aside = final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}-old"
-    if aside.exists():
-        shutil.rmtree(aside)
-    os.rename(final, aside)
-    try:
-        os.rename(tmp, final)
-    except BaseException:
-        os.rename(aside, final)  # put the old run back
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
+        except BaseException as err:
+            if isinstance(err, OSError) and err.errno in _TAKEN:  # another writer's run got in first
+                shutil.rmtree(aside, ignore_errors=True)  # (the old run was being replaced anyway)
+                continue
+            os.rename(aside, final)  # put the old run back
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        return
+    raise StoreError(f"{final} kept changing while this run was moved into place ({_SWAP_ATTEMPTS} attempts); "
+                     "another writer is replacing it")
+
+
+_SWAP_ATTEMPTS = 16
+_TAKEN = (errno.ENOTEMPTY, errno.EEXIST)  # what renaming onto a folder that is there gives
 
 
 # -- reading ------------------------------------------------------------------------------------------

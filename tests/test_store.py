@@ -243,6 +243,18 @@ def test_a_folder_that_appears_during_the_write_is_left_alone(tmp_path, monkeypa
     assert not leftovers(tmp_path)
 
 
+def test_a_folder_that_appears_after_the_last_check_is_put_back(tmp_path, monkeypatch):
+    """What the swap moved aside is checked too: a folder of the user's that slipped in after every
+    check (no manifest) is renamed back, not deleted as an old run."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "notes.txt").write_text("precious")
+    monkeypatch.setattr(store, "_refuse_what_is_not_a_run", lambda final: None)  # the checks all miss it
+    with pytest.raises(store.NotARunError, match="is not a run folder"):
+        write_run(tmp_path, "r", manifest(), sample_tables(), overwrite=True)
+    assert (tmp_path / "r" / "notes.txt").read_text() == "precious"
+    assert not leftovers(tmp_path)
+
+
 def test_execute_run_checks_where_the_run_goes_before_simulating(tmp_path, monkeypatch):
     from experiments import runner
 
@@ -281,6 +293,35 @@ def test_concurrent_writers_of_one_run_leave_one_complete_run(tmp_path):
     seed = run.manifest["seed"]  # tables and manifest come from the same writer
     pd.testing.assert_frame_equal(run.table("indicators"), sample_tables(float(seed))["indicators"])
     assert list_runs(tmp_path) == [tmp_path / "r"] and not leftovers(tmp_path)
+
+
+def test_concurrent_overwriters_of_one_run_each_succeed_and_leave_one_complete_run(tmp_path):
+    """With overwrite, writers racing to replace one run each swap out what is there: none fails,
+    and the folder ends as one writer's run (manifest and tables from the same writer)."""
+    write_run(tmp_path, "r", manifest(seed=99), sample_tables(99.0))
+    for attempt in range(5):
+        outcomes: list[str] = []
+        barrier = threading.Barrier(4)
+
+        def write(seed: int, barrier: threading.Barrier, outcomes: list[str]) -> None:
+            barrier.wait()
+            try:
+                write_run(tmp_path, "r", manifest(seed=seed), sample_tables(float(seed)), overwrite=True)
+                outcomes.append("written")
+            except Exception as err:  # noqa: BLE001 - the test reports what went wrong
+                outcomes.append(f"{type(err).__name__}: {err}")
+
+        threads = [threading.Thread(target=write, args=(10 * attempt + s, barrier, outcomes)) for s in range(1, 5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert outcomes == ["written"] * 4, outcomes
+        run = read_run(tmp_path / "r")
+        seed = run.manifest["seed"]
+        assert seed in {10 * attempt + s for s in range(1, 5)}
+        pd.testing.assert_frame_equal(run.table("indicators"), sample_tables(float(seed))["indicators"])
+        assert list_runs(tmp_path) == [tmp_path / "r"] and not leftovers(tmp_path)
 
 
 def test_clean_stale_tmp_keeps_live_writers(tmp_path):
