@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 PHASES = ("policy", "demand", "sourcing", "learning", "labour", "demography", "record")
 FULL_WORLDS = {"baseline": 3, "1k": 3, "5k": 3, "20k": 2, "100k": 1}  # world -> repeats
 QUICK_WORLDS = {"baseline": 1, "1k": 3, "5k": 3}
-RECORDING_REPEATS = 4  # even: each order (on first, off first) equally often
+RECORDING_REPEATS = 6  # even: each order (on first, off first) equally often; fewer medians swing by ±6 points
 
 
 # -- worker side (one measurement per process) -------------------------------------------------------

@@ -19,6 +19,7 @@ import numpy as np
 from model import kernels, kernels_phases, tender_kernel
 from model.firms import LEAD
 from model.random_replay import KernelStream
+from model.recorder import EVENT_NAMES
 from model.sampling import drop_duplicates, sample_by_location
 
 if TYPE_CHECKING:
@@ -296,14 +297,12 @@ def _tenders_compiled(m: ClusterModel, order: np.ndarray, rounds: int, open_t: n
 
 
 def _log_events(m: ClusterModel, tag: np.ndarray, pos: np.ndarray, val: np.ndarray) -> None:
-    """Log a kernel's contract events in order, one recorder call per run of one kind, with the
-    contract's value as at the event (a later round may extend a contract signed earlier)."""
+    """Log a kernel's contract events in order, in one recorder call, with the contract's value as
+    at the event (a later round may extend a contract signed earlier)."""
     if not len(tag) or not m.recorder.enabled:
         return
-    kind = tag % 2
-    cut = np.flatnonzero(kind[1:] != kind[:-1]) + 1
-    for a, z in zip(np.concatenate(([0], cut)), np.concatenate((cut, [len(tag)])), strict=True):
-        m.recorder.contract_events(m, "signed" if kind[a] else "extended", pos[a:z], val[a:z])
+    code = np.where(tag % 2 == 1, EVENT_NAMES.index("signed"), EVENT_NAMES.index("extended")).astype(np.int8)
+    m.recorder.contract_events(m, code, pos, val)
 
 
 def deliver(m: ClusterModel, cap: np.ndarray | None = None) -> np.ndarray:

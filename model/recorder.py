@@ -49,13 +49,16 @@ class Recorder:
         self.enabled = True
 
     # -- event logs ---------------------------------------------------------------------------------
-    def contract_events(self, m: ClusterModel, event: str, idx: np.ndarray, value: np.ndarray | None = None) -> None:
-        """Log contract events for book positions ``idx``; ``value`` is the volume at each event
-        when it differs from the book's now (a later tender round extended the contract)."""
+    def contract_events(self, m: ClusterModel, event: str | np.ndarray, idx: np.ndarray,
+                        value: np.ndarray | None = None) -> None:
+        """Log contract events for book positions ``idx``: all of one ``event`` (a name of
+        EVENT_NAMES), or each its own (an array of their codes); ``value`` is the volume at each
+        event when it differs from the book's now (a later tender round extended the contract)."""
         if not self.enabled or len(idx) == 0:
             return
         book = m.contracts
-        self._contracts.append((m.steps, EVENT_NAMES.index(event), {
+        code = EVENT_NAMES.index(event) if isinstance(event, str) else np.asarray(event, np.int8)
+        self._contracts.append((m.steps, code, {
             "cid": book.cid[idx].astype(np.int32), "buyer": book.buyer[idx].astype(np.int32),
             "supplier": book.supplier[idx].astype(np.int32), "cat": book.cat[idx].astype(np.int8),
             "value": book.value[idx] if value is None else value}))
@@ -200,13 +203,20 @@ def _contract_frame(m: ClusterModel, chunks: list) -> pd.DataFrame:
     supplier = np.concatenate([c["supplier"] for _, _, c in chunks])
     return pd.DataFrame({
         "step": np.repeat(np.array([s for s, _, _ in chunks], np.int32), lens),
-        "event": np.repeat(np.array([e for _, e, _ in chunks], np.int8), lens),
+        "event": _chunk_codes([e for _, e, _ in chunks], lens),
         "contract_id": np.concatenate([c["cid"] for _, _, c in chunks]),
         "buyer_id": f.agent_id[buyer].astype(np.int32), "supplier_id": f.agent_id[supplier].astype(np.int32),
         "buyer_foreign": f.foreign[buyer], "supplier_foreign": f.foreign[supplier],
         "category": np.concatenate([c["cat"] for _, _, c in chunks]).astype(np.int16),
         "tier": np.where(f.kind[buyer] == LEAD, 1, 2).astype(np.int8),
         "value": np.concatenate([c["value"] for _, _, c in chunks])})
+
+
+def _chunk_codes(codes: list[int | np.ndarray], lens: list[int]) -> np.ndarray:
+    """Each row's event code: a chunk's one code repeated, or its own array of codes."""
+    if all(isinstance(c, int) for c in codes):
+        return np.repeat(np.array(codes, np.int8), lens)
+    return np.concatenate([np.full(n, c, np.int8) if isinstance(c, int) else c for c, n in zip(codes, lens, strict=True)])
 
 
 def _flow_frame(m: ClusterModel, chunks: list) -> pd.DataFrame:
