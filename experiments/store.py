@@ -177,8 +177,9 @@ def _refuse_what_is_not_a_run(final: Path) -> None:
     """Raise ``NotARunError`` if ``final`` exists and is not a run folder (complete or damaged).
 
     Judged from one ``lstat`` (and the manifest of that same folder), so that a run folder another
-    writer renames away or in meanwhile is never taken for a file or a folder of the user's."""
-    while True:
+    writer renames away or in meanwhile is never taken for a file or a folder of the user's (if it
+    keeps changing, ``_move_into_place`` checks what it moved aside)."""
+    for _ in range(_SWAP_ATTEMPTS):
         try:
             was = os.lstat(final)
         except FileNotFoundError:
