@@ -35,8 +35,8 @@ import pyarrow.parquet as pq
 
 __all__ = ["FORMAT_VERSION", "KEY_COLUMNS", "MANIFEST", "MAX_RUN_ID_BYTES", "RUN_TABLES", "TABLE_COLUMNS", "TMP_PREFIX",
            "NotARunError", "RunData", "RunExistsError", "RunIdError", "RunWriteError", "StoreError", "check_target",
-           "clean_stale_tmp", "collect_versions", "git_commit", "is_complete", "list_runs", "manifest_problem",
-           "read_run", "write_run"]
+           "clean_stale_tmp", "collect_versions", "fsync_dir", "fsync_file", "git_commit", "is_complete", "list_runs",
+           "manifest_problem", "read_run", "write_run"]
 
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
@@ -130,7 +130,7 @@ def write_run(out_dir: str | Path, run_id: str, manifest: Mapping[str, Any],
         writing = tmp / MANIFEST
         _write_json(writing, full)
         writing = tmp
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         _move_into_place(tmp, final, overwrite)
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -143,7 +143,7 @@ def write_run(out_dir: str | Path, run_id: str, manifest: Mapping[str, Any],
     finally:
         with _IN_USE_LOCK:
             _IN_USE.discard(tmp)
-    _fsync_dir(out)
+    fsync_dir(out)
     return final
 
 
@@ -258,7 +258,7 @@ def _write_table(path: Path, df: pd.DataFrame) -> int:
     stats = [f.name for f in table.schema if f.name not in text]
     pq.write_table(table, path, compression="zstd", use_dictionary=text, column_encoding=delta,
                    write_statistics=stats, store_schema=not coded)
-    _fsync_file(path)
+    fsync_file(path)
     return int(table.num_rows)
 
 
@@ -283,7 +283,8 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Put a written file's data on disk (before a rename makes it visible)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -291,7 +292,7 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make a rename or a new file in ``path`` durable (a no-op where directories can't be opened)."""
     try:
         fd = os.open(path, os.O_RDONLY)

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from experiments.executors import RunResult, run_complete
-from experiments.store import _fsync_dir, _fsync_file
+from experiments.store import fsync_dir, fsync_file
 
 INDEX_COLUMNS = ["run_id", "policy", "point", "replicate", "seed", "status", "error", "traceback",
                  "attempts", "started", "finished", "wall_time_s", "worker"]
@@ -148,12 +148,12 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
-        _fsync_file(tmp)
+        fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def read_journal(path: Path) -> dict[str, dict[str, Any]]:

@@ -228,7 +228,7 @@ def test_what_is_not_a_run_is_never_replaced(tmp_path, overwrite):
 
 def test_a_folder_that_appears_during_the_write_is_left_alone(tmp_path, monkeypatch):
     """Checked again at the rename: another process may have put something there meanwhile."""
-    real = store._fsync_dir
+    real = store.fsync_dir
 
     def fsync_then_intrude(path):
         real(path)
@@ -236,7 +236,7 @@ def test_a_folder_that_appears_during_the_write_is_left_alone(tmp_path, monkeypa
             (tmp_path / "r").mkdir()
             (tmp_path / "r" / "notes.txt").write_text("precious")
 
-    monkeypatch.setattr(store, "_fsync_dir", fsync_then_intrude)
+    monkeypatch.setattr(store, "fsync_dir", fsync_then_intrude)
     with pytest.raises(store.NotARunError):
         write_run(tmp_path, "r", manifest(), sample_tables(), overwrite=True)
     assert (tmp_path / "r" / "notes.txt").read_text() == "precious"
