@@ -37,7 +37,8 @@ def _fake_spawn(kind, **kw):
     if kind == "reference":
         return {"world": kw["world"], "months": kw["months"], "model_step_s": 0.01, "reference_step_s": 0.3,
                 "ratio": 30.0, "model_localisation": 0.07, "reference_localisation": 0.07}
-    return {"world": "baseline", "off_s": 1.0, "on_s": 1.05, "write_s": 0.05, "overhead": 0.0909, "rows": {}}
+    return {"world": "baseline", "off_s": 1.0, "on_s": 1.05, "write_s": 0.05, "overhead": 0.0909,
+            "off_cpu_s": 1.0, "on_cpu_s": 1.04, "write_cpu_s": 0.04, "overhead_cpu": 0.0741, "rows": {}}
 
 
 @pytest.mark.parametrize("quick", [True, False])
