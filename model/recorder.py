@@ -220,30 +220,34 @@ def _chunk_codes(codes: list[int | np.ndarray], lens: list[int]) -> np.ndarray:
 
 
 def _flow_frame(m: ClusterModel, chunks: list) -> pd.DataFrame:
-    """Labour flows with firm ids and owners looked up from the firm rows (compact dtypes)."""
+    """Labour flows with firm ids and owners looked up from the firm rows (compact dtypes), built
+    column by column over all chunks: a chunk's firm side (``origin`` of a firm-to-firm flow, the
+    ``rows`` of a flow with the pool or outside) and, for firm-to-firm flows, the ``dest`` side."""
     if not chunks:
         return pd.DataFrame({c: pd.Series(dtype="int64") for c in FLOW_COLUMNS})
     f = m.firms
-    parts: dict[str, list[np.ndarray]] = {c: [] for c in FLOW_COLUMNS}
-    for meta, c in chunks:
-        step, kind, skill = meta[:3]
-        k = len(c["count"])
-        if skill is not None:  # firm to firm
-            ends = {"from_id": f.agent_id[c["origin"]].astype(np.int32), "to_id": f.agent_id[c["dest"]].astype(np.int32),
-                    "from_owner": f.foreign[c["origin"]].astype(np.int8), "to_owner": f.foreign[c["dest"]].astype(np.int8),
-                    "skill": np.full(k, skill, np.int8)}
-        else:  # firm and pool (or outside)
-            out, pool = meta[3], meta[4]
-            ids, owner = f.agent_id[c["rows"]].astype(np.int32), f.foreign[c["rows"]].astype(np.int8)
-            minus, party = np.full(k, -1, np.int32), np.full(k, pool, np.int8)
-            ends = {"from_id": ids if out else minus, "to_id": minus if out else ids,
-                    "from_owner": owner if out else party, "to_owner": party if out else owner, "skill": c["skill"]}
-        parts["step"].append(np.full(k, step, np.int32))
-        parts["kind"].append(np.full(k, kind, np.int8))
-        parts["count"].append(c["count"].astype(np.int64))
-        for col, v in ends.items():
-            parts[col].append(v)
-    return pd.DataFrame({col: np.concatenate(v) for col, v in parts.items()})
+    metas = [meta for meta, _ in chunks]
+    lens = [len(c["count"]) for _, c in chunks]
+    pooled = np.repeat([meta[2] is None for meta in metas], lens)
+    # the firm side is the flow's origin, except for hires (pool -> firm)
+    firm_first = np.repeat([meta[2] is not None or bool(meta[3]) for meta in metas], lens)
+    firm = np.concatenate([c["origin"] if meta[2] is not None else c["rows"] for meta, c in chunks])
+    firm_id, firm_owner = f.agent_id[firm].astype(np.int32), f.foreign[firm].astype(np.int8)
+    other_id = np.full(len(firm), -1, np.int32)  # the other side: a firm, or the pool / outside
+    other_owner = np.repeat(np.array([0 if meta[2] is not None else meta[4] for meta in metas], np.int8), lens)
+    skill = np.repeat(np.array([0 if meta[2] is None else meta[2] for meta in metas], np.int8), lens)
+    if (~pooled).any():
+        dest = np.concatenate([c["dest"] for meta, c in chunks if meta[2] is not None])
+        other_id[~pooled], other_owner[~pooled] = f.agent_id[dest].astype(np.int32), f.foreign[dest].astype(np.int8)
+    if pooled.any():
+        skill[pooled] = np.concatenate([c["skill"] for meta, c in chunks if meta[2] is None])
+    return pd.DataFrame({
+        "step": np.repeat(np.array([meta[0] for meta in metas], np.int32), lens),
+        "kind": np.repeat(np.array([meta[1] for meta in metas], np.int8), lens),
+        "from_id": np.where(firm_first, firm_id, other_id), "to_id": np.where(firm_first, other_id, firm_id),
+        "from_owner": np.where(firm_first, firm_owner, other_owner),
+        "to_owner": np.where(firm_first, other_owner, firm_owner),
+        "skill": skill, "count": np.concatenate([c["count"] for _, c in chunks]).astype(np.int64)})
 
 
 _STR = pd.Series(["a"], dtype=object).astype(str).dtype  # pandas' string dtype for str columns
