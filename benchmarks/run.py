@@ -188,8 +188,8 @@ def worker_recording(world: str, seed: int, on_first: bool = False) -> dict:
         mesa.Agent._ids.pop(m, None)
     total = out["on_s"] + out["write_s"]
     out["overhead"] = (total - out["off_s"]) / total
-    # CPU time as well: other tenants of a shared VM move it less than wall time (the disk's part of
-    # writing, fsync, is wall time only, so this share can only be lower)
+    # CPU time as well: it leaves out the waits of writing (fsync), so this share runs a little lower;
+    # on this VM it scatters across pairs as much as the wall-time one (docs/BENCHMARKS.md)
     total_cpu = out["on_cpu_s"] + out["write_cpu_s"]
     out["overhead_cpu"] = (total_cpu - out["off_cpu_s"]) / total_cpu
     return out

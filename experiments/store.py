@@ -173,6 +173,10 @@ def check_target(out_dir: str | Path, run_id: str, overwrite: bool = False) -> P
     return final
 
 
+_SWAP_ATTEMPTS = 16  # looks at a run's place that keeps changing under racing writers, before giving up
+_TAKEN = (errno.ENOTEMPTY, errno.EEXIST)  # what renaming onto a folder that is there gives
+
+
 def _refuse_what_is_not_a_run(final: Path) -> None:
     """Raise ``NotARunError`` if ``final`` exists and is not a run folder (complete or damaged).
 
@@ -356,9 +360,6 @@ def _move_into_place(tmp: Path, final: Path, overwrite: bool) -> None:
     raise StoreError(f"{final} kept changing while this run was moved into place ({_SWAP_ATTEMPTS} attempts); "
                      "another writer is replacing it")
 
-
-_SWAP_ATTEMPTS = 16
-_TAKEN = (errno.ENOTEMPTY, errno.EEXIST)  # what renaming onto a folder that is there gives
 
 
 # -- reading ------------------------------------------------------------------------------------------

@@ -183,8 +183,8 @@ class ClusterModel(Model):
             "opens": [month_label(int(o), self.sc.start) if o > -1200 else "2000-01" for o in g.opens]})
 
     def results(self, for_store: bool = False) -> dict[str, pd.DataFrame]:
-        """Every table of the run so far (see docs/ARCHITECTURE.md); ``for_store``: the event tables'
-        text columns as Arrow dictionary columns, for ``experiments.store.write_run``."""
+        """Every table of the run so far (see docs/ARCHITECTURE.md); ``for_store``: the text columns of
+        the firms and event tables as Arrow dictionary columns, for ``experiments.store.write_run``."""
         return self.recorder.tables(self, for_store)
 
     def discard(self) -> None:

@@ -97,10 +97,6 @@ class Recorder:
         if self.enabled and (m.steps % m.sc.recording.snapshot_every == 0 or not m.running or m.steps == 1):
             self.snapshots.append(snapshot_state(m))
 
-    def snapshot(self, m: ClusterModel) -> pd.DataFrame:
-        """Per-firm state now (alive firms and institutions)."""
-        return snapshot_frame(m, [snapshot_state(m)])
-
     # -- tables ---------------------------------------------------------------------------------------
     def tables(self, m: ClusterModel, for_store: bool = False) -> dict[str, pd.DataFrame]:
         """All tables of the run so far (new DataFrames; safe to keep).

@@ -397,8 +397,9 @@ def test_the_documented_columns_are_what_a_run_writes(tmp_path, baseline_short):
 
 
 def test_tables_for_the_store_read_back_as_the_in_memory_tables(tmp_path, baseline_short):
-    """results(for_store=True) hands the event tables' text columns over as Arrow dictionaries (the
-    recorder's codes, no strings made); written and read back, every table equals results()."""
+    """results(for_store=True) hands the firms and event tables' text columns over as Arrow
+    dictionaries (the recorder's codes, no strings made); written and read back, every table equals
+    results()."""
     plain = baseline_short.results()
     coded = baseline_short.results(for_store=True)
     assert any(isinstance(dt, pd.ArrowDtype) for dt in coded["flows"].dtypes)
