@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="1k and 5k worlds (+ baseline), reference on 1k")
     ap.add_argument("--json", type=Path, help="also write the headline figures to this JSON file")
+    ap.add_argument("--plot", type=Path, help="also draw the figures to this PNG (benchmarks/plot.py)")
     ap.add_argument("--repeats", type=int, help="repeats for every world (default: 3 small, 2 for 20k, 1 for 100k)")
     ap.add_argument("--worlds", help="comma-separated subset of baseline,1k,5k,20k,100k")
     ap.add_argument("--reference-months", type=int, default=12, help="months the reference comparison runs")
@@ -259,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(fn(**json.loads(a.args))))
         return 0
 
+    for out in (a.json, a.plot):  # before minutes of measuring, not after
+        if out is not None and not out.resolve().parent.is_dir():
+            ap.error(f"cannot write {out}: the folder {out.resolve().parent} does not exist")
     started = time.perf_counter()
     plan = dict(QUICK_WORLDS if a.quick else FULL_WORLDS)
     if a.worlds:
@@ -343,10 +347,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     print("\nFigures: " + json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in figures.items()
                                       if k not in ("machine",)}))
+    full = dict(figures, worlds={w: r for w, r in results.items()}, reference=refs, recording=rec)
     if a.json:
-        full = dict(figures, worlds={w: r for w, r in results.items()}, reference=refs, recording=rec)
         a.json.write_text(json.dumps(full, indent=2))
         print(f"wrote {a.json}")
+    if a.plot:
+        from benchmarks.plot import draw
+
+        print(f"wrote {draw(json.loads(json.dumps(full)), a.plot)}")  # what the JSON file holds
     print(f"benchmark took {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -86,3 +86,40 @@ def test_compare_refuses_an_unknown_revision(capsys):
 
     assert compare.main(["no-such-revision-xyz"]) == 2
     assert "cannot check out 'no-such-revision-xyz'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_plot_draws_what_the_json_holds(tmp_path, monkeypatch, capsys, quick):
+    from benchmarks import plot
+
+    monkeypatch.setattr(run, "_spawn", _fake_spawn)
+    js, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    assert run.main((["--quick"] if quick else []) + ["--json", str(js), "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    again = tmp_path / "again.png"
+    assert plot.main([str(js), "-o", str(again)]) == 0  # a saved run drawn again
+    assert again.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_refuses_a_file_that_is_not_benchmark_figures(tmp_path, capsys):
+    from benchmarks import plot
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"baseline_run_s": 3.0}))
+    assert plot.main([str(bad)]) == 2
+    assert "has no world runs" in capsys.readouterr().err
+    bad.write_text("{not json")
+    assert plot.main([str(bad)]) == 2
+    assert f"cannot read {bad}" in capsys.readouterr().err
+    assert not bad.with_suffix(".png").exists()
+
+
+def test_run_refuses_an_output_folder_that_does_not_exist_before_measuring(tmp_path, monkeypatch, capsys):
+    def no_spawn(kind, **kw):
+        raise AssertionError("measured before checking where the figures go")
+
+    monkeypatch.setattr(run, "_spawn", no_spawn)
+    with pytest.raises(SystemExit) as e:
+        run.main(["--quick", "--plot", str(tmp_path / "missing" / "b.png")])
+    assert e.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
