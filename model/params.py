@@ -53,11 +53,15 @@ class Strict(BaseModel):
 
 
 class FieldProblem(ValueError):
-    """A cross-field check that failed, blamed on one key of its block so the error names its line."""
+    """A cross-field check that failed, blamed on one key of its block so the error names its line.
 
-    def __init__(self, key: str, message: str) -> None:
+    ``key`` may list several keys: the error names the first one the scenario writes (in a file or
+    by ``--set``), else the first."""
+
+    def __init__(self, key: str | tuple[str, ...], message: str) -> None:
         super().__init__(message)
-        self.key = key
+        self.keys = (key,) if isinstance(key, str) else tuple(key)
+        self.key = self.keys[0]
 
 
 def P(default: Any, ge: float | None = None, le: float | None = None, *, unit: str, source: str) -> Any:
@@ -241,6 +245,15 @@ class Sourcing(Strict):
         if self.contract_months_min > self.contract_months_max:
             raise FieldProblem("contract_months_min", f"contract_months_min {self.contract_months_min} must be ≤ "
                                f"contract_months_max {self.contract_months_max}")
+        return self
+
+    @model_validator(mode="after")
+    def _input_shares(self) -> Sourcing:
+        if self.material_share + self.supplier_input_share > 1:
+            raise FieldProblem(("supplier_input_share", "material_share"), (
+                f"material_share {self.material_share:g} + supplier_input_share {self.supplier_input_share:g} = "
+                f"{self.material_share + self.supplier_input_share:g}: a supplier's materials and components are "
+                "shares of its output value and must add up to at most 1"))
         return self
 
     @model_validator(mode="after")

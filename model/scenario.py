@@ -288,7 +288,8 @@ def _issues(err: ValidationError, data: Any, lines: yamlio.LineMap, file: str) -
     for e in err.errors(include_url=False):
         problem = (e.get("ctx") or {}).get("error")
         if isinstance(problem, FieldProblem):  # a cross-field check: point at the key it blames
-            e = {**e, "loc": (*e["loc"], problem.key), "msg": str(problem)}
+            key = next((k for k in problem.keys if (*e["loc"], k) in lines), problem.key)
+            e = {**e, "loc": (*e["loc"], key), "msg": str(problem)}
         f, line, path, value = yamlio.locate(data, e["loc"], lines, file)
         out.append(ScenarioIssue(f, line, yamlio.format_path(path), value, _explain(e, path, data)))
     return out

@@ -94,6 +94,7 @@ def test_policy_field_error_names_the_block(tmp_path):
 @pytest.mark.parametrize("extra, key, value", [
     ("policies:\n  - type: rd_subsidy\n    start: 2023-06\n    end: 2023-03\n", "policies[0].end", "2023-03"),
     ("sourcing:\n  contract_months_min: 30\n  contract_months_max: 12\n", "sourcing.contract_months_min", 30),
+    ("sourcing:\n  material_share: 0.9\n  supplier_input_share: 0.2\n", "sourcing.supplier_input_share", 0.2),
 ])
 def test_cross_field_error_points_at_the_key_it_blames(tmp_path, extra, key, value):
     text = TINY_TEXT + extra
@@ -104,6 +105,15 @@ def test_cross_field_error_points_at_the_key_it_blames(tmp_path, extra, key, val
     assert (issue.path, issue.value) == (key, value)
     leaf = key.rsplit(".", 1)[-1].split("]")[-1].lstrip(".")
     assert text.splitlines()[issue.line - 1].strip().startswith(f"{leaf}:")
+
+
+@pytest.mark.parametrize("key", ["material_share", "supplier_input_share"])
+def test_a_cross_field_error_names_the_key_the_user_set(key):
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(TINY, [f"sourcing.{key}=0.9"])
+    issue = err.value.errors[0]
+    assert (issue.file, issue.path, issue.value) == ("--set", f"sourcing.{key}", 0.9)
+    assert "must add up to at most 1" in issue.message
 
 
 def test_horizon_error_names_the_end_line(tmp_path):
