@@ -9,7 +9,7 @@ import numpy as np
 
 from model.firms import LEAD, SME, SUPPLIER
 from model.labour import firm_wages, spinoff_founders
-from model.population import add_firms
+from model.population import add_firms, land_needed
 
 if TYPE_CHECKING:
     from model.cluster_model import ClusterModel
@@ -171,27 +171,38 @@ def enter_smes(m: ClusterModel, imports_by_buyer_cat: np.ndarray) -> int:
     lam = d.sme_entry_rate / 12 * n_sme * np.minimum(2.0, opportunity / d.entry_opportunity_ref)
     counts = rng.poisson(lam)
     total = 0
-    # land taken by one province's entrants is in that province, so one look at free land serves every province
-    room = m.geo.free_ha(m.month) > 0.5
+    free = m.geo.free_ha(m.month)  # taken down as entrants are placed, each province's and each month's
     for p in np.flatnonzero(counts):
         k = int(counts[p])
-        locs = np.flatnonzero((m.geo.province == p) & room)
-        if not len(locs):
-            continue
-        loc = locs[rng.integers(0, len(locs), k)]
+        locs = np.flatnonzero(m.geo.province == p)
         peers = np.flatnonzero(sme & (prov == p))
         sector = f.sector[peers[rng.integers(0, len(peers), k)]] if len(peers) else np.zeros(k, np.int64)
         tech = np.clip(d.entrant_tech + 0.07 * rng.standard_normal(k), 0.02, 0.9)
         emp = d.entrant_employees * np.exp(0.6 * rng.standard_normal(k))
+        loc = np.array([_take_place(locs, free, x, rng) for x in land_needed(m, emp)], dtype=np.int64)
+        placed = loc >= 0  # an entrant for which no place in its province has the land is not founded
+        if not placed.any():
+            continue
+        loc, sector, tech, emp = loc[placed], sector[placed], tech[placed], emp[placed]
         if len(peers):
             staff = f.workers[peers]
-            opw = np.full(k, np.median(np.divide(f.output[peers], np.maximum(staff[:, 0] + staff[:, 1] + staff[:, 2], 1))))
+            opw = np.full(len(loc), np.median(np.divide(f.output[peers], np.maximum(staff[:, 0] + staff[:, 1] + staff[:, 2], 1))))
         else:
-            opw = np.full(k, 0.06)
-        rows = add_firms(m, SME, loc, sector, tech, emp, opw, certified=np.zeros(k, bool))
+            opw = np.full(len(loc), 0.06)
+        rows = add_firms(m, SME, loc, sector, tech, emp, opw, certified=np.zeros(len(loc), bool))
         _occupy(m, rows)
-        total += k
+        total += len(loc)
     return total
+
+
+def _take_place(locs: np.ndarray, free: np.ndarray, land: float, rng: np.random.Generator) -> int:
+    """One of ``locs`` with ``land`` ha free, drawn uniformly, its land taken from ``free``; -1 if none."""
+    room = locs[free[locs] >= land]
+    if not len(room):
+        return -1
+    loc = int(room[rng.integers(0, len(room))])
+    free[loc] -= land  # outside parks: inf stays inf
+    return loc
 
 
 def spin_off(m: ClusterModel) -> int:
@@ -201,29 +212,37 @@ def spin_off(m: ClusterModel) -> int:
     parents = np.repeat(np.arange(f.n), founders)
     if not len(parents):
         return 0
-    f.workers[: f.n, 2] -= founders  # a firm may lose several engineers in a month (founders <= engineers)
+    emp = 8.0
+    locs = _beside_or_outside(m, f.loc[parents], float(land_needed(m, emp)))
+    placed = locs >= 0  # a founder who finds no land stays with the parent
+    parents, locs = parents[placed], locs[placed]
+    if not len(parents):
+        return 0
+    # a firm may lose several engineers in a month (founders <= engineers)
+    f.workers[: f.n, 2] -= np.bincount(parents, minlength=f.n)
     k = len(parents)
     tech = np.clip(0.6 * f.tech[parents] + 0.03 * rng.standard_normal(k), 0.02, 0.95)
-    emp = np.full(k, 8.0)
-    opw = np.full(k, 0.06)
-    locs = _outside_or_same(m, f.loc[parents])
-    rows = add_firms(m, SME, locs, f.sector[parents], tech, emp, opw, certified=np.zeros(k, bool),
-                     parent=parents)
+    rows = add_firms(m, SME, locs, f.sector[parents], tech, np.full(k, emp), np.full(k, 0.06),
+                     certified=np.zeros(k, bool), parent=parents)
     m.labour.inflow_total -= k  # the founder came from the parent firm, not from outside
     _occupy(m, rows)
     m.recorder.flows(m, "spinoff", parents, rows, 2, np.ones(k, dtype=np.int64))
     return k
 
 
-def _outside_or_same(m: ClusterModel, locs: np.ndarray) -> np.ndarray:
-    """A founder's SME starts in the same place if it has room, else outside parks in the province."""
+def _beside_or_outside(m: ClusterModel, locs: np.ndarray, land: float) -> np.ndarray:
+    """Where each founder's SME starts: its parent's place while that has ``land`` ha free, else the
+    province's first place outside parks; -1 where neither has room (the land is taken as it goes)."""
     geo = m.geo
     free = geo.free_ha(m.month)
     outside = {p: np.flatnonzero((geo.province == p) & (geo.kind == 3)) for p in range(len(geo.provinces))}
-    out = locs.copy()
+    out = np.full(len(locs), -1, np.int64)
     for i, loc in enumerate(locs):
-        if free[loc] < 0.1 and len(outside[geo.province[loc]]):
-            out[i] = outside[geo.province[loc]][0]
+        for place in (loc, *outside[geo.province[loc]][:1]):
+            if free[place] >= land:
+                out[i] = place
+                free[place] -= land
+                break
     return out
 
 
@@ -252,7 +271,7 @@ def arrive_fdi(m: ClusterModel) -> int:
         if pollutes and pol.refuse_polluting:
             m.refused_projects += 1
             continue
-        land = emp / d.workers_per_ha
+        land = float(land_needed(m, emp))  # what add_firms will book for it
         loc = choose_park(m, sector, land, pollutes, rng, counts)
         if loc < 0:
             m.unplaced_projects += 1

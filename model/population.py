@@ -48,6 +48,12 @@ def capabilities_for(m: ClusterModel, tech: np.ndarray, sector: np.ndarray, rng:
     return caps
 
 
+def land_needed(m: ClusterModel, employees: np.ndarray | float) -> np.ndarray | float:
+    """Park land (ha) a firm planned for ``employees`` workers takes: employees ÷ ``workers_per_ha``
+    (eq. 6.8; at least one worker). Known before the firm is made, so a place can be checked for it."""
+    return np.maximum(employees, 1.0) / m.sc.demography.workers_per_ha
+
+
 def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, tech: np.ndarray,
               employees: np.ndarray, output_per_worker: np.ndarray, *, names: list[str] | None = None,
               certified: np.ndarray | None = None, base_output: np.ndarray | None = None,
@@ -83,7 +89,7 @@ def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, t
         labour_coef=emp / np.maximum(output, 1e-9), cash=output * m.sc.finance.initial_cash_months,
         base_output=output if kind == LEAD else 0.0, demand_mult=1.0, output=output, certified=cert,
         parent=-1 if parent is None else parent, coached_until=-1, entry_step=m.month,
-        land_ha=emp / m.sc.demography.workers_per_ha, deliver_share=1.0, uni_partner=-1,
+        land_ha=land_needed(m, employees), deliver_share=1.0, uni_partner=-1,
         pollutes=rng.random(count) < m.polluting_share[sector])
     f.caps[rows] = caps
     f.workers[rows] = workers

@@ -182,6 +182,42 @@ def test_full_park_takes_no_arrivals():
     assert choose_park(m, 0, land=10_000.0, pollutes=False, rng=np.random.default_rng(0)) == -1
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_entrants_and_spin_offs_never_fill_a_park_past_its_area(seed):
+    # land-hungry newcomers (1 worker a hectare) arriving fast: each needs its own land, and those
+    # placed earlier in the month have taken theirs
+    hungry = ["demography.workers_per_ha=1", "labour.p_spinoff=0.1", "demography.sme_entry_rate=2",
+              "demography.entrant_employees=20", "geography.locations.0.occupied_ha=150",
+              "geography.locations.1.occupied_ha=60"]
+    m = ClusterModel(load_scenario(TINY, hungry), seed=seed)
+    n0 = m.firms.n
+    parks = m.geo.kind != 3
+    founded = 0
+    for _ in range(6):
+        m.step()
+        assert (m.geo.occupied[parks] <= m.geo.area[parks] + 1e-9).all(), m.current_date
+        founded += m.stats["spinoffs"] + m.stats["firm_entries"]
+    assert founded > 0  # newcomers kept coming, outside parks once the land ran out
+    assert (m.geo.kind[m.firms.loc[n0:m.firms.n]] == 3).any()
+
+
+def test_a_founder_with_no_land_anywhere_stays_with_the_parent():
+    # Bắc Giang has one park, full, and no place outside parks: its lead firm's engineers cannot found
+    full_b = ["geography.locations.1.occupied_ha=100", "labour.p_spinoff=0.1", "demography.sme_entry_rate=0",
+              "lead_firms=[{name: Lead A, sector: electronics_assembly, location: park_a, employees: 2000, "
+              "output: 600}, {name: Lead B, sector: electronics_assembly, location: park_b, employees: 2000, "
+              "output: 600}]"]
+    m = ClusterModel(load_scenario(TINY, full_b), seed=4)
+    lead_b, n0 = m.lead_rows["Lead B"], m.firms.n
+    for _ in range(3):
+        m.step()
+    spin = m.results()["flows"].query("kind == 'spinoff'")
+    assert len(spin) > 0  # Lead A's engineers still found SMEs (park A, then outside it)
+    assert not (m.firms.parent[n0 : m.firms.n] == lead_b).any()
+    assert (m.firms.parent[n0 : m.firms.n] == m.lead_rows["Lead A"]).any()
+    assert m.geo.occupied[1] <= m.geo.area[1] + 1e-9
+
+
 def test_agents_are_handles_to_rows(tiny):
     m = ClusterModel(tiny, seed=1)
     f = m.firms
