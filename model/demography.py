@@ -43,6 +43,7 @@ def sell_and_produce(m: ClusterModel, delivered: np.ndarray) -> None:
     f.sales_other[:n] = dom + export
     f.output[:n] = np.where(lead, lead_out, contract + dom + export)
     f.revenue[:n] = np.where(lead, lead_out, contract + dom * econ.domestic_market_price + export)
+    m.produced_n = n  # firms founded later this month have produced nothing yet (metrics._made)
 
 
 def account(m: ClusterModel) -> None:

@@ -98,7 +98,15 @@ class _Living:
         self.domestic = ~self.foreign
         self.kind = f.kind[self.rows]
         self.emp = _employees(m)[self.rows]
-        self.output = f.output[self.rows]
+        self.output = _made(m, self.rows)
+
+
+def _made(m: ClusterModel, rows: np.ndarray) -> np.ndarray:
+    """What firms ``rows`` produced this month: their ``output``, except for firms founded after the
+    month's production (entrants, spin-offs and FDI arrivals of phase 6), whose ``output`` is still
+    the plan they start with and who have sold nothing yet: 0 for them."""
+    f = m.firms
+    return f.output[rows] * (rows < getattr(m, "produced_n", f.n))
 
 
 def _living(m: ClusterModel) -> _Living:
@@ -305,7 +313,7 @@ def industrial_output(m: ClusterModel) -> float:
 def value_added_domestic(m: ClusterModel) -> float:
     f, s, a = m.firms, m.sc.sourcing, _living(m)
     rows = a.rows[a.domestic]
-    return float((f.revenue[rows] - (s.material_share + s.supplier_input_share) * f.output[rows]).sum())
+    return float((f.revenue[rows] - (s.material_share + s.supplier_input_share) * a.output[a.domestic]).sum())
 
 
 def domestic_output_share(m: ClusterModel) -> float:
@@ -401,7 +409,7 @@ def province_rows(m: ClusterModel) -> list[dict]:
     bounds = np.zeros(len(geo.provinces) + 1, dtype=np.int64)
     np.cumsum(np.bincount(prov, minlength=len(geo.provinces)), out=bounds[1:])
     loc = f.loc[rows]
-    emp, output, tech, foreign = f.employees[rows], f.output[rows], f.tech[rows], f.foreign[rows]
+    emp, output, tech, foreign = f.employees[rows], _made(m, rows), f.tech[rows], f.foreign[rows]
     park = ((geo.kind == 0) | (geo.kind == 2))[loc]  # industrial (KCN) and high-tech parks
     elec = m.sector_ids.index("electronics_assembly") if "electronics_assembly" in m.sector_ids else 0
     is_elec = f.sector[rows] == elec

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from model.cluster_model import ClusterModel
+from model.firms import LEAD
 from model.metrics import INDICATORS
 from model.scenario import load_scenario
 from tests.conftest import TINY, run_model
@@ -189,3 +191,25 @@ def test_simulate_gives_the_tables_of_a_plain_loop(tiny):
     assert months == len(plain["indicators"])
     for name in plain:
         pd.testing.assert_frame_equal(tables[name], plain[name], check_exact=True, obj=name)
+
+
+def test_the_months_output_and_value_added_are_what_firms_sold():
+    """Output counts what was made and sold this month: a firm founded after the month's
+    production (entrant, spin-off, FDI arrival) has a plan but has made nothing yet."""
+    busy = ["demography.sme_entry_rate=1", "labour.p_spinoff=0.01", "demography.fdi_arrivals_per_year=60"]
+    m = ClusterModel(load_scenario(TINY, busy), seed=5)
+    s = m.sc.sourcing
+    newborn_months = 0
+    for _ in range(6):
+        m.step()
+        f, n = m.firms, m.firms.n
+        alive, lead, dom = f.alive[:n], f.kind[:n] == LEAD, ~f.foreign[:n]
+        sold = np.where(lead, f.revenue[:n], f.sales_contract[:n] + f.sales_other[:n])  # a lead firm's revenue is its output
+        row = m.recorder.indicators[-1]
+        assert row["industrial_output"] == pytest.approx(sold[alive].sum(), rel=1e-12)
+        va = (f.revenue[:n] - (s.material_share + s.supplier_input_share) * sold)[alive & dom].sum()
+        assert row["value_added_domestic"] == pytest.approx(va, rel=1e-12)
+        provinces = sum(r["industrial_output"] for r in m.recorder.provinces[-len(m.geo.provinces):])
+        assert provinces == pytest.approx(row["industrial_output"], rel=1e-12)
+        newborn_months += m.stats["firm_entries"] + m.stats["fdi_arrivals"] > 0
+    assert newborn_months >= 3  # the identity was tested on months with newborns
