@@ -369,7 +369,7 @@ def run_demography_phase(m: ClusterModel) -> None:
     entered = enter_smes(m, m.imports)
     arrived = arrive_fdi(m)
     relocate(m)
-    m.stats.update(firm_exits=len(gone), spinoffs=spun, firm_entries=entered + spun, fdi_arrivals=arrived)
+    m.stats.update(firm_exits=len(gone) + m.policy.closed_firms, spinoffs=spun, firm_entries=entered + spun, fdi_arrivals=arrived)
     check_growth(m)
 
 

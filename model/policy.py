@@ -33,6 +33,7 @@ class PolicyState:
         self.month_spend = np.zeros(len(self.blocks))
         self.total_spend = 0.0
         self.done_events: set[tuple[int, int, str]] = set()
+        self.closed_firms = 0
         self.base_quality = m.inst.quality.copy() if hasattr(m, "inst") else None
         self._reset(m)
 
@@ -62,6 +63,7 @@ class PolicyState:
         if m.date.endswith("-01"):
             self.year_spend[:] = 0.0
         self.month_spend[:] = 0.0
+        self.closed_firms = 0  # lead firms a lead_firm_exit closed this month (counted in firm_exits)
         self._reset(m)
         m.inst.quality[:] = self.base_quality
         f = m.firms
@@ -140,8 +142,9 @@ class PolicyState:
 
     def _local_content_incentive(self, m: ClusterModel, i: int, b: Any) -> None:
         sel = self._categories(m, b.categories)[:, None] & self._provinces(m, b)[None, :]
-        self.local_credit = np.where(sel, np.maximum(self.local_credit, b.credit_rate), self.local_credit)
-        self.local_credit_block = np.where(sel, i, self.local_credit_block)
+        higher = sel & (b.credit_rate > self.local_credit)  # the best rate applies, and its block pays it
+        self.local_credit = np.where(higher, b.credit_rate, self.local_credit)
+        self.local_credit_block = np.where(higher, i, self.local_credit_block)
 
     def account_local_credit(self, m: ClusterModel, delivered: np.ndarray) -> None:
         """Book the credit paid on domestic inputs bought by foreign firms this month."""
@@ -254,8 +257,8 @@ class PolicyState:
                 if self._once(m, i, j, "open", o.opens):
                     loc = m.geo.index[o.location]
                     m.geo.opens[loc] = min(m.geo.opens[loc], m.month)
-                    if o.area_ha is not None:
-                        m.geo.area[loc] = o.area_ha
+                    if o.area_ha is not None:  # never below the land already taken (scenario.py checks the file)
+                        m.geo.area[loc] = max(o.area_ha, m.geo.occupied[loc])
                     self.book(i, b.cost_per_ha * (m.geo.area[loc] - m.geo.occupied[loc]))
             for j, o in enumerate(b.park_expansions):
                 if self._once(m, i, j, "expand", o.date):
@@ -266,12 +269,14 @@ class PolicyState:
                     m.geo.upgrade_road(r.a, r.b, r.factor)
                     m.refresh_weights()
                     self.book(i, b.cost_per_road)
-        elif b.type == "lead_firm_exit" and b.downsizing >= 1.0 and self._once(m, i, 0, "exit", b.start):
+        elif (b.type == "lead_firm_exit" and b.downsizing >= 1.0 and m.month <= self.end[i]
+              and self._once(m, i, 0, "exit", b.start)):  # a window that ended before the month closes nothing
             from model.demography import close_firms
 
             row = m.lead_rows[b.firm]
             if m.firms.alive[row]:
                 close_firms(m, np.array([row]))
+                self.closed_firms += 1
 
     def _once(self, m: ClusterModel, i: int, j: int, what: str, date: str) -> bool:
         key = (i, j, what)

@@ -471,6 +471,51 @@ def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:
                                                          "in policy.parquet)"))
     for i, pol in enumerate(sc.policies):
         _check_policy(pol, ("policies", i), need, provinces, districts, locs, sectors, cats, leads, insts)
+        if pol.type == "infrastructure":
+            out.extend(_park_opening_problems(pol, ("policies", i), g))
+    out.extend(_overlapping_levers(sc))
+    return out
+
+
+# levers whose effect in a month is one block's settings (policy.PolicyState keeps a single one):
+# two such blocks active at once would have the later one replace the earlier, silently
+SINGLE_BLOCK_LEVERS = ("rd_subsidy", "sme_credit", "investment_promotion", "environmental_standard")
+
+
+def _overlapping_levers(sc: Scenario) -> list[tuple[tuple, Any, str]]:
+    """Two blocks of one single-block lever whose windows overlap (a window without end runs on)."""
+    out = []
+    for i, pol in enumerate(sc.policies):
+        if pol.type not in SINGLE_BLOCK_LEVERS:
+            continue
+        for j, other in enumerate(sc.policies[:i]):
+            if other.type != pol.type:
+                continue
+            if pol.start <= (other.end or "9999-12") and other.start <= (pol.end or "9999-12"):
+                out.append((("policies", i, "start"), pol.start, (
+                    f"this {pol.type} block ({policy_label(pol, i)!r}, {pol.start} to {pol.end or 'the end'}) is "
+                    f"active at the same time as {policy_label(other, j)!r} (policies[{j}], {other.start} to "
+                    f"{other.end or 'the end'}); the model runs one {pol.type} at a time, so merge them into one "
+                    "block or give them windows that do not overlap")))
+                break
+    return out
+
+
+def _park_opening_problems(pol: Any, path: tuple, g: Any) -> list[tuple[tuple, Any, str]]:
+    """Park openings of an infrastructure block: only parks open, and never smaller than their occupied land."""
+    out = []
+    by_id = {loc.id: loc for loc in g.locations}
+    for j, o in enumerate(pol.park_openings):
+        loc = by_id.get(o.location)
+        if loc is None:
+            continue  # reported as an unknown location
+        if loc.kind == "outside":
+            out.append((path + ("park_openings", j, "location"), o.location,
+                        f"{o.location} is a place outside parks (kind outside): only a park (kcn, ccn, hitech) opens"))
+        elif o.area_ha is not None and o.area_ha < loc.occupied_ha:
+            out.append((path + ("park_openings", j, "area_ha"), o.area_ha,
+                        f"area_ha {o.area_ha:g} is less than the {loc.occupied_ha:g} ha already occupied in "
+                        f"{o.location} (geography occupied_ha)"))
     return out
 
 

@@ -351,7 +351,8 @@ def test_an_unknown_name_used_in_many_places_is_one_problem(tmp_path):
 def test_two_policies_with_one_label_are_refused_at_the_second(tmp_path):
     """policy.parquet names a policy by its label: two with one label made its rows ambiguous."""
     text = TINY_TEXT + ("policies:\n  - {type: sme_credit, label: credit}\n"
-                        "  - {type: rd_subsidy, label: credit}\n  - {type: sme_credit}\n  - {type: sme_credit}\n")
+                        "  - {type: rd_subsidy, label: credit}\n  - {type: university_partnership}\n"
+                        "  - {type: university_partnership}\n")  # unlabelled blocks of one lever get distinct labels
     with pytest.raises(ScenarioError) as err:
         load_scenario(write(tmp_path, text))
     (issue,) = err.value.errors

@@ -103,3 +103,56 @@ def test_lever_spending_is_recorded_per_block():
     by_year = pol.groupby(pol["date"].str[:4])["spend"].sum()
     assert (by_year <= 6 + 1e-9).all() and by_year.iloc[0] > 0  # the yearly budget caps spending
     assert res["indicators"]["policy_spend_cumulative"].iloc[-1] == pytest.approx(pol["spend"].sum())
+
+
+def test_two_blocks_of_a_single_block_lever_may_not_overlap():
+    from model.scenario import ScenarioError, load_scenario
+
+    a = "{type: rd_subsidy, label: A, rate: 1.0, rd_response: 10, end: 2023-12}"
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(TINY, [f"policies=[{a}, {{type: rd_subsidy, label: B, rate: 0.0, start: 2023-06}}]"])
+    issue = err.value.errors[0]
+    assert (issue.file, issue.path) == ("--set", "policies[1].start")
+    assert "active at the same time as 'A'" in issue.message and "merge them" in issue.message
+    # one after the other is fine
+    load_scenario(TINY, [f"policies=[{a}, {{type: rd_subsidy, label: B, rate: 0.5, start: 2024-01}}]"])
+
+
+def test_park_openings_open_parks_only_and_never_below_their_occupied_land():
+    from model.scenario import ScenarioError, load_scenario
+
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(TINY, ["policies=[{type: infrastructure, park_openings: [{location: park_a, opens: 2023-03, "
+                             "area_ha: 10}, {location: out_a, opens: 2023-03}]}]"])
+    found = {(e.path, e.message.split(":")[0]) for e in err.value.errors}
+    assert ("policies[0].park_openings[0].area_ha", "area_ha 10 is less than the 50 ha already occupied in park_a "
+            "(geography occupied_ha)") in found
+    assert any(p == "policies[0].park_openings[1].location" for p, _ in found)
+
+
+def test_a_lead_firm_exit_whose_window_ended_before_the_start_closes_nothing():
+    from model.cluster_model import ClusterModel
+    from model.scenario import load_scenario
+
+    sc = load_scenario(TINY, ["end=2023-03", "policies=[{type: lead_firm_exit, label: gone, firm: Lead A, "
+                              "start: 2020-01, end: 2020-06, downsizing: 1.0}]"])
+    assert any("never acts" in w for w in sc.idle_policies())
+    m = ClusterModel(sc, seed=1)
+    for _ in range(3):
+        m.step()
+    assert m.firms.alive[m.lead_rows["Lead A"]]
+    sc_now = load_scenario(TINY, ["end=2023-03", "policies=[{type: lead_firm_exit, label: gone, firm: Lead A, "
+                                  "start: 2023-02, downsizing: 1.0}]"])
+    m = ClusterModel(sc_now, seed=1)
+    for _ in range(3):
+        m.step()
+    assert not m.firms.alive[m.lead_rows["Lead A"]]  # inside its window it does close the firm
+    assert sum(r["firm_exits"] for r in m.recorder.indicators) >= 1  # and the closure counts as an exit
+
+
+def test_local_content_credit_is_booked_to_the_block_whose_rate_applies():
+    tables = run_task(Task("t", str(TINY), 1, ("end=2023-06", "policies=[{type: local_content_incentive, label: A, "
+                                                "credit_rate: 0.5}, {type: local_content_incentive, label: B, "
+                                                "credit_rate: 0.0}]"), ("policy",)))["policy"]
+    spend = tables.groupby("policy")["spend"].sum()
+    assert spend["A"] > 0 and spend["B"] == 0
