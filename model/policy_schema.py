@@ -33,7 +33,8 @@ class PolicyBase(Strict):
     """What every lever has: a label, a window and an optional yearly budget cap."""
 
     label: str | None = Field(None, description="name shown in results (defaults to the type)")
-    start: YearMonth = Field("2023-01", description="first month the lever is active (YYYY-MM)")
+    start: YearMonth = Field("2023-01", description="first month the lever is active (YYYY-MM); "
+                             "a block without one starts with the scenario")
     end: YearMonth | None = Field(None, description="last month active (YYYY-MM); none = to the horizon")
     budget: float | None = Field(None, ge=0, le=1e7, description="VND bn per year cap on spending; none = uncapped")
     provinces: list[str] = Field(default_factory=list, description="provinces targeted (empty = all)")

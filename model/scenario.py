@@ -182,6 +182,16 @@ class Scenario(Strict):
 
     _source: str | None = PrivateAttr(None)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _policies_start_with_the_scenario(cls, data: Any) -> Any:
+        """A policy block without ``start`` starts when the scenario does (not at a fixed month)."""
+        if isinstance(data, dict) and isinstance(data.get("policies"), list):
+            start = data.get("start", "2023-01")
+            data = {**data, "policies": [{**b, "start": start} if isinstance(b, dict) and "start" not in b else b
+                                         for b in data["policies"]]}
+        return data
+
     @model_validator(mode="after")
     def _category_count(self) -> Scenario:
         if len(self.categories) > MAX_CATEGORIES:

@@ -215,3 +215,11 @@ def test_geography_path_is_relative_to_the_file_that_names_it(tmp_path):
     (sub / "child.yaml").write_text(f"extends: {TINY}\nname: child\n", encoding="utf-8")
     sc = load_scenario(sub / "child.yaml")
     assert [loc.id for loc in sc.geography.locations] == ["park_a", "park_b", "out_a"]
+
+
+def test_a_policy_without_start_starts_with_the_scenario():
+    sc = load_scenario(TINY, ["start=2022-01", "end=2022-12",
+                              "policies=[{type: rd_subsidy, label: R, end: 2022-12}, "
+                              "{type: rd_subsidy, label: S, start: 2024-01}]"])
+    assert [p.start for p in sc.policies] == ["2022-01", "2024-01"]
+    assert sc.idle_policies() == ["policy 'S' starts 2024-01, after the scenario's end 2022-12: it never acts"]
