@@ -187,7 +187,7 @@ class Scenario(Strict):
     def _policies_start_with_the_scenario(cls, data: Any) -> Any:
         """A policy block without ``start`` starts when the scenario does (not at a fixed month)."""
         if isinstance(data, dict) and isinstance(data.get("policies"), list):
-            start = data.get("start", "2023-01")
+            start = data.get("start", cls.model_fields["start"].default)
             data = {**data, "policies": [{**b, "start": start} if isinstance(b, dict) and "start" not in b else b
                                          for b in data["policies"]]}
         return data
