@@ -17,14 +17,16 @@ import statistics
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: benchmarks/ is a package of the project root
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.run import _median  # noqa: E402
+
 # the targets of issue 6: baseline to 2030 and 100k firms for 96 months, in seconds; recording share
 TARGET_RUN_S = {"baseline": 2.0, "100k": 60.0}
 TARGET_RECORDING = 0.15
 TARGET_SPEEDUP = 20.0
-
-
-def _median(runs: list[dict], key: str) -> float:
-    return statistics.median(r[key] for r in runs)
 
 
 def draw(figures: dict, path: Path) -> Path:
