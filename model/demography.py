@@ -257,7 +257,7 @@ def arrive_fdi(m: ClusterModel) -> int:
     d, rng = m.sc.demography, m.rng_demography
     pol = m.policy
     n_base = rng.poisson(d.fdi_arrivals_per_year / 12)
-    n_extra = rng.poisson(pol.extra_arrivals / 12) if pol.extra_arrivals > 0 else 0
+    n_extra = pol.affordable_projects(rng.poisson(pol.extra_arrivals / 12)) if pol.extra_arrivals > 0 else 0
     shares = _norm(np.array([d.fdi_sector_shares.get(s, 0.0) for s in m.sector_ids]))
     sectors = list(rng.choice(len(shares), n_base, p=shares)) if n_base else []
     if n_extra:

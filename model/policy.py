@@ -34,6 +34,7 @@ class PolicyState:
         self.total_spend = 0.0
         self.done_events: set[tuple[int, int, str]] = set()
         self.closed_firms = 0
+        self.partner_links: dict[int, int] = {}  # per university_partnership block, the links it made
         self.base_quality = m.inst.quality.copy() if hasattr(m, "inst") else None
         self._reset(m)
 
@@ -49,7 +50,7 @@ class PolicyState:
         self.credit: Any = None
         self.credit_block = -1
         self.extra_graduates = np.zeros((len(m.sc.institutions), 3))
-        self.extra_arrivals, self.promo_sector_shares, self.promo_block = 0.0, None, -1
+        self.extra_arrivals, self.promo_sector_shares, self.promo_block, self.promo_cost = 0.0, None, -1, 0.0
         self.incentive = np.zeros(n_p)
         self.refuse_polluting = False
         self.relocate_districts: list[int] = []
@@ -69,7 +70,7 @@ class PolicyState:
         f = m.firms
         f.demand_mult[: f.n] = 1.0
         for i, b in enumerate(self.blocks):
-            self._events(m, i, b)  # dated events (parks, roads, exits) fire once, even after the window
+            self._events(m, i, b)  # dated events (parks, roads, exits) happen once (see _works, _events)
             if not (self.start[i] <= m.month <= self.end[i]) or self._exhausted(i, b):
                 continue
             getattr(self, "_" + b.type)(m, i, b)
@@ -162,19 +163,29 @@ class PolicyState:
     def _training_expansion(self, m: ClusterModel, i: int, b: Any) -> None:
         j = m.inst.names.index(b.institution)
         extra = np.array(b.extra_graduates.as_tuple())
+        cost = extra.sum() * b.cost_per_graduate / 12
+        if cost > self._room(i):  # the budget left pays for that share of this month's graduates
+            extra = extra * (self._room(i) / cost)
+            cost = self._room(i)
         self.extra_graduates[j] += extra
         m.inst.quality[j] = min(1.0, m.inst.quality[j] + b.quality_gain)
-        self.book(i, min(extra.sum() * b.cost_per_graduate / 12, self._room(i)))
+        self.book(i, cost)
 
     def _university_partnership(self, m: ClusterModel, i: int, b: Any) -> None:
+        links = self.partner_links.get(i, 0)
         quota = int(np.floor(b.partnerships_per_year / 12 + m.rng_policy.random()))
+        if b.budget is not None and b.cost_per_partnership > 0:
+            # a new link only if the block can pay for all its links through December, and for a full
+            # year within its yearly budget (links are kept, so they are paid every year after)
+            monthly, left = b.cost_per_partnership / 12, 13 - int(m.date[5:7])  # months to December
+            this_year = (self._room(i) - links * monthly * left) // (monthly * left)
+            every_year = (b.budget - links * b.cost_per_partnership) // b.cost_per_partnership
+            quota = int(min(quota, max(min(this_year, every_year), 0)))
         if quota and len(m.inst.names):
             q = m.inst.quality / m.inst.quality.sum() if m.inst.quality.sum() > 0 else None
             inst = int(m.rng_policy.choice(len(m.inst.names), p=q))
-            made = link_partners(m, inst, quota)
-            self.partner_links = getattr(self, "partner_links", {})
-            self.partner_links[i] = self.partner_links.get(i, 0) + made
-        links = getattr(self, "partner_links", {}).get(i, 0)
+            links += link_partners(m, inst, quota)
+            self.partner_links[i] = links
         self.book(i, min(links * b.cost_per_partnership / 12, self._room(i)))
 
     def _sme_credit(self, m: ClusterModel, i: int, b: Any) -> None:
@@ -226,8 +237,14 @@ class PolicyState:
         self.incentive = np.maximum(self.incentive, b.incentive * self._provinces(m, b))
         self.promo_block, self.promo_cost = i, b.cost_per_project
 
+    def affordable_projects(self, projects: int) -> int:
+        """How many of ``projects`` promoted FDI projects the promotion block's budget left pays for."""
+        if self.promo_cost <= 0:
+            return projects
+        return int(min(projects, self._room(self.promo_block) // self.promo_cost))
+
     def spend_promotion(self, m: ClusterModel, projects: int) -> None:
-        self.book(self.promo_block, min(projects * self.promo_cost, self._room(self.promo_block)))
+        self.book(self.promo_block, projects * self.promo_cost)
 
     def _environmental_standard(self, m: ClusterModel, i: int, b: Any) -> None:
         self.refuse_polluting |= b.refuse_polluting
@@ -253,37 +270,51 @@ class PolicyState:
     # -- dated events ---------------------------------------------------------------------------------
     def _events(self, m: ClusterModel, i: int, b: Any) -> None:
         if b.type == "infrastructure":
-            for j, o in enumerate(b.park_openings):
-                if self._once(m, i, j, "open", o.opens):
-                    loc = m.geo.index[o.location]
-                    m.geo.opens[loc] = min(m.geo.opens[loc], m.month)
-                    if o.area_ha is not None:  # never below the land already taken (scenario.py checks the file)
-                        m.geo.area[loc] = max(o.area_ha, m.geo.occupied[loc])
-                    self.book(i, b.cost_per_ha * (m.geo.area[loc] - m.geo.occupied[loc]))
-            for j, o in enumerate(b.park_expansions):
-                if self._once(m, i, j, "expand", o.date):
-                    m.geo.area[m.geo.index[o.location]] += o.add_ha
-                    self.book(i, b.cost_per_ha * o.add_ha)
-            for j, r in enumerate(b.roads):
-                if self._once(m, i, j, "road", r.date):
-                    m.geo.upgrade_road(r.a, r.b, r.factor)
-                    m.refresh_weights()
-                    self.book(i, b.cost_per_road)
+            self._works(m, i, b)
         elif (b.type == "lead_firm_exit" and b.downsizing >= 1.0 and m.month <= self.end[i]
-              and self._once(m, i, 0, "exit", b.start)):  # a window that ended before the month closes nothing
+              and self._due(m, i, 0, "exit", b.start)):  # a window that ended before the month closes nothing
             from model.demography import close_firms
 
+            self.done_events.add((i, 0, "exit"))
             row = m.lead_rows[b.firm]
             if m.firms.alive[row]:
                 close_firms(m, np.array([row]))
                 self.closed_firms += 1
 
-    def _once(self, m: ClusterModel, i: int, j: int, what: str, date: str) -> bool:
-        key = (i, j, what)
-        if key in self.done_events or month_index(date, m.sc.start) > m.month:
+    def _works(self, m: ClusterModel, i: int, b: Any) -> None:
+        """Infrastructure's openings, expansions and roads, in the order listed: each is built in the
+        first month from its date that lies in its block's window and in which the block's budget left
+        this year covers its cost; until then it waits, and a work that never fits is never built
+        (scenario.py refuses dates outside the window and works dearer than a whole year's budget)."""
+        if not (self.start[i] <= m.month <= self.end[i]):
+            return
+        geo = m.geo
+        for j, o in enumerate(b.park_openings):
+            if self._due(m, i, j, "open", o.opens):
+                loc = geo.index[o.location]
+                area = geo.area[loc] if o.area_ha is None else max(o.area_ha, geo.occupied[loc])  # never below the land taken
+                if self._pay(i, (i, j, "open"), b.cost_per_ha * max(area - geo.occupied[loc], 0.0)):
+                    geo.opens[loc] = min(geo.opens[loc], m.month)
+                    geo.area[loc] = area
+        for j, o in enumerate(b.park_expansions):
+            if self._due(m, i, j, "expand", o.date) and self._pay(i, (i, j, "expand"), b.cost_per_ha * o.add_ha):
+                geo.area[geo.index[o.location]] += o.add_ha
+        for j, r in enumerate(b.roads):
+            if self._due(m, i, j, "road", r.date) and self._pay(i, (i, j, "road"), b.cost_per_road):
+                geo.upgrade_road(r.a, r.b, r.factor)
+                m.refresh_weights()
+
+    def _pay(self, i: int, event: tuple[int, int, str], cost: float) -> bool:
+        """Book a dated work's ``cost`` to block ``i`` if its budget left this year covers it; the work is then done."""
+        if cost > self._room(i):
             return False
-        self.done_events.add(key)
+        self.book(i, cost)
+        self.done_events.add(event)
         return True
+
+    def _due(self, m: ClusterModel, i: int, j: int, what: str, date: str) -> bool:
+        """A dated event not yet done whose date has come."""
+        return (i, j, what) not in self.done_events and month_index(date, m.sc.start) <= m.month
 
     @property
     def month_by_label(self) -> dict[str, float]:

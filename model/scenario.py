@@ -482,7 +482,7 @@ def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:
     for i, pol in enumerate(sc.policies):
         _check_policy(pol, ("policies", i), need, provinces, districts, locs, sectors, cats, leads, insts)
         if pol.type == "infrastructure":
-            out.extend(_park_opening_problems(pol, ("policies", i), g))
+            out.extend(_infrastructure_problems(pol, ("policies", i), g))
     out.extend(_overlapping_levers(sc))
     return out
 
@@ -511,10 +511,26 @@ def _overlapping_levers(sc: Scenario) -> list[tuple[tuple, Any, str]]:
     return out
 
 
-def _park_opening_problems(pol: Any, path: tuple, g: Any) -> list[tuple[tuple, Any, str]]:
-    """Park openings of an infrastructure block: only parks open, and never smaller than their occupied land."""
+def _infrastructure_problems(pol: Any, path: tuple, g: Any) -> list[tuple[tuple, Any, str]]:
+    """An infrastructure block's works: only parks open, never smaller than their occupied land; every
+    work dated within the block's window and costing no more than a whole year's budget (a work
+    waits until the year's budget left covers it, so a dearer one would never be built)."""
     out = []
     by_id = {loc.id: loc for loc in g.locations}
+    window = f"{pol.start} to {pol.end}" if pol.end else f"from {pol.start}"
+
+    def check(key: tuple, date: str, cost: float, what: str) -> None:
+        if date < pol.start or (pol.end is not None and date > pol.end):
+            out.append((path + key + (("opens",) if key[0] == "park_openings" else ("date",)), date,
+                        f"the {what} is dated {date}, outside its block's window ({window}; a block without "
+                        "start starts with the scenario): a work is built within its block's window, so move "
+                        "the date or the block's start or end"))
+        elif pol.budget is not None and cost > pol.budget:
+            out.append((path + ("budget",), pol.budget,
+                        f"the {what} ({'.'.join(map(str, key))}) costs VND {cost:g} bn, more than the block's "
+                        f"yearly budget of {pol.budget:g} bn: it would never be built; raise the budget or "
+                        "lower its cost"))
+
     for j, o in enumerate(pol.park_openings):
         loc = by_id.get(o.location)
         if loc is None:
@@ -526,6 +542,14 @@ def _park_opening_problems(pol: Any, path: tuple, g: Any) -> list[tuple[tuple, A
             out.append((path + ("park_openings", j, "area_ha"), o.area_ha,
                         f"area_ha {o.area_ha:g} is less than the {loc.occupied_ha:g} ha already occupied in "
                         f"{o.location} (geography occupied_ha)"))
+        else:  # its land beyond what is taken at the start (firms settle only in open parks)
+            area = loc.area_ha if o.area_ha is None else o.area_ha
+            check(("park_openings", j), o.opens, pol.cost_per_ha * (area - loc.occupied_ha),
+                  f"opening of {o.location}")
+    for j, o in enumerate(pol.park_expansions):
+        check(("park_expansions", j), o.date, pol.cost_per_ha * o.add_ha, f"expansion of {o.location}")
+    for j, r in enumerate(pol.roads):
+        check(("roads", j), r.date, pol.cost_per_road, f"road {r.a}–{r.b}")
     return out
 
 
