@@ -110,10 +110,12 @@ class PolicyState:
         self.matchmaking = max(self.matchmaking, b.matchmaking)
         enrolled = (f.coached_until[:n] >= m.month) & f.alive[:n]
         monthly_cost = b.cost_per_sme / 12
-        room = self._room(i) - enrolled.sum() * monthly_cost
+        left = 13 - int(m.date[5:7])  # months to December, this one included
+        # the enrolled SMEs' coaching this year comes first (it is paid from next year's budget after)
+        room = self._room(i) - monthly_cost * np.minimum(f.coached_until[:n][enrolled] - m.month + 1, left).sum()
         quota = int(np.floor(b.smes_per_year / 12 + m.rng_policy.random()))
-        if np.isfinite(room):  # enrol only as many as the budget can carry through their coaching
-            quota = int(min(quota, max(room // max(monthly_cost * b.months, 1e-9), 0)))
+        if np.isfinite(room):  # enrol only as many as the budget left can carry through this year's coaching
+            quota = int(min(quota, max(room // max(monthly_cost * min(b.months, left), 1e-9), 0)))
         if quota > 0:
             self._enrol(m, b, quota)
         enrolled = (f.coached_until[:n] >= m.month) & f.alive[:n]

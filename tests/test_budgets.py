@@ -108,3 +108,19 @@ def test_promoted_projects_are_cut_to_what_the_budget_left_pays():
     assert sum(spend[:12]) == pytest.approx(60) and sum(spend[12:]) == pytest.approx(60)
     assert all(s % 20 == 0 for s in spend)  # whole projects
     assert 0 < fdi[11] - before <= 3 and 0 < fdi[17] - fdi[11] <= 3  # no project beyond the three paid for
+
+
+def test_supplier_development_enrols_only_what_the_year_can_pay():
+    # 600 SMEs a year asked for, 12 bn a year: 2.5 bn a month pays 30 coaching places at 1 bn a year
+    sc = load_scenario(TINY, ["end=2024-03", *QUIET, "policies=[{type: supplier_development, label: S, budget: 12, "
+                              "smes_per_year: 600, cost_per_sme: 1, months: 6, selection: random}]"])
+    spend, enrolled = [], []
+    for m in _months(sc, 15):
+        f = m.firms
+        coached = int(((f.coached_until[: f.n] >= m.month) & f.alive[: f.n]).sum())
+        enrolled.append(coached)
+        spend.append(m.policy.month_by_label["S"])
+    assert sum(spend[:12]) <= 12 + 1e-9 and sum(spend[12:]) <= 12 + 1e-9
+    assert max(enrolled) > 0
+    # every SME coached in a month is paid for in that month, all year (no place without money)
+    assert np.allclose(spend, np.array(enrolled) / 12)
