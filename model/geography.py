@@ -78,11 +78,11 @@ class Geography:
                           self.district_lat[None, :], self.district_lon[None, :]) * g.road_factor
         for o in g.distances:
             a, b = d_index[o.a], d_index[o.b]
-            # scale every location pair between the two districts to the given road km
-            ratio = o.km / max(dd[a, b], 1e-9)
+            # scale every location pair between the two districts to the given road km (districts drawn
+            # at one point have no estimate to scale: their places are then the given km apart)
             pair = (self.district[:, None] == a) & (self.district[None, :] == b)
             pair |= pair.T
-            base = np.where(pair, base * ratio, base)
+            base = np.where(pair, base * (o.km / dd[a, b]) if dd[a, b] > 1e-6 else o.km, base)
             dd[a, b] = dd[b, a] = o.km
         self.km = np.maximum(base, MIN_KM)
         np.fill_diagonal(self.km, MIN_KM)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import types
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,6 +18,8 @@ def _takes_numbers(annotation: Any) -> bool:
     if annotation in (int, float):
         return True
     origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:  # a bounded number (Weight)
+        return _takes_numbers(args[0])
     if origin is dict and len(args) == 2:
         return _takes_numbers(args[1])
     if origin in (Union, types.UnionType):
@@ -89,6 +91,11 @@ class ShareTriple(SkillTriple):
     operator: float = Field(ge=0, le=1, description="per operator, 0–1")
     technician: float = Field(ge=0, le=1, description="per technician, 0–1")
     engineer: float = Field(ge=0, le=1, description="per engineer, 0–1")
+
+
+MAX_WEIGHT = 1e6
+Weight = Annotated[float, Field(ge=0, le=MAX_WEIGHT)]
+"""A relative weight in a map of weights that is normalised to shares (bounded: sums stay finite)."""
 
 
 def check_weights(key: str, weights: dict[str, float], *, positive_sum: bool = True) -> None:
@@ -230,7 +237,7 @@ class Sourcing(Strict):
                               source="Assumption")
     p_review: float = P(0.25, 0, 1, unit="probability per month a buyer re-tenders a need it imports",
                         source="Assumption: purchasing reviews import sourcing about quarterly")
-    supplier_bom: dict[str, float] = Field(
+    supplier_bom: dict[str, Weight] = Field(
         default_factory=lambda: dict(packaging=0.2, plastic_parts=0.25, metal_stamping=0.25, moulds_jigs=0.15,
                                      precision_parts=0.15),
         description="mix of the components suppliers buy (tier-2 demand), shares normalised. Assumption")
@@ -367,7 +374,7 @@ class Demography(Strict):
     entrant_employees: float = P(30, 1, 10000, unit="persons, median size of an entrant", source="Assumption: 97% of SI firms small or micro (VASI)")
     fdi_arrivals_per_year: float = P(20, 0, 1000, unit="new FDI projects per year in the region",
                                      source="Bắc Ninh/Bắc Giang/Thái Nguyên add tens of projects a year (IZ authorities)")
-    fdi_sector_shares: dict[str, float] = Field(
+    fdi_sector_shares: dict[str, Weight] = Field(
         default_factory=lambda: dict(electronics_assembly=0.45, semiconductors=0.1, electrical_equipment=0.2,
                                      mechanical_engineering=0.2, metals_materials=0.05),
         description="share of arriving projects by sector (normalised). Assumption from IZ project lists")

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from model.params import FieldProblem, P, SkillTriple, Strict, check_weights
+from model.params import FieldProblem, P, SkillTriple, Strict, Weight, check_weights
 
 
 def _month_text(value: object) -> object:
@@ -146,7 +146,7 @@ class InvestmentPromotion(PolicyBase):
 
     type: Literal["investment_promotion"]
     extra_arrivals_per_year: float = P(10, 0, 1000, unit="projects per year", source="Scenario choice")
-    sector_shares: dict[str, float] = Field(default_factory=dict, description="sector mix of the extra projects (empty = baseline mix)")
+    sector_shares: dict[str, Weight] = Field(default_factory=dict, description="sector mix of the extra projects (empty = baseline mix)")
     incentive: float = P(1.0, 0, 10, unit="logit bonus of targeted provinces' parks", source="Assumption")
     cost_per_project: float = P(20, 0, 1e5, unit="VND bn per attracted project", source="Assumption: incentives and promotion")
 

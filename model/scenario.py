@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
@@ -31,6 +31,7 @@ from model.params import (
     SkillTriple,
     Sourcing,
     Strict,
+    Weight,
 )
 from model.policy_schema import Policy, YearMonth, policy_label
 from model.yamlio import ConfigError as ScenarioError
@@ -119,8 +120,8 @@ class FirmGroup(Strict):
     label: str = Field(min_length=1, description="name of the group")
     kind: Literal["domestic_sme", "fdi_supplier", "fdi_lead"] = Field(description="agent type")
     count: int = Field(ge=0, le=1_000_000, description="number of firms")
-    locations: dict[str, float] = Field(min_length=1, description="location id → weight")
-    sectors: dict[str, float] = Field(min_length=1, description="sector id → weight")
+    locations: dict[str, Weight] = Field(min_length=1, description="location id → weight")
+    sectors: dict[str, Weight] = Field(min_length=1, description="sector id → weight")
     employees_median: float = P(60, 1, 100_000, unit="persons", source="see the scenario file")
     employees_sigma: float = P(0.9, 0, 5, unit="s.d. of log employees", source="Assumption: firm sizes are log-normal")
     tech_mean: float = P(0.3, 0, 1, unit="mean τ", source="see the scenario file")
@@ -202,7 +203,7 @@ class Scenario(Strict):
     @model_validator(mode="after")
     def _horizon(self) -> Scenario:
         if self.end < self.start:  # end is the last month simulated: end = start is a one-month run
-            raise FieldProblem("end", f"start {self.start} must be before end {self.end} or the same month "
+            raise FieldProblem(("end", "start"), f"start {self.start} must be before end {self.end} or the same month "
                                       f"(end is the last month simulated; end = start runs one month)")
         if self.end > LAST_MONTH or self.start < "2000-01":
             raise FieldProblem("end" if self.end > LAST_MONTH else "start",
@@ -298,11 +299,21 @@ def _issues(err: ValidationError, data: Any, lines: yamlio.LineMap, file: str) -
     for e in err.errors(include_url=False):
         problem = (e.get("ctx") or {}).get("error")
         if isinstance(problem, FieldProblem):  # a cross-field check: point at the key it blames
-            key = next((k for k in problem.keys if (*e["loc"], k) in lines), problem.key)
+            key = _written_last(problem.keys, tuple(e["loc"]), lines, file)
             e = {**e, "loc": (*e["loc"], key), "msg": str(problem)}
         f, line, path, value = yamlio.locate(data, e["loc"], lines, file)
         out.append(ScenarioIssue(f, line, yamlio.format_path(path), value, _explain(e, path, data)))
     return out
+
+
+def _written_last(keys: tuple[str, ...], at: tuple, lines: yamlio.LineMap, file: str) -> str:
+    """Of the keys a cross-field check blames, the one the user wrote last: by ``--set``, else in the
+    file loaded, else in a file it extends; among equals the first listed (none written: the first)."""
+    def rank(k: str) -> int:
+        where = lines.get((*at, k))
+        return 3 if where is None else 0 if where[0] == "--set" else 1 if where[0] == file else 2
+
+    return min(keys, key=rank)
 
 
 def _explain(e: dict, path: tuple, data: Any) -> str:
@@ -382,8 +393,14 @@ def _allowed_keys(path: tuple, data: Any) -> str:
 
 def _bounds(path: tuple, data: Any) -> str:
     _, field = _field_info(path, data)
+    metadata = list(getattr(field, "metadata", []) if field else [])
+    _, owner = _field_info(path[:-1], data) if field is None and path else (None, None)
+    if owner is not None and get_origin(owner.annotation) is dict:  # a map's values carry the bounds (Weight)
+        field = owner
+        value_type = get_args(owner.annotation)[1]
+        metadata += [m for meta in get_args(value_type)[1:] for m in getattr(meta, "metadata", [meta])]
     lo = hi = None
-    for m in getattr(field, "metadata", []) if field else []:
+    for m in metadata:
         lo = getattr(m, "ge", lo) if getattr(m, "ge", None) is not None else lo
         hi = getattr(m, "le", hi) if getattr(m, "le", None) is not None else hi
     unit = f"; {field.description}" if field is not None and field.description else ""
@@ -451,8 +468,24 @@ def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:
             if key in seen:
                 out.append((_collection(kind) + (i,), key, f"duplicate {kind} id"))
             seen.add(key)
+    for i, name in enumerate(g.provinces):
+        if name in g.provinces[:i]:
+            out.append((("geography", "provinces", i), name, "duplicate province (each province is listed once)"))
     for i, d in enumerate(g.districts):
         need(d.province, provinces, ("geography", "districts", i, "province"), "province")
+    pairs: dict[frozenset, int] = {}
+    for i, o in enumerate(g.distances):
+        at = ("geography", "distances", i)
+        need(o.a, districts, at + ("a",), "district")
+        need(o.b, districts, at + ("b",), "district")
+        if o.a == o.b:
+            out.append((at + ("b",), o.b, "a distance joins two different districts (within a district, places "
+                                          "are as far apart as their coordinates say)"))
+        elif frozenset((o.a, o.b)) in pairs:
+            out.append((at, f"{o.a}–{o.b}", f"a second distance between {o.a} and {o.b} (the first is "
+                                            f"distances[{pairs[frozenset((o.a, o.b))]}]); give each pair once"))
+        else:
+            pairs[frozenset((o.a, o.b))] = i
     for i, loc in enumerate(g.locations):
         need(loc.district, districts, ("geography", "locations", i, "district"), "district")
         for j, s in enumerate(loc.sectors):

@@ -90,6 +90,10 @@ def _node_to_data(node: yaml.Node, file: str, path: Path_, lines: LineMap, budge
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError([ConfigIssue(file, key_node.start_mark.line + 1, format_path(path), _MISSING,
+                                               "YAML merge keys (<<: *anchor) are not supported: write the keys "
+                                               "out, or build on another file with extends:")])
             key = yaml.constructor.SafeConstructor().construct_object(key_node) if not isinstance(
                 key_node, yaml.ScalarNode) else _construct_scalar(key_node)
             if not isinstance(key, str):
@@ -119,9 +123,24 @@ def _construct_scalar(node: yaml.Node) -> Any:
 def read_yaml(path: str | Path) -> tuple[Any, LineMap]:
     """Read one YAML file into plain data and a line map; raise ConfigError on any problem."""
     file = str(path)
-    p = Path(path)
+    raw = _read_bounded(Path(path), file)
     try:
-        raw = p.read_bytes()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError([ConfigIssue(file, raw[: err.start].count(b"\n") + 1, "", _MISSING,
+                                       f"not UTF-8 text (byte {err.start}: 0x{raw[err.start]:02x}); save the "
+                                       "file as UTF-8")]) from None
+    return _parse(text, file)
+
+
+def _read_bounded(p: Path, file: str) -> bytes:
+    """A regular file's bytes, refused past MAX_BYTES without reading more (a FIFO or device never is read)."""
+    try:
+        if p.exists() and not p.is_file():
+            what = "a folder" if p.is_dir() else "not a regular file (a pipe or device?)"
+            raise ConfigError([ConfigIssue(file, None, "", _MISSING, f"cannot read: {what}")])
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError([ConfigIssue(file, None, "", _MISSING, "file not found")]) from None
     except OSError as err:
@@ -129,31 +148,34 @@ def read_yaml(path: str | Path) -> tuple[Any, LineMap]:
     if len(raw) > MAX_BYTES:
         raise ConfigError([ConfigIssue(file, None, "", _MISSING,
                                        f"file is larger than {MAX_BYTES // 1_000_000} MB")])
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError([ConfigIssue(file, None, "", _MISSING,
-                                       f"not UTF-8 text (byte {err.start})")]) from None
+    return raw
+
+
+def _parse(text: str, file: str, path: Path_ = (), lines: LineMap | None = None) -> tuple[Any, LineMap]:
+    """YAML text to plain data, with the line of every key (at ``path`` and below), within the limits."""
     try:
         node = yaml.compose(text, Loader=_StrictLoader)
     except RecursionError:
-        raise ConfigError([ConfigIssue(file, None, "", _MISSING,
+        raise ConfigError([ConfigIssue(file, None, format_path(path), _MISSING,
                                        f"YAML nested too deeply (at most {MAX_DEPTH} levels)")]) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError([ConfigIssue(file, line, "", _MISSING, f"YAML syntax error: {problem}")]) from None
+        if line is None and getattr(err, "position", None) is not None:  # a character the reader refuses
+            line = text[: err.position].count("\n") + 1
+        problem = getattr(err, "problem", None) or getattr(err, "reason", None) or str(err)
+        raise ConfigError([ConfigIssue(file, line, format_path(path), _MISSING, f"YAML syntax error: {problem}")]) from None
+    lines = {} if lines is None else lines
     if node is None:
-        return {}, {(): (file, 1)}
-    lines: LineMap = {}
+        lines[path] = (file, 1)
+        return ({} if not path else None), lines
     try:
-        data = _node_to_data(node, file, (), lines, [MAX_NODES])
+        data = _node_to_data(node, file, path, lines, [MAX_NODES])
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        raise ConfigError([ConfigIssue(file, mark.line + 1 if mark else None, "", _MISSING,
+        raise ConfigError([ConfigIssue(file, mark.line + 1 if mark else None, format_path(path), _MISSING,
                                        f"YAML error: {getattr(err, 'problem', err)}")]) from None
-    if not isinstance(data, dict):
+    if not path and not isinstance(data, dict):
         raise ConfigError([ConfigIssue(file, 1, "", data, "the file must be a mapping of keys to values")])
     return data, lines
 
@@ -253,11 +275,14 @@ def apply_overrides(data: dict, lines: LineMap, overrides: Iterable[str]) -> dic
             issues.append(ConfigIssue("--set", None, key, _MISSING, str(err)))
             continue
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        if hasattr(value, "isoformat") and not isinstance(value, str):
-            value = raw.strip()
+            value = _parse(raw, "--set", tuple(parts), {})[0] if raw.strip() else ""
+        except ConfigError as err:
+            if not any(i.message.startswith("YAML syntax error") for i in err.errors):  # too large, too deep
+                issues.extend(ConfigIssue("--set", None, format_path(tuple(parts)), _MISSING,
+                                          i.message.replace("file too complex", "value too complex"))
+                              for i in err.errors)
+                continue
+            value = raw  # not YAML: the text itself
         try:
             path = _set_value(data, parts, value, lines)
         except _NoSuchPath as err:

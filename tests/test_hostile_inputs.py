@@ -84,13 +84,13 @@ def test_a_boolean_weight_is_not_a_number(tmp_path):
 
 @pytest.mark.parametrize("extra, path, message", [
     ("demography:\n  fdi_sector_shares: {semiconductors: 2, electronics_assembly: -1}\n",
-     "demography.fdi_sector_shares", "must be ≥ 0"),
+     "demography.fdi_sector_shares.electronics_assembly", "allowed range: 0 .."),
     ("demography:\n  fdi_sector_shares: {}\n", "demography.fdi_sector_shares", "at least one weight > 0"),
     ("demography:\n  fdi_sector_shares: {semiconductors: 0}\n", "demography.fdi_sector_shares",
      "at least one weight > 0"),
-    ("sourcing:\n  supplier_bom: {packaging: -5, chips: 1}\n", "sourcing.supplier_bom", "must be ≥ 0"),
+    ("sourcing:\n  supplier_bom: {packaging: -5, chips: 1}\n", "sourcing.supplier_bom.packaging", "allowed range: 0 .."),
     ("policies:\n  - {type: investment_promotion, sector_shares: {semiconductors: 2, electronics_assembly: -1}}\n",
-     "policies[0].sector_shares", "must be ≥ 0"),
+     "policies[0].sector_shares.electronics_assembly", "allowed range: 0 .."),
     ("policies:\n  - {type: investment_promotion, sector_shares: {semiconductors: 0}}\n",
      "policies[0].sector_shares", "at least one weight > 0"),
 ])
