@@ -98,12 +98,9 @@ Weight = Annotated[float, Field(ge=0, le=MAX_WEIGHT)]
 """A relative weight in a map of weights that is normalised to shares (bounded: sums stay finite)."""
 
 
-def check_weights(key: str, weights: dict[str, float], *, positive_sum: bool = True) -> None:
-    """Raise ``FieldProblem`` unless every weight is ≥ 0 (and, if asked, they sum to more than 0)."""
-    negative = {k: v for k, v in weights.items() if v < 0}
-    if negative:
-        raise FieldProblem(key, f"{key} weights must be ≥ 0, got {negative}")
-    if positive_sum and not (math.fsum(weights.values()) > 0):
+def check_weights(key: str, weights: dict[str, float]) -> None:
+    """Raise ``FieldProblem`` unless a map of weights (each 0..MAX_WEIGHT, see ``Weight``) sums to more than 0."""
+    if not math.fsum(weights.values()) > 0:
         raise FieldProblem(key, f"{key} needs at least one weight > 0 (they are normalised to shares)")
 
 
@@ -237,6 +234,7 @@ class Sourcing(Strict):
                               source="Assumption")
     p_review: float = P(0.25, 0, 1, unit="probability per month a buyer re-tenders a need it imports",
                         source="Assumption: purchasing reviews import sourcing about quarterly")
+    # any weights ≥ 0; all zero switches tier-2 demand off
     supplier_bom: dict[str, Weight] = Field(
         default_factory=lambda: dict(packaging=0.2, plastic_parts=0.25, metal_stamping=0.25, moulds_jigs=0.15,
                                      precision_parts=0.15),
@@ -261,11 +259,6 @@ class Sourcing(Strict):
                 f"material_share {self.material_share:g} + supplier_input_share {self.supplier_input_share:g} = "
                 f"{self.material_share + self.supplier_input_share:g}: a supplier's materials and components are "
                 "shares of its output value and must add up to at most 1"))
-        return self
-
-    @model_validator(mode="after")
-    def _supplier_bom(self) -> Sourcing:
-        check_weights("supplier_bom", self.supplier_bom, positive_sum=False)  # all zero: no tier-2 demand
         return self
 
 

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from model.cluster_model import ClusterModel
 
 
+def _months_to_december(m: ClusterModel) -> int:
+    """Months left in the budget year, this one included (12 in January, 1 in December)."""
+    return 13 - int(m.date[5:7])
+
+
 class PolicyState:
     """The levers' effect this month and the money they spent."""
 
@@ -110,7 +115,7 @@ class PolicyState:
         self.matchmaking = max(self.matchmaking, b.matchmaking)
         enrolled = (f.coached_until[:n] >= m.month) & f.alive[:n]
         monthly_cost = b.cost_per_sme / 12
-        left = 13 - int(m.date[5:7])  # months to December, this one included
+        left = _months_to_december(m)
         # the enrolled SMEs' coaching this year comes first (it is paid from next year's budget after)
         room = self._room(i) - monthly_cost * np.minimum(f.coached_until[:n][enrolled] - m.month + 1, left).sum()
         quota = int(np.floor(b.smes_per_year / 12 + m.rng_policy.random()))
@@ -179,7 +184,7 @@ class PolicyState:
         if b.budget is not None and b.cost_per_partnership > 0:
             # a new link only if the block can pay for all its links through December, and for a full
             # year within its yearly budget (links are kept, so they are paid every year after)
-            monthly, left = b.cost_per_partnership / 12, 13 - int(m.date[5:7])  # months to December
+            monthly, left = b.cost_per_partnership / 12, _months_to_december(m)
             this_year = (self._room(i) - links * monthly * left) // (monthly * left)
             every_year = (b.budget - links * b.cost_per_partnership) // b.cost_per_partnership
             quota = int(min(quota, max(min(this_year, every_year), 0)))

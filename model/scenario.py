@@ -32,6 +32,7 @@ from model.params import (
     Sourcing,
     Strict,
     Weight,
+    check_weights,
 )
 from model.policy_schema import Policy, YearMonth, policy_label
 from model.yamlio import ConfigError as ScenarioError
@@ -132,8 +133,7 @@ class FirmGroup(Strict):
     @model_validator(mode="after")
     def _weights(self) -> FirmGroup:
         for name, weights in (("locations", self.locations), ("sectors", self.sectors)):
-            if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-                raise FieldProblem(name, f"{name} weights must be ≥ 0 with a positive sum")
+            check_weights(name, weights)
         return self
 
 
@@ -552,15 +552,15 @@ def _infrastructure_problems(pol: Any, path: tuple, g: Any) -> list[tuple[tuple,
     by_id = {loc.id: loc for loc in g.locations}
     window = f"{pol.start} to {pol.end}" if pol.end else f"from {pol.start}"
 
-    def check(key: tuple, date: str, cost: float, what: str) -> None:
+    def check(date_key: tuple, date: str, cost: float, what: str) -> None:
         if date < pol.start or (pol.end is not None and date > pol.end):
-            out.append((path + key + (("opens",) if key[0] == "park_openings" else ("date",)), date,
+            out.append((path + date_key, date,
                         f"the {what} is dated {date}, outside its block's window ({window}; a block without "
                         "start starts with the scenario): a work is built within its block's window, so move "
                         "the date or the block's start or end"))
         elif pol.budget is not None and cost > pol.budget:
             out.append((path + ("budget",), pol.budget,
-                        f"the {what} ({'.'.join(map(str, key))}) costs VND {cost:g} bn, more than the block's "
+                        f"the {what} ({date_key[0]}[{date_key[1]}]) costs VND {cost:g} bn, more than the block's "
                         f"yearly budget of {pol.budget:g} bn: it would never be built; raise the budget or "
                         "lower its cost"))
 
@@ -577,12 +577,12 @@ def _infrastructure_problems(pol: Any, path: tuple, g: Any) -> list[tuple[tuple,
                         f"{o.location} (geography occupied_ha)"))
         else:  # its land beyond what is taken at the start (firms settle only in open parks)
             area = loc.area_ha if o.area_ha is None else o.area_ha
-            check(("park_openings", j), o.opens, pol.cost_per_ha * (area - loc.occupied_ha),
+            check(("park_openings", j, "opens"), o.opens, pol.cost_per_ha * (area - loc.occupied_ha),
                   f"opening of {o.location}")
     for j, o in enumerate(pol.park_expansions):
-        check(("park_expansions", j), o.date, pol.cost_per_ha * o.add_ha, f"expansion of {o.location}")
+        check(("park_expansions", j, "date"), o.date, pol.cost_per_ha * o.add_ha, f"expansion of {o.location}")
     for j, r in enumerate(pol.roads):
-        check(("roads", j), r.date, pol.cost_per_road, f"road {r.a}–{r.b}")
+        check(("roads", j, "date"), r.date, pol.cost_per_road, f"road {r.a}–{r.b}")
     return out
 
 
