@@ -68,7 +68,7 @@ def _blame_until(err: ScenarioError, until: str | None) -> ScenarioError:
 def _check_run_target(out: Path, run_id: str, overwrite: bool) -> None:
     """Refuse, before simulating, a run folder that could not be written: a bad ``--run-id`` is
     invalid input (exit 2); an ``--out`` that cannot hold runs, a complete run without
-    ``--overwrite`` or something that is not a run at ``<out>/<run_id>`` fails (exit 1)."""
+    ``--overwrite`` or something at ``<out>/<run_id>`` that a run may not replace fails (exit 1)."""
     from experiments.store import NotARunError, RunExistsError, RunIdError, StoreError, check_target
 
     try:
@@ -105,7 +105,8 @@ def run(
                                                    "(repeatable; VALUE is YAML)", show_default=False)] = None,
     run_id: Annotated[str | None, typer.Option(help="run folder name \\[<scenario>-s<seed>-<time>]",
                                                show_default=False)] = None,
-    overwrite: Annotated[bool, typer.Option(help="replace a complete run folder of the same name")] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace a complete run folder of the same name (never one "
+                                            "holding files of your own)")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Simulate one scenario, write its run folder, and print a start-versus-end summary."""

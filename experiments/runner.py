@@ -78,12 +78,14 @@ def execute_run(scenario: Scenario | str | Path, seed: int | None = None, out_di
         run_id: the folder name; default ``<scenario name>-s<seed>-<YYYYmmdd-HHMMSS>``.
         progress: show a rich progress bar (month, date, live indicators) on stderr.
         overrides: ``KEY.PATH=VALUE`` strings (``--set``), recorded in the manifest.
-        overwrite: replace a complete run folder of the same name instead of raising.
+        overwrite: replace a complete run folder of the same name instead of raising (only one
+            holding nothing but the run's own files).
 
     Raises:
         ScenarioError: the scenario file or an override is invalid.
         RunExistsError: ``<out_dir>/<run_id>`` already holds a complete run and not ``overwrite``.
-        NotARunError: something that is not a run folder is at ``<out_dir>/<run_id>`` (left alone).
+        NotARunError: something that is not a complete run folder with only the run's files in it
+            is at ``<out_dir>/<run_id>`` (left alone, even with ``overwrite``).
         StoreError: the run id is not a folder name, or ``out_dir`` cannot hold runs.
     """
     overrides = [str(o) for o in overrides]
