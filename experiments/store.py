@@ -28,6 +28,7 @@ import stat
 import subprocess
 import threading
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -41,7 +42,7 @@ import pyarrow.parquet as pq
 __all__ = ["FORMAT_VERSION", "KEY_COLUMNS", "MANIFEST", "MAX_RUN_ID_BYTES", "RUN_TABLES", "TABLE_COLUMNS", "TMP_PREFIX",
            "NotARunError", "RunData", "RunExistsError", "RunIdError", "RunWriteError", "StoreError", "check_target",
            "clean_stale_tmp", "collect_versions", "fsync_dir", "fsync_file", "git_commit", "is_complete",
-           "list_runs", "manifest_problem", "read_run", "write_run"]
+           "list_runs", "manifest_problem", "read_run", "run_id_problem", "write_run"]
 
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
@@ -82,8 +83,9 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {t: ("step",) for t in RUN_TABLES if t
 """What every reader needs of a run table (a reader may ask for more, see ``read_run``)."""
 
 _VERSIONED = ("clusterlink", "mesa", "numpy", "pandas", "pyarrow", "scipy")
-_NAME_OK = re.compile(r"^[^/\\\x00]+$")
 MAX_RUN_ID_BYTES = 200  # with the temporary folder's prefix and suffix, under the usual 255-byte name limit
+_BAD_CATEGORIES = {"Cc": "control character", "Zl": "line separator", "Zp": "paragraph separator",
+                   "Cs": "undecodable byte"}  # C0, DEL and C1 controls are Cc; undecodable argv bytes are Cs
 _MAX_MANIFEST_BYTES = 64 << 20  # a manifest clusterlink writes is a few hundred kB at most
 _TABLE_OK = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -160,7 +162,7 @@ def check_target(out_dir: str | Path, run_id: str, overwrite: bool = False) -> P
     """Check that run ``run_id`` can be written under ``out_dir`` (created if missing) and return its
     folder; callers check before simulating, so that a run is not spent on a folder it cannot have.
 
-    Raises ``RunIdError`` (not a plain folder name), ``StoreError``
+    Raises ``RunIdError`` (not a plain folder name, see ``run_id_problem``), ``StoreError``
     (``out_dir`` is a file, or cannot be created or written), ``NotARunError`` (what is at the run's
     place is not a complete run folder with nothing but the store's files in it: a file, a link, a
     folder of the user's, a manifest not of clusterlink's, a damaged run, a run the user added files
@@ -349,14 +351,36 @@ def _claim_tmp(out: Path, run_id: str) -> Path:
     return tmp
 
 
+def run_id_problem(run_id: str) -> str | None:
+    """Why ``run_id`` cannot be a run folder's name, or None.
+
+    A run id is any text of at most ``MAX_RUN_ID_BYTES`` bytes in UTF-8 that is not empty, does not
+    start with ``.`` (hidden, and the store's own temporary folders), has no ``/`` or ``\\``, no
+    control character (C0, DEL, C1: a newline, a tab, an escape), no line or paragraph separator and
+    no space at either end: such names break shell loops, URLs and file pickers."""
+    if not run_id or run_id.startswith("."):
+        return "it must not be empty or start with '.'"
+    for i, ch in enumerate(run_id, 1):
+        if ch in "/\\":
+            return f"it must not contain '/' or '\\' (character {i})"
+        what = _BAD_CATEGORIES.get(unicodedata.category(ch))
+        if what:
+            return f"it must not contain a {what} (U+{ord(ch):04X} at character {i})"
+    if run_id != run_id.strip():
+        return "it must not start or end with a space"
+    size = len(run_id.encode("utf-8"))
+    if size > MAX_RUN_ID_BYTES:
+        return f"it is {size} bytes long; at most {MAX_RUN_ID_BYTES}"
+    return None
+
+
 def _check_run_id(run_id: Any) -> str:
     if not isinstance(run_id, str):
         raise TypeError(f"run_id must be a str, got {type(run_id).__name__} ({run_id!r})")
-    if not _NAME_OK.match(run_id) or run_id in (".", "..") or run_id.startswith("."):
-        raise RunIdError(f"run id {run_id!r} is not a valid folder name: it must not be empty, start with '.' "
-                         "or contain '/' or '\\'")
-    if len(run_id.encode("utf-8")) > MAX_RUN_ID_BYTES:
-        raise RunIdError(f"run id is {len(run_id.encode('utf-8'))} bytes long; at most {MAX_RUN_ID_BYTES}")
+    problem = run_id_problem(run_id)
+    if problem:
+        shown = run_id if len(run_id) <= 60 else run_id[:57] + "..."
+        raise RunIdError(f"run id {shown!r} is not a valid folder name: {problem}")
     return run_id
 
 

@@ -1,5 +1,6 @@
 """`clusterlink run` and the place its run folder goes: what is there already is replaced only
-when it is a complete run of clusterlink's with nothing else in it, and only with --overwrite."""
+when it is a complete run of clusterlink's with nothing else in it, and only with --overwrite;
+run ids are plain folder names."""
 
 from __future__ import annotations
 
@@ -73,4 +74,12 @@ def test_overwrite_names_the_users_files_in_a_complete_run_and_keeps_them(tmp_pa
     assert res.exit_code == 1 and "analysis.md" in res.output
     assert (tmp_path / "r" / "analysis.md").read_text(encoding="utf-8") == "my analysis"
     assert is_complete(tmp_path / "r") and fake_simulation == [1]
+
+
+@pytest.mark.parametrize("run_id", ["a\nb", "a\tb", "bell\x07", "esc\x1b[31m", "del\x7f", "c1\x85", " x", "x "])
+def test_a_run_id_with_control_characters_is_invalid_input(tmp_path, fake_simulation, run_id):
+    res = run(tmp_path / "out", "--run-id", run_id)
+    no_traceback(res)
+    assert res.exit_code == 2 and "--run-id" in res.output, res.output
+    assert fake_simulation == [] and not (tmp_path / "out").exists()
 

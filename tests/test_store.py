@@ -110,6 +110,21 @@ def test_run_id_must_be_a_plain_string(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "tab\there", "nul\x00", "del\x7f", "c1\x85", "c1\x9b[31m",
+                                 "line\u2028sep", "para\u2029sep", " leading", "trailing ", "surrogate\udcff"])
+def test_a_run_id_with_control_characters_is_refused(tmp_path, bad):
+    """A newline in --run-id made a folder whose name breaks every shell loop and URL."""
+    with pytest.raises(store.RunIdError, match="run id") as err:
+        store.check_target(tmp_path / "out", bad)
+    assert "\n" not in str(err.value)  # the message shows it escaped, on one line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_id_may_have_spaces_and_diacritics(tmp_path):
+    for ok in ("Bắc Ninh run 1", "a b", "x.y-z_1+2", "名前"):
+        assert write_run(tmp_path, ok, manifest(), sample_tables()).name == ok
+
+
 def test_an_exception_mid_write_leaves_nothing(tmp_path, monkeypatch):
     calls = []
 
