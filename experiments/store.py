@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import hashlib
 import json
 import os
 import platform
@@ -41,7 +42,7 @@ import pyarrow.parquet as pq
 
 __all__ = ["FORMAT_VERSION", "KEY_COLUMNS", "MANIFEST", "MAX_RUN_ID_BYTES", "RUN_TABLES", "TABLE_COLUMNS", "TMP_PREFIX",
            "NotARunError", "RunData", "RunExistsError", "RunIdError", "RunWriteError", "StoreError", "check_target",
-           "clean_stale_tmp", "collect_versions", "fsync_dir", "fsync_file", "git_commit", "is_complete",
+           "clean_stale_tmp", "collect_versions", "fit_run_id", "fsync_dir", "fsync_file", "git_commit", "is_complete",
            "list_runs", "manifest_problem", "read_run", "run_id_problem", "write_run"]
 
 MANIFEST = "manifest.json"
@@ -381,6 +382,24 @@ def _check_run_id(run_id: Any) -> str:
     if problem:
         shown = run_id if len(run_id) <= 60 else run_id[:57] + "..."
         raise RunIdError(f"run id {shown!r} is not a valid folder name: {problem}")
+    return run_id
+
+
+def fit_run_id(stem: str, suffix: str = "") -> str:
+    """A valid run id ``<stem><suffix>`` made from any ``stem`` (a scenario name): characters a run id
+    may not have become ``_``, leading dots and spaces are dropped, and a stem too long for
+    ``MAX_RUN_ID_BYTES`` is cut, ending in 8 hex digits of its hash so that stems which differ only
+    past the cut still give different ids. ``suffix`` (``-s<seed>-<time>``) is kept whole."""
+    clean = "".join("_" if ch in "/\\" or unicodedata.category(ch) in _BAD_CATEGORIES else ch for ch in stem)
+    clean = clean.lstrip(". ").rstrip() or "run"
+    room = MAX_RUN_ID_BYTES - len(suffix.encode("utf-8"))
+    if len(clean.encode("utf-8")) > room:
+        tag = "-" + hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        cut = clean.encode("utf-8")[:room - len(tag)].decode("utf-8", "ignore").rstrip()
+        clean = cut + tag
+    run_id = clean + suffix
+    if run_id_problem(run_id):
+        raise RunIdError(f"no valid run id can be made of {stem[:60]!r} and {suffix!r}: {run_id_problem(run_id)}")
     return run_id
 
 

@@ -1,15 +1,16 @@
 """`clusterlink run` and the place its run folder goes: what is there already is replaced only
 when it is a complete run of clusterlink's with nothing else in it, and only with --overwrite;
-run ids are plain folder names."""
+run ids are plain folder names; the default run id always fits."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from experiments.store import is_complete
+from experiments.store import MAX_RUN_ID_BYTES, is_complete, read_run
 from tests.cli_helpers import invoke, no_traceback
 from tests.conftest import TINY
 
@@ -83,3 +84,26 @@ def test_a_run_id_with_control_characters_is_invalid_input(tmp_path, fake_simula
     assert res.exit_code == 2 and "--run-id" in res.output, res.output
     assert fake_simulation == [] and not (tmp_path / "out").exists()
 
+
+def scenario_named(tmp_path: Path, name: str) -> Path:
+    (tmp_path / "tiny_geo.yaml").write_text((TINY.parent / "tiny_geo.yaml").read_text(encoding="utf-8"))
+    text = TINY.read_text(encoding="utf-8").replace("name: tiny\n", f"name: {json.dumps(name)}\n", 1)
+    assert name in text
+    path = tmp_path / "s.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["n" * 250, ".dotted"])
+def test_the_default_run_id_fits_any_valid_scenario_name(tmp_path, fake_simulation, name):
+    """A 250-character scenario name failed with `--run-id: run id is 269 bytes long`, though no
+    --run-id was given."""
+    scenario = scenario_named(tmp_path, name)
+    assert invoke("validate", scenario).exit_code == 0
+    res = invoke("run", scenario, "--seed", 7, "--out", tmp_path / "out", "--no-progress")
+    no_traceback(res)
+    assert res.exit_code == 0, res.output
+    [folder] = (tmp_path / "out").iterdir()
+    assert len(folder.name.encode("utf-8")) <= MAX_RUN_ID_BYTES and "-s7-" in folder.name
+    assert name.lstrip(".")[:50] in folder.name
+    assert read_run(folder).manifest["scenario"]["name"] == name

@@ -517,3 +517,22 @@ def test_the_event_tables_text_columns_are_stored_as_dictionaries(tmp_path, base
             elif column.path_in_schema == "step":
                 assert column.is_stats_set and column.statistics.has_min_max, name
 
+
+def test_the_default_run_id_of_a_long_scenario_name_fits(tmp_path):
+    """A valid 250-character scenario name gave a default run id too long for the store."""
+    from datetime import datetime
+
+    from experiments.runner import default_run_id
+
+    when = datetime(2024, 5, 6, 7, 8, 9)
+    long_a, long_b = "a" * 250, "a" * 249 + "b"
+    ids = [default_run_id(name, 2**63 - 1, when) for name in (long_a, long_b)]
+    for run_id in ids:
+        assert len(run_id.encode("utf-8")) <= store.MAX_RUN_ID_BYTES
+        assert run_id.startswith("a" * 100) and run_id.endswith(f"-s{2**63 - 1}-20240506-070809")
+        assert store.check_target(tmp_path, run_id) == tmp_path / run_id
+    assert ids[0] != ids[1]  # names that differ only past the cut still get their own folders
+    assert default_run_id("tiny", 3, when) == "tiny-s3-20240506-070809"  # a short name is kept whole
+    for name in (".hidden", "..", "a/b", "a\nb", "ế" * 150):
+        run_id = default_run_id(name, 3, when)
+        assert store.check_target(tmp_path, run_id) == tmp_path / run_id, name
