@@ -65,16 +65,20 @@ def _blame_until(err: ScenarioError, until: str | None) -> ScenarioError:
                           for i in err.errors])
 
 
-def _check_run_target(out: Path, run_id: str, overwrite: bool) -> None:
+def _check_run_target(out: Path, run_id: str, overwrite: bool, given: bool = True) -> None:
     """Refuse, before simulating, a run folder that could not be written: a bad ``--run-id`` is
     invalid input (exit 2); an ``--out`` that cannot hold runs, a complete run without
-    ``--overwrite`` or something that is not a run at ``<out>/<run_id>`` fails (exit 1)."""
+    ``--overwrite`` or something at ``<out>/<run_id>`` that a run may not replace fails (exit 1).
+    ``given``: the user wrote ``run_id`` (else it is the default, and ``--run-id`` is not blamed)."""
     from experiments.store import NotARunError, RunExistsError, RunIdError, StoreError, check_target
 
     try:
         check_target(out, run_id, overwrite)
     except RunIdError as err:
-        raise _invalid(f"--run-id: {err}") from None
+        if given:
+            raise _invalid(f"--run-id: {err}") from None
+        raise _invalid(f"the default run id made of the scenario's name is not usable ({err}); "
+                       "give one with --run-id") from None
     except RunExistsError:
         raise _run_exists(out, run_id) from None
     except NotARunError as err:  # something else is at <out>/<run_id>: another name or folder avoids it
@@ -105,7 +109,8 @@ def run(
                                                    "(repeatable; VALUE is YAML)", show_default=False)] = None,
     run_id: Annotated[str | None, typer.Option(help="run folder name \\[<scenario>-s<seed>-<time>]",
                                                show_default=False)] = None,
-    overwrite: Annotated[bool, typer.Option(help="replace a complete run folder of the same name")] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace a complete run folder of the same name (never one "
+                                            "holding files of your own)")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Simulate one scenario, write its run folder, and print a start-versus-end summary."""
@@ -140,9 +145,10 @@ def run(
         typer.echo(f"warning: {note}", err=True)
     if seed is None:  # drawn here so that the run folder's name is known before the run
         seed = draw_seed()
+    given = run_id is not None
     if run_id is None:
         run_id = default_run_id(sc.name, seed)
-    _check_run_target(out, run_id, overwrite)
+    _check_run_target(out, run_id, overwrite, given)
     try:
         path = execute_run(sc, seed, out, run_id=run_id, progress=progress, overrides=overrides,
                            overwrite=overwrite)

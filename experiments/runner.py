@@ -51,9 +51,11 @@ def draw_seed() -> int:
 
 
 def default_run_id(scenario_name: str, seed: int, when: datetime | None = None) -> str:
-    """``<scenario name>-s<seed>-<YYYYmmdd-HHMMSS>`` (local time)."""
+    """``<scenario name>-s<seed>-<YYYYmmdd-HHMMSS>`` (local time), always a valid run id: a name too
+    long for one is cut and ends in a short hash of it, leading dots are dropped
+    (``store.fit_run_id``)."""
     when = when or datetime.now()
-    return f"{scenario_name}-s{seed}-{when:%Y%m%d-%H%M%S}"
+    return store.fit_run_id(scenario_name, f"-s{seed}-{when:%Y%m%d-%H%M%S}")
 
 
 def _check_seed(seed: Any) -> int:
@@ -75,15 +77,18 @@ def execute_run(scenario: Scenario | str | Path, seed: int | None = None, out_di
             it and are only recorded.
         seed: the model's seed; None draws one (it is recorded in the manifest either way).
         out_dir: the results folder; the run goes to ``<out_dir>/<run_id>/``.
-        run_id: the folder name; default ``<scenario name>-s<seed>-<YYYYmmdd-HHMMSS>``.
+        run_id: the folder name; default ``<scenario name>-s<seed>-<YYYYmmdd-HHMMSS>`` (the name
+            cut to fit, see ``default_run_id``).
         progress: show a rich progress bar (month, date, live indicators) on stderr.
         overrides: ``KEY.PATH=VALUE`` strings (``--set``), recorded in the manifest.
-        overwrite: replace a complete run folder of the same name instead of raising.
+        overwrite: replace a complete run folder of the same name instead of raising (only one
+            holding nothing but the run's own files).
 
     Raises:
         ScenarioError: the scenario file or an override is invalid.
         RunExistsError: ``<out_dir>/<run_id>`` already holds a complete run and not ``overwrite``.
-        NotARunError: something that is not a run folder is at ``<out_dir>/<run_id>`` (left alone).
+        NotARunError: something that is not a complete run folder with only the run's files in it
+            is at ``<out_dir>/<run_id>`` (left alone, even with ``overwrite``).
         StoreError: the run id is not a folder name, or ``out_dir`` cannot hold runs.
     """
     overrides = [str(o) for o in overrides]

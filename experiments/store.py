@@ -7,6 +7,11 @@ point leaves either no run folder or a hidden ``.tmp-*`` folder, never a half-wr
 looks finished. A run is complete when its manifest says ``"status": "complete"`` and every table
 it lists is present.
 
+What is already at a run's place is replaced only with ``overwrite`` and only when it is a complete
+run folder holding nothing but what the store writes (``manifest.json`` and the tables it lists).
+Anything else there (a file, a link, a folder of the user's, a manifest of someone else's, a damaged
+run, a run the user added files to) is left alone and named in a ``NotARunError``.
+
 This module is the only writer of results; the dashboard and the sweep code read through it.
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import hashlib
 import json
 import os
 import platform
@@ -23,6 +29,7 @@ import stat
 import subprocess
 import threading
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -35,8 +42,8 @@ import pyarrow.parquet as pq
 
 __all__ = ["FORMAT_VERSION", "KEY_COLUMNS", "MANIFEST", "MAX_RUN_ID_BYTES", "RUN_TABLES", "TABLE_COLUMNS", "TMP_PREFIX",
            "NotARunError", "RunData", "RunExistsError", "RunIdError", "RunWriteError", "StoreError", "check_target",
-           "clean_stale_tmp", "collect_versions", "fsync_dir", "fsync_file", "git_commit", "is_complete", "list_runs",
-           "manifest_problem", "read_run", "write_run"]
+           "clean_stale_tmp", "collect_versions", "fit_run_id", "fsync_dir", "fsync_file", "git_commit", "is_complete",
+           "list_runs", "manifest_problem", "read_run", "run_id_problem", "write_run"]
 
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
@@ -77,8 +84,10 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {t: ("step",) for t in RUN_TABLES if t
 """What every reader needs of a run table (a reader may ask for more, see ``read_run``)."""
 
 _VERSIONED = ("clusterlink", "mesa", "numpy", "pandas", "pyarrow", "scipy")
-_NAME_OK = re.compile(r"^[^/\\\x00]+$")
 MAX_RUN_ID_BYTES = 200  # with the temporary folder's prefix and suffix, under the usual 255-byte name limit
+_BAD_CATEGORIES = {"Cc": "control character", "Zl": "line separator", "Zp": "paragraph separator",
+                   "Cs": "undecodable byte"}  # C0, DEL and C1 controls are Cc; undecodable argv bytes are Cs
+_MAX_MANIFEST_BYTES = 64 << 20  # a manifest clusterlink writes is a few hundred kB at most
 _TABLE_OK = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -95,8 +104,10 @@ class RunWriteError(StoreError, OSError):
 
 
 class NotARunError(StoreError, FileExistsError):
-    """Something that is not a run folder (a file, a link, a folder without a manifest) is where the
-    run would go; it is never replaced, even with ``overwrite``."""
+    """Something that is not a complete run folder of clusterlink's own is where the run would go (a
+    file, a link, a folder without a manifest or with a manifest of someone else's, a damaged run, a
+    complete run holding files the store did not write); it is never replaced, even with
+    ``overwrite``, and the message names the folder and what is in it."""
 
 
 class RunIdError(StoreError, ValueError):
@@ -110,8 +121,9 @@ def write_run(out_dir: str | Path, run_id: str, manifest: Mapping[str, Any],
 
     ``manifest`` is stored as given plus ``run_id``, ``status: "complete"`` and ``tables``
     (name → row count). Raises ``RunExistsError`` if a complete run is already there, unless
-    ``overwrite`` (then the old folder is renamed aside, the new one renamed in, the old deleted), and
-    ``RunWriteError`` (an ``OSError`` too) naming the folder if it cannot be written (a full disk).
+    ``overwrite`` (then the old folder is renamed aside, the new one renamed in, the old deleted),
+    ``NotARunError`` if anything else is there (see ``check_target``), and ``RunWriteError`` (an
+    ``OSError`` too) naming the folder if it cannot be written (a full disk).
     """
     for name in tables:
         if not _TABLE_OK.match(name):
@@ -151,10 +163,12 @@ def check_target(out_dir: str | Path, run_id: str, overwrite: bool = False) -> P
     """Check that run ``run_id`` can be written under ``out_dir`` (created if missing) and return its
     folder; callers check before simulating, so that a run is not spent on a folder it cannot have.
 
-    Raises ``RunIdError`` (not a plain folder name), ``StoreError`` (``out_dir`` is a file, or cannot
-    be created or written), ``NotARunError`` (a file, a link or a folder without ``manifest.json``
-    is at the run's place: it is someone's own, left alone even with ``overwrite``) or
-    ``RunExistsError`` (a complete run is there and not ``overwrite``).
+    Raises ``RunIdError`` (not a plain folder name, see ``run_id_problem``), ``StoreError``
+    (``out_dir`` is a file, or cannot be created or written), ``NotARunError`` (what is at the run's
+    place is not a complete run folder with nothing but the store's files in it: a file, a link, a
+    folder of the user's, a manifest not of clusterlink's, a damaged run, a run the user added files
+    to; it is left alone even with ``overwrite``) or ``RunExistsError`` (a complete run is there and
+    not ``overwrite``).
     """
     run_id = _check_run_id(run_id)
     out = Path(out_dir)
@@ -167,8 +181,7 @@ def check_target(out_dir: str | Path, run_id: str, overwrite: bool = False) -> P
     if not os.access(out, os.W_OK | os.X_OK):
         raise StoreError(f"the results folder {out} is not writable")
     final = out / run_id
-    _refuse_what_is_not_a_run(final)
-    if is_complete(final) and not overwrite:
+    if _refuse_what_is_not_a_run(final) and not overwrite:
         raise RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
     return final
 
@@ -177,28 +190,139 @@ _SWAP_ATTEMPTS = 16  # looks at a run's place that keeps changing under racing w
 _TAKEN = (errno.ENOTEMPTY, errno.EEXIST)  # what renaming onto a folder that is there gives
 
 
-def _refuse_what_is_not_a_run(final: Path) -> None:
-    """Raise ``NotARunError`` if ``final`` exists and is not a run folder (complete or damaged).
+@dataclass(frozen=True)
+class _Verdict:
+    """Why what is at a run's place may not be replaced (``what``, said after the folder's name) and
+    what the user can do about it (``advice``)."""
 
-    Judged from one ``lstat`` (and the manifest of that same folder), so that a run folder another
-    writer renames away or in meanwhile is never taken for a file or a folder of the user's (if it
-    keeps changing, ``_move_into_place`` checks what it moved aside)."""
+    what: str
+    advice: str = ""
+
+
+_DELETE = "delete it yourself if it is not needed"
+
+
+def _refuse_what_is_not_a_run(final: Path) -> bool:
+    """Raise ``NotARunError`` if something is at ``final`` that a run may not replace (see
+    ``_why_not_replaceable``); return True if a replaceable complete run is there, False if nothing is.
+
+    The verdict is about one folder (read through one handle on it) and stands only if that folder is
+    still at ``final`` afterwards, so that a run folder another writer renames away or in meanwhile is
+    never taken for a folder of the user's (if it keeps changing, ``_move_into_place`` checks what it
+    moved aside)."""
     for _ in range(_SWAP_ATTEMPTS):
         try:
             was = os.lstat(final)
         except FileNotFoundError:
-            return
-        if not stat.S_ISDIR(was.st_mode):
-            raise NotARunError(f"{final} exists and is not a run folder (it is a file or a link); it is left alone")
-        if (final / MANIFEST).is_file():
-            return
+            return False
+        try:
+            verdict, seen = _why_not_replaceable(final)
+        except FileNotFoundError:  # moved away meanwhile: look again
+            continue
+        if verdict is None:
+            return True
         try:
             now = os.lstat(final)
         except FileNotFoundError:
-            return  # moved away meanwhile
-        if (now.st_dev, now.st_ino) == (was.st_dev, was.st_ino):
-            raise NotARunError(f"{final} exists and is not a run folder (it has no {MANIFEST}); it is left alone, "
-                               "even with overwrite")
+            continue
+        if (now.st_dev, now.st_ino) == (was.st_dev, was.st_ino) and seen in (None, (was.st_dev, was.st_ino)):
+            raise NotARunError(_left_alone(final, verdict))
+    return True  # it kept changing: other writers are swapping runs there; the swap checks again
+
+
+def _why_not_replaceable(folder: Path) -> tuple[_Verdict | None, tuple[int, int] | None]:
+    """Why what is at ``folder`` may not be replaced by a run, or None if it is a complete run folder
+    holding nothing but what the store writes (its manifest, with ``run_id``, ``status: "complete"``
+    and ``tables``, and exactly the table files that lists); and the (device, inode) looked at.
+
+    Raises ``FileNotFoundError`` if nothing is there. The folder is read through one handle, so the
+    verdict is about one folder even while other writers rename runs in and out under its name."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as err:
+        if isinstance(err, NotADirectoryError) or err.errno == errno.ELOOP:  # a file; a link (O_NOFOLLOW)
+            return _Verdict("exists and is not a run folder (it is a file or a link)"), None
+        if isinstance(err, FileNotFoundError):
+            raise
+        return _Verdict(f"exists and cannot be looked into ({err.strerror or err})"), None
+    try:
+        seen = os.fstat(fd)
+        identity = (seen.st_dev, seen.st_ino)
+        try:
+            names = sorted(os.listdir(fd))
+        except OSError as err:
+            return _Verdict(f"exists and cannot be looked into ({err.strerror or err})"), identity
+        kinds = {n: _kind_at(fd, n) for n in names}
+        holds = f"it holds: {_listing(kinds)}" if kinds else "it is empty"
+        if kinds.get(MANIFEST) != "file":
+            return _Verdict(f"exists and is not a run folder (it has no {MANIFEST}; {holds})"), identity
+        raw = _read_at(fd, MANIFEST)
+    finally:
+        os.close(fd)
+    if isinstance(raw, str):
+        return _Verdict(f"is not a run folder ({raw}; {holds})"), identity
+    data, problem = _parse_manifest(folder / MANIFEST, raw)
+    if data is None:
+        return _Verdict(f"is not a run folder of clusterlink ({problem}; {holds})"), identity
+    lacks = [k for k in ("run_id", "status", "tables") if k not in data]
+    if lacks:
+        return _Verdict(f"is not a run folder of clusterlink (its {MANIFEST} has no {', '.join(lacks)}, which "
+                        f"every run's manifest has; {holds})"), identity
+    if problem:
+        return _Verdict(f"is a damaged or unfinished run ({problem}; {holds})", _DELETE), identity
+    tables = {f"{name}.parquet" for name in data["tables"]}
+    missing = sorted(t for t in tables if kinds.get(t) != "file")
+    foreign = [n for n in names if n != MANIFEST and n not in tables]
+    also = f"what the run did not write: {_listing(kinds, foreign)}" if foreign else ""
+    if missing:
+        state = "missing" if missing[0] not in kinds else "not a file"
+        return _Verdict(f"is a damaged run (its manifest lists {', '.join(missing)}, which "
+                        f"{'is' if len(missing) == 1 else 'are'} {state}{'; it also holds ' + also if also else ''})",
+                        _DELETE), identity
+    if foreign:
+        return _Verdict(f"holds a complete run and also {also}",
+                        "move that out of the folder to replace the run"), identity
+    return None, identity
+
+
+def _kind_at(fd: int, name: str) -> str:
+    """What the entry ``name`` of the open folder ``fd`` is: "file", "folder", "link" or "other"."""
+    try:
+        mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+    except OSError:
+        return "other"
+    return ("file" if stat.S_ISREG(mode) else "folder" if stat.S_ISDIR(mode)
+            else "link" if stat.S_ISLNK(mode) else "other")
+
+
+def _listing(kinds: Mapping[str, str], names: list[str] | None = None) -> str:
+    """A few of a folder's entries for a message: ``a.txt, plots/, x (a link) and 3 more``."""
+    names = list(kinds) if names is None else names
+    shown = [repr(n)[1:-1] + {"folder": "/", "link": " (a link)"}.get(kinds.get(n, ""), "") for n in names[:8]]
+    return ", ".join(shown) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+
+
+def _read_at(fd: int, name: str) -> bytes | str:
+    """The bytes of file ``name`` in the open folder ``fd``, or why it cannot be read (a str)."""
+    try:
+        f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+    except OSError as err:
+        return f"its {name} cannot be read: {err.strerror or err}"
+    try:
+        if os.fstat(f).st_size > _MAX_MANIFEST_BYTES:
+            return f"its {name} is larger than any manifest clusterlink writes"
+        with os.fdopen(f, "rb", closefd=False) as fh:
+            return fh.read()
+    except OSError as err:
+        return f"its {name} cannot be read: {err.strerror or err}"
+    finally:
+        os.close(f)
+
+
+def _left_alone(final: Path, verdict: _Verdict) -> str:
+    """The message of a ``NotARunError``: the folder, what is there, that it is left alone, what to do."""
+    advice = f" ({verdict.advice})" if verdict.advice else ""
+    return f"{final} {verdict.what}; it is left alone, even with overwrite{advice}"
 
 
 _IN_USE: set[Path] = set()  # temporary folders this process is writing now (threads share a pid)
@@ -228,14 +352,54 @@ def _claim_tmp(out: Path, run_id: str) -> Path:
     return tmp
 
 
+def run_id_problem(run_id: str) -> str | None:
+    """Why ``run_id`` cannot be a run folder's name, or None.
+
+    A run id is any text of at most ``MAX_RUN_ID_BYTES`` bytes in UTF-8 that is not empty, does not
+    start with ``.`` (hidden, and the store's own temporary folders), has no ``/`` or ``\\``, no
+    control character (C0, DEL, C1: a newline, a tab, an escape), no line or paragraph separator and
+    no space at either end: such names break shell loops, URLs and file pickers."""
+    if not run_id or run_id.startswith("."):
+        return "it must not be empty or start with '.'"
+    for i, ch in enumerate(run_id, 1):
+        if ch in "/\\":
+            return f"it must not contain '/' or '\\' (character {i})"
+        what = _BAD_CATEGORIES.get(unicodedata.category(ch))
+        if what:
+            return f"it must not contain a {what} (U+{ord(ch):04X} at character {i})"
+    if run_id != run_id.strip():
+        return "it must not start or end with a space"
+    size = len(run_id.encode("utf-8"))
+    if size > MAX_RUN_ID_BYTES:
+        return f"it is {size} bytes long; at most {MAX_RUN_ID_BYTES}"
+    return None
+
+
 def _check_run_id(run_id: Any) -> str:
     if not isinstance(run_id, str):
         raise TypeError(f"run_id must be a str, got {type(run_id).__name__} ({run_id!r})")
-    if not _NAME_OK.match(run_id) or run_id in (".", "..") or run_id.startswith("."):
-        raise RunIdError(f"run id {run_id!r} is not a valid folder name: it must not be empty, start with '.' "
-                         "or contain '/' or '\\'")
-    if len(run_id.encode("utf-8")) > MAX_RUN_ID_BYTES:
-        raise RunIdError(f"run id is {len(run_id.encode('utf-8'))} bytes long; at most {MAX_RUN_ID_BYTES}")
+    problem = run_id_problem(run_id)
+    if problem:
+        shown = run_id if len(run_id) <= 60 else run_id[:57] + "..."
+        raise RunIdError(f"run id {shown!r} is not a valid folder name: {problem}")
+    return run_id
+
+
+def fit_run_id(stem: str, suffix: str = "") -> str:
+    """A valid run id ``<stem><suffix>`` made from any ``stem`` (a scenario name): characters a run id
+    may not have become ``_``, leading dots and spaces are dropped, and a stem too long for
+    ``MAX_RUN_ID_BYTES`` is cut, ending in 8 hex digits of its hash so that stems which differ only
+    past the cut still give different ids. ``suffix`` (``-s<seed>-<time>``) is kept whole."""
+    clean = "".join("_" if ch in "/\\" or unicodedata.category(ch) in _BAD_CATEGORIES else ch for ch in stem)
+    clean = clean.lstrip(". ").rstrip() or "run"
+    room = MAX_RUN_ID_BYTES - len(suffix.encode("utf-8"))
+    if len(clean.encode("utf-8")) > room:
+        tag = "-" + hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        cut = clean.encode("utf-8")[:room - len(tag)].decode("utf-8", "ignore").rstrip()
+        clean = cut + tag
+    run_id = clean + suffix
+    if run_id_problem(run_id):
+        raise RunIdError(f"no valid run id can be made of {stem[:60]!r} and {suffix!r}: {run_id_problem(run_id)}")
     return run_id
 
 
@@ -313,10 +477,11 @@ def fsync_dir(path: Path) -> None:
 def _move_into_place(tmp: Path, final: Path, overwrite: bool) -> None:
     """Rename the finished temporary folder to its final name.
 
-    A damaged run folder there (a manifest, but not complete), or a complete one with
-    ``overwrite``, is renamed aside, the new one renamed in and the old deleted. Writers of one run
-    at once: without ``overwrite`` the first in wins and the others get ``RunExistsError``; with it
-    each swaps out what is there, so the folder ends as one writer's complete run.
+    Without ``overwrite`` nothing that is there is replaced: the first writer in wins and the others
+    get ``RunExistsError``. With it, a complete run folder there (and nothing else, see
+    ``_why_not_replaceable``) is renamed aside, checked again, the new one renamed in and the old
+    deleted; writers racing to replace one run each swap out what is there, so the folder ends as one
+    writer's complete run.
     """
     aside = tmp.with_name(f"{tmp.name}-old")  # unique to this writer, as ``tmp`` is
     for _ in range(_SWAP_ATTEMPTS):
@@ -328,25 +493,30 @@ def _move_into_place(tmp: Path, final: Path, overwrite: bool) -> None:
                 if err.errno not in _TAKEN:
                     raise
                 continue  # someone else got there first: decide again
-        _refuse_what_is_not_a_run(final)  # it appeared while the run was being written
-        if is_complete(final) and not overwrite:
-            raise RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
+        _refuse_what_is_not_a_run(final)  # it may have appeared or changed while the run was being written
+        if not overwrite:
+            if os.path.lexists(final):
+                raise RunExistsError(f"{final} already holds a complete run (use overwrite to replace it)")
+            continue  # moved away meanwhile
         if aside.exists():
             shutil.rmtree(aside)
         try:
             os.rename(final, aside)
         except FileNotFoundError:  # another writer swapped it out first: decide again
             continue
-        if not (aside / MANIFEST).is_file():  # not a run after all (it was put there just now): put it back
+        try:
+            verdict = _why_not_replaceable(aside)[0]
+        except FileNotFoundError:  # deleted by someone else: nothing to put back, decide again
+            continue
+        if verdict is not None:  # not a replaceable run after all (it changed just now): put it back
             try:
                 os.rename(aside, final)
             except OSError:  # something else is at its place now: keep it under a name no cleaner removes
                 kept = final.with_name(f"{final.name}.kept-{os.getpid()}")
                 os.rename(aside, kept)
-                raise NotARunError(f"{final} turned out not to be a run folder while this run was moved into "
-                                   f"place; it is kept as {kept}") from None
-            raise NotARunError(f"{final} exists and is not a run folder (it has no {MANIFEST}); it is left alone, "
-                               "even with overwrite")
+                raise NotARunError(f"{final} turned out not to be a run folder that may be replaced while this "
+                                   f"run was moved into place; it is kept as {kept}") from None
+            raise NotARunError(_left_alone(final, verdict))
         try:
             os.rename(tmp, final)
         except BaseException as err:
@@ -361,19 +531,25 @@ def _move_into_place(tmp: Path, final: Path, overwrite: bool) -> None:
                      "another writer is replacing it")
 
 
-
 # -- reading ------------------------------------------------------------------------------------------
 def _load_manifest(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The manifest of run folder ``path`` and, if it is not a usable one, why (naming the file and key)."""
     file = path / MANIFEST
     try:
-        data = json.loads(file.read_bytes().decode("utf-8"))
+        raw = file.read_bytes()
     except FileNotFoundError:
         return None, f"{file} is missing"
     except IsADirectoryError:
         return None, f"{file} is a folder, not a file"
     except OSError as err:
         return None, f"{file} cannot be read: {err.strerror or err}"
+    return _parse_manifest(file, raw)
+
+
+def _parse_manifest(file: Path, raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """The manifest in ``raw`` (read from ``file``) and, if it is not a usable one, why."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
         return None, f"{file} is not UTF-8 text (byte {err.start})"
     except json.JSONDecodeError as err:

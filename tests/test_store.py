@@ -110,6 +110,21 @@ def test_run_id_must_be_a_plain_string(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "tab\there", "nul\x00", "del\x7f", "c1\x85", "c1\x9b[31m",
+                                 "line\u2028sep", "para\u2029sep", " leading", "trailing ", "surrogate\udcff"])
+def test_a_run_id_with_control_characters_is_refused(tmp_path, bad):
+    """A newline in --run-id made a folder whose name breaks every shell loop and URL."""
+    with pytest.raises(store.RunIdError, match="run id") as err:
+        store.check_target(tmp_path / "out", bad)
+    assert "\n" not in str(err.value)  # the message shows it escaped, on one line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_id_may_have_spaces_and_diacritics(tmp_path):
+    for ok in ("Bắc Ninh run 1", "a b", "x.y-z_1+2", "名前"):
+        assert write_run(tmp_path, ok, manifest(), sample_tables()).name == ok
+
+
 def test_an_exception_mid_write_leaves_nothing(tmp_path, monkeypatch):
     calls = []
 
@@ -199,14 +214,83 @@ def test_a_failed_overwrite_keeps_the_old_run(tmp_path, monkeypatch):
     assert not leftovers(tmp_path)
 
 
-def test_a_damaged_run_under_the_run_name_is_replaced(tmp_path):
-    """A run folder that lost a table (its manifest says complete, a listed table is missing)."""
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes (to see that nothing in it changed)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_damaged_run_is_left_alone(tmp_path, overwrite):
+    """A run folder that lost a table (its manifest says complete, a listed table is missing) was
+    replaced without a word, the user's analysis.md in it deleted with it, even without overwrite."""
     path = write_run(tmp_path, "r", manifest(seed=1), sample_tables())
     (path / "firms.parquet").unlink()
-    assert not is_complete(path)
-    write_run(tmp_path, "r", manifest(seed=2), sample_tables())
-    assert is_complete(path) and read_run(path).manifest["seed"] == 2
+    (path / "analysis.md").write_text("my notes", encoding="utf-8")
+    before = snapshot(path)
+    with pytest.raises(store.NotARunError) as err:
+        write_run(tmp_path, "r", manifest(seed=2), sample_tables(), overwrite=overwrite)
+    message = str(err.value)
+    assert str(path) in message and "firms" in message and "analysis.md" in message and "left alone" in message
+    assert snapshot(path) == before
     assert not leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_folder_with_a_manifest_of_someone_elses_is_left_alone(tmp_path, overwrite):
+    """Any folder with a file called manifest.json was taken for a (damaged) run and deleted."""
+    mine = tmp_path / "myproj"
+    mine.mkdir()
+    (mine / "manifest.json").write_text('{"name": "my web app"}', encoding="utf-8")
+    (mine / "notes.txt").write_text("precious", encoding="utf-8")
+    (mine / "src").mkdir()
+    (mine / "src" / "app.js").write_text("precious", encoding="utf-8")
+    before = snapshot(mine)
+    for run_id in ("myproj",):
+        with pytest.raises(store.NotARunError) as err:
+            store.check_target(tmp_path, run_id, overwrite)
+        assert str(mine) in str(err.value) and "notes.txt" in str(err.value)
+        with pytest.raises(store.NotARunError, match="left alone"):
+            write_run(tmp_path, run_id, manifest(), sample_tables(), overwrite=overwrite)
+    assert snapshot(mine) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["myproj"]
+
+
+@pytest.mark.parametrize("extra", ["analysis.md", ".hidden", "plots/"])
+def test_overwrite_replaces_only_a_run_with_nothing_of_the_users_in_it(tmp_path, extra):
+    """A complete run folder the user added files to is refused even with overwrite, naming the files."""
+    path = write_run(tmp_path, "r", manifest(seed=1), sample_tables())
+    if extra.endswith("/"):
+        (path / extra).mkdir()
+        (path / extra / "fig.png").write_bytes(b"png")
+    else:
+        (path / extra).write_text("mine", encoding="utf-8")
+    before = snapshot(path)
+    for overwrite in (False, True):
+        with pytest.raises(store.NotARunError) as err:
+            write_run(tmp_path, "r", manifest(seed=2), sample_tables(), overwrite=overwrite)
+        assert str(path) in str(err.value) and extra.rstrip("/") in str(err.value)
+    assert snapshot(path) == before and read_run(path).manifest["seed"] == 1
+    assert not leftovers(tmp_path)
+    shutil.rmtree(path / extra) if extra.endswith("/") else (path / extra).unlink()  # taken out: replaceable
+    write_run(tmp_path, "r", manifest(seed=2), sample_tables(), overwrite=True)
+    assert read_run(path).manifest["seed"] == 2 and not leftovers(tmp_path)
+
+
+def test_a_file_added_to_the_old_run_while_the_new_one_is_written_is_kept(tmp_path, monkeypatch):
+    """Checked again at the swap: a complete run the user writes into during the run is not replaced."""
+    path = write_run(tmp_path, "r", manifest(seed=1), sample_tables())
+    real = store.fsync_dir
+
+    def fsync_then_add(folder):
+        real(folder)
+        if folder.name.startswith(".tmp-") and not (path / "analysis.md").exists():
+            (path / "analysis.md").write_text("written meanwhile", encoding="utf-8")
+
+    monkeypatch.setattr(store, "fsync_dir", fsync_then_add)
+    with pytest.raises(store.NotARunError, match="analysis.md"):
+        write_run(tmp_path, "r", manifest(seed=2), sample_tables(), overwrite=True)
+    assert (path / "analysis.md").read_text(encoding="utf-8") == "written meanwhile"
+    assert read_run(path).manifest["seed"] == 1 and not leftovers(tmp_path)
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
@@ -432,3 +516,23 @@ def test_the_event_tables_text_columns_are_stored_as_dictionaries(tmp_path, base
                 assert "RLE_DICTIONARY" in column.encodings, (name, column.path_in_schema, column.encodings)
             elif column.path_in_schema == "step":
                 assert column.is_stats_set and column.statistics.has_min_max, name
+
+
+def test_the_default_run_id_of_a_long_scenario_name_fits(tmp_path):
+    """A valid 250-character scenario name gave a default run id too long for the store."""
+    from datetime import datetime
+
+    from experiments.runner import default_run_id
+
+    when = datetime(2024, 5, 6, 7, 8, 9)
+    long_a, long_b = "a" * 250, "a" * 249 + "b"
+    ids = [default_run_id(name, 2**63 - 1, when) for name in (long_a, long_b)]
+    for run_id in ids:
+        assert len(run_id.encode("utf-8")) <= store.MAX_RUN_ID_BYTES
+        assert run_id.startswith("a" * 100) and run_id.endswith(f"-s{2**63 - 1}-20240506-070809")
+        assert store.check_target(tmp_path, run_id) == tmp_path / run_id
+    assert ids[0] != ids[1]  # names that differ only past the cut still get their own folders
+    assert default_run_id("tiny", 3, when) == "tiny-s3-20240506-070809"  # a short name is kept whole
+    for name in (".hidden", "..", "a/b", "a\nb", "ế" * 150):
+        run_id = default_run_id(name, 3, when)
+        assert store.check_target(tmp_path, run_id) == tmp_path / run_id, name
