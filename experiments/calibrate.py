@@ -10,12 +10,19 @@ differences between candidates are not seed noise.
 Every run's measures are journaled (one JSON line per run, keyed by the resolved scenario's hash
 and the seed) in the work folder; a re-run reuses them, so an interrupted calibration resumes
 where it stopped and a finished one re-writes its report without running anything.
+
+The fitted scenario, the report and its PNG are written together (``write_together``): each to a
+temporary file beside it, and only when all are written are they renamed into place, so a failed
+write (a full disk) leaves none of them changed rather than one new and the others old or
+missing. Their paths are checked before any run (``calibration_spec``), so a rename does not meet
+a folder or a place that cannot be written.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,12 +232,34 @@ def _shown(report: str | Path | None) -> str:
         return path.as_posix()
 
 
-def write_fitted_scenario(spec: CalibrationSpec, params: dict[str, float], j: float, default_j: float,
-                          report: str | Path | None = None) -> Path:
+def write_together(writes: Mapping[Path, Callable[[Path], object]]) -> list[Path]:
+    """Write several files as one: each ``write(tmp)`` writes a temporary file beside its path (same
+    suffix, so writers that go by it work); when all are written and on disk they are renamed into
+    place. A write that fails removes every temporary file and raises, with no file changed."""
+    from experiments.store import fsync_dir, fsync_file
+
+    tmps: dict[Path, Path] = {}
+    try:
+        for path, write in writes.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmps[path] = tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+            write(tmp)
+            fsync_file(tmp)
+        for path, tmp in tmps.items():
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    for folder in {path.parent for path in tmps}:
+        fsync_dir(folder)
+    return list(tmps)
+
+
+def fitted_scenario_text(spec: CalibrationSpec, params: dict[str, float], j: float, default_j: float,
+                         report: str | Path | None = None) -> str:
     """The fitted values as a scenario that extends the calibrated one (nested blocks); its header
     points at ``report`` (as a path from the working folder when it lies inside it)."""
-    import os
-
     import yaml
 
     out = spec.output_path
@@ -250,6 +279,12 @@ def write_fitted_scenario(spec: CalibrationSpec, params: dict[str, float], j: fl
             "description": f"{spec.scenario} with parameters fitted to the {spec.name} calibration targets.",
             "question": "The baseline with its uncertain parameters fitted to the 2023 figures: what happens if nothing changes?",
             "source_policy": "none (status quo, calibrated)"} | nested
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(header + yaml.safe_dump(body, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return out
+    return header + yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
+
+
+def write_fitted_scenario(spec: CalibrationSpec, params: dict[str, float], j: float, default_j: float,
+                          report: str | Path | None = None) -> Path:
+    """Write ``fitted_scenario_text`` to the calibration file's ``output:`` (through a temporary file)."""
+    text = fitted_scenario_text(spec, params, j, default_j, report)
+    write_together({spec.output_path: lambda tmp: tmp.write_text(text, encoding="utf-8")})
+    return spec.output_path

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from experiments.calibrate import FitResult
+from experiments.calibrate import FitResult, fitted_scenario_text, write_together
 from experiments.calibration_spec import CalibrationSpec
 
 
@@ -42,7 +43,7 @@ def plot(table: pd.DataFrame, path: Path) -> Path:
     ax.set_title("Calibration targets: figure ranges and the model", fontsize=10)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
     return path
 
@@ -90,10 +91,25 @@ def markdown(spec: CalibrationSpec, fit: FitResult, table: pd.DataFrame, png: st
     return "\n".join(lines) + "\n"
 
 
+def report_writers(spec: CalibrationSpec, fit: FitResult, table: pd.DataFrame, md_path: Path,
+                   command: str) -> dict[Path, Callable[[Path], object]]:
+    """The report and its PNG beside it, as ``write_together`` takes them (the report names the PNG)."""
+    png = md_path.with_suffix(".png")
+    text = markdown(spec, fit, table, png.name, command)
+    return {png: lambda tmp: plot(table, tmp), md_path: lambda tmp: tmp.write_text(text, encoding="utf-8")}
+
+
 def write_report(spec: CalibrationSpec, fit: FitResult, table: pd.DataFrame, md_path: Path,
                  command: str = "clusterlink calibrate") -> tuple[Path, Path]:
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    png = md_path.with_suffix(".png")
-    plot(table, png)
-    md_path.write_text(markdown(spec, fit, table, png.name, command), encoding="utf-8")
-    return md_path, png
+    write_together(report_writers(spec, fit, table, md_path, command))
+    return md_path, md_path.with_suffix(".png")
+
+
+def write_outputs(spec: CalibrationSpec, fit: FitResult, table: pd.DataFrame, md_path: Path,
+                  command: str = "clusterlink calibrate") -> tuple[Path, Path, Path]:
+    """The fitted scenario, the report and its PNG, written together: all of them or, if a write
+    fails, none (see ``write_together``)."""
+    text = fitted_scenario_text(spec, fit.best, fit.best_j, fit.default_j, md_path)
+    write_together({spec.output_path: lambda tmp: tmp.write_text(text, encoding="utf-8")}
+                   | report_writers(spec, fit, table, md_path, command))
+    return spec.output_path, md_path, md_path.with_suffix(".png")

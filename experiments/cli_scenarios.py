@@ -143,16 +143,29 @@ def calibrate(
 ) -> None:
     """Fit the calibration file's parameters to its targets (method of simulated moments); resumable:
     runs already in the journal are reused. Writes the fitted scenario and the report."""
-    from experiments.calibrate import Evaluator, Journal, fit, report_table, write_fitted_scenario
-    from experiments.calibration_report import write_report
-    from experiments.calibration_spec import load_calibration
+    from experiments.calibrate import Evaluator, Journal, fit, report_table
+    from experiments.calibration_report import write_outputs
+    from experiments.calibration_spec import (
+        files_read,
+        folder_problem,
+        load_calibration,
+        report_problems,
+    )
 
     try:
-        spec = load_calibration(file)
+        spec = load_calibration(file)  # also refuses an output: or report: that cannot be written
     except ConfigError as err:
         raise _fail(f"invalid calibration file:\n{err}") from None
     work = workdir or Path("results") / "calibration" / spec.name
-    report = report or spec.report_path or work / "report.md"
+    if why := folder_problem(work):  # before any run: the journal goes there from the first batch
+        raise _fail(f"{'--workdir' if workdir else 'the work folder'} {work} {why}", EXIT_FAILED)
+    if report is not None or spec.report_path is None:  # (the file's report: is checked with the file)
+        where = f"--report {report}" if report else f"the report {work / 'report.md'} (the file has no report:)"
+        report = report or work / "report.md"
+        if problems := report_problems(report, files_read(spec), {spec.output_path: "output: (the fitted scenario)"}):
+            raise _fail(f"{where} {problems[0]}", EXIT_FAILED)
+    else:
+        report = spec.report_path
     try:
         res = fit(spec, work, workers, progress, log=typer.echo)
         ev = Evaluator(spec, Journal(work / "journal.jsonl"), workers, progress)
@@ -161,10 +174,15 @@ def calibrate(
     except KeyboardInterrupt:
         typer.echo("interrupted: finished runs are in the journal; run the same command again to resume", err=True)
         raise typer.Exit(130) from None
-    res.history.to_csv(work / "candidates.csv", index=False)
     table = report_table(spec, default_fr, fitted_fr)
-    scenario = write_fitted_scenario(spec, res.best, res.best_j, res.default_j, report)
-    md, png = write_report(spec, res, table, report, command=f"clusterlink calibrate {file.as_posix()}")
+    try:
+        work.mkdir(parents=True, exist_ok=True)  # (there already unless every run came from the journal)
+        res.history.to_csv(work / "candidates.csv", index=False)
+        scenario, md, png = write_outputs(spec, res, table, report, command=f"clusterlink calibrate {file.as_posix()}")
+    except OSError as err:
+        raise _fail(f"cannot write the results ({err}); none of the fitted scenario and the report was changed; "
+                    "the runs are in the journal, so the same command writes them without running again",
+                    EXIT_FAILED) from None
     for k, v in res.best.items():
         typer.echo(f"  {k} = {v:.4g} (default {res.default[k]:.4g})")
     typer.echo(f"{int(table['inside'].sum())}/{len(table)} targets inside their range; "
