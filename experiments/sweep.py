@@ -17,6 +17,7 @@ the runs that are missing or failed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -72,7 +73,8 @@ def default_out(spec: SweepSpec) -> Path:
 def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool = False,
             on_warning: Callable[[str], None] | None = None) -> tuple[SweepSpec, SweepFolder, pd.DataFrame]:
     """Validate the sweep file, build its design, check it (``preflight``) and create (or check)
-    the sweep folder."""
+    the sweep folder. Nothing is written to the folder before all of that has passed, and a
+    folder whose creation fails is removed again (or, if it was there before, left as it was)."""
     spec = load_sweep(spec_path)
     check_size(spec)
     folder = SweepFolder(out or default_out(spec))
@@ -80,14 +82,40 @@ def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool =
     tasks = designs.tasks_table(spec, points)
     for warning in preflight(spec, tasks):
         (on_warning or (lambda w: print(f"warning: {w}", file=sys.stderr)))(warning)
+    tables = {"points": _arrow(points, "points"), "design": _arrow(tasks, "design")}
     if resume and not folder.exists():
-        raise SweepError(f"nothing to resume: {folder.root} holds no sweep")
+        raise SweepError(_nothing_to_resume(folder))
+    had = {p: p.exists() for p in (folder.root / ".lock", folder.root)}
     with folder.lock():
         try:
-            _check_or_create(spec, Path(spec_path), folder, points, tasks, resume)
-        except OSError as err:  # a full disk or a read-only folder while writing the sweep's files
-            raise SweepError(cannot_write(Path(err.filename) if err.filename else folder.root, err)) from None
+            _check_or_create(spec, Path(spec_path), folder, tables, tasks, resume)
+        except BaseException as err:
+            if not folder.exists():  # no sweep was made: take back the folder and lock file if this made them
+                for path in (p for p, existed in had.items() if not existed):
+                    with contextlib.suppress(OSError):
+                        path.rmdir() if path == folder.root else path.unlink()
+            if isinstance(err, OSError):  # a full disk or a read-only folder while writing the sweep's files
+                raise SweepError(cannot_write(Path(err.filename) if err.filename else folder.root, err)) from None
+            raise
     return spec, folder, tasks
+
+
+def _arrow(frame: pd.DataFrame, what: str) -> Any:
+    """A design table as Arrow, so that one that cannot be stored fails before the folder is made."""
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError) as err:
+        raise SweepError(f"the sweep's {what} table cannot be stored ({str(err).splitlines()[0]}); "
+                         "nothing was written") from None
+
+
+def _nothing_to_resume(folder: SweepFolder) -> str:
+    if folder.half_made():
+        return (f"nothing to resume: {folder.root} holds no sweep: its creation stopped before design.parquet was "
+                "written (no run was made); run the command without --resume to create it")
+    return f"nothing to resume: {folder.root} holds no sweep"
 
 
 def check_size(spec: SweepSpec) -> None:
@@ -102,7 +130,7 @@ def check_size(spec: SweepSpec) -> None:
             spec.design.model_dump())])
 
 
-def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, points: pd.DataFrame,
+def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, tables: dict[str, Any],
                      tasks: pd.DataFrame, resume: bool) -> None:
     if folder.exists():
         old = folder.read_design()
@@ -115,9 +143,9 @@ def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, poin
         check_same_scenarios(folder, tasks)
         _update_outcomes(spec, spec_path, folder)
     elif resume:
-        raise SweepError(f"nothing to resume: {folder.root} holds no sweep")
+        raise SweepError(_nothing_to_resume(folder))
     else:
-        _create(spec, spec_path, folder, points, tasks)
+        _create(spec, spec_path, folder, tables)
 
 
 def _update_outcomes(spec: SweepSpec, spec_path: Path, folder: SweepFolder) -> None:
@@ -132,29 +160,52 @@ def _update_outcomes(spec: SweepSpec, spec_path: Path, folder: SweepFolder) -> N
         atomic_write(folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False)))
 
 
-def _create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, points: pd.DataFrame,
-            tasks: pd.DataFrame) -> None:
-    folder.runs.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder.spec_copy, lambda p: shutil.copyfile(spec_path, p))
+def _create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, tables: dict[str, Any]) -> None:
+    """Write a new sweep's files; design.parquet, last, marks the folder as a sweep. If writing
+    fails, the files written so far are removed (the folder never looks like a sweep half made)."""
+    import pyarrow.parquet as pq
+
     meta = {"name": spec.name, "source": str(spec_path.resolve()), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "design": spec.design.model_dump(), "replications": spec.replications, "seed": spec.seed,
-            "policies": [v.name for v in spec.policies], "n_points": len(points), "n_runs": len(tasks),
+            "policies": [v.name for v in spec.policies], "n_points": tables["points"].num_rows,
+            "n_runs": tables["design"].num_rows,
             "parameters": [{"column": p.column, **p.model_dump()} for p in spec.uncertain],
             "problem": designs.unit_problem(spec),
             "outcomes": [o.model_dump() for o in spec.outcomes]}
-    atomic_write(folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False)))
-    atomic_write(folder.points, lambda p: points.to_parquet(p, index=False))
-    atomic_write(folder.design, lambda p: tasks.to_parquet(p, index=False))  # last: marks the folder
+    made: list[Path] = []
+    try:
+        if not folder.runs.is_dir():
+            folder.runs.mkdir()
+            made.append(folder.runs)
+        for path, write in ((folder.spec_copy, lambda p: shutil.copyfile(spec_path, p)),
+                            (folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False))),
+                            (folder.points, lambda p: pq.write_table(tables["points"], p)),
+                            (folder.design, lambda p: pq.write_table(tables["design"], p))):  # last: marks the folder
+            existed = path.exists()
+            atomic_write(path, write)
+            if not existed:
+                made.append(path)
+    except BaseException:
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir() if path == folder.runs else path.unlink()
+        raise
 
 
 def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
     """Check the sweep against the scenario schema before running anything.
 
-    A parameter path or range the scenario rejects is an error in the sweep file (raised as
-    ``SweepSpecError`` naming its line), and so is an override of the sweep file (``set``, a
-    policy's ``set``) that the scenario rejects, or an outcome month no run reaches. A policy variant
-    whose scenario file does not load is reported as a warning: its runs will fail, each with the
-    loader's message, and ``--resume`` retries them once the scenario is fixed.
+    A parameter path, range or value the scenario rejects is an error in the sweep file (raised as
+    ``SweepSpecError`` naming its line): every uncertain parameter is tried at the ends of its range
+    (each value of a categorical) in the scenario of every policy variant (its file with the sweep's
+    and the variant's overrides), so a path only the variants' overrides create is fine, and a path
+    one variant lacks is an error naming that variant. So is a value the scenario would read as
+    another type (a quoted ``'4'`` for a whole number, a real range on a whole-number key), an
+    override of the sweep file (``set``, a policy's ``set``) that the scenario rejects or that sets
+    a path the sweep also varies (the sweep's value would replace it in every run), and an outcome
+    month no run reaches. A policy variant whose scenario file does not load is reported as a
+    warning: its runs will fail, each with the loader's message, and ``--resume`` retries them once
+    the scenario is fixed.
     """
     from experiments.sweep_spec import overrides_of
     from model.scenario import ScenarioError, load_scenario

@@ -74,6 +74,15 @@ class SweepFolder:
     def exists(self) -> bool:
         return self.design.is_file()
 
+    def half_made(self) -> bool:
+        """True if a sweep's creation stopped before design.parquet (written last) and before any run."""
+        if self.exists() or not (self.meta.is_file() or self.spec_copy.is_file()):
+            return False
+        try:
+            return not any(self.runs.iterdir()) if self.runs.is_dir() else True
+        except OSError:
+            return False
+
     def read_design(self) -> pd.DataFrame:
         """The design table; ``SweepError`` naming the file (and column) if it is damaged."""
         design = _read_table(self.design, DESIGN_COLUMNS)
@@ -241,6 +250,9 @@ def require_sweep(out: str | Path) -> SweepFolder:
                 str(folder.root.parent.parent) if folder.root.parent.name == "runs" else "the one holding design.parquet")
         elif (folder.root.parent / "design.parquet").is_file():
             hint = f"; its sweep folder is {folder.root.parent}"
+        if folder.half_made():
+            hint = ("; its creation stopped before design.parquet was written (no run was made): run "
+                    "`clusterlink sweep FILE --out` with this folder again to create it")
         raise SweepError(f"{folder.root} holds no sweep (no design.parquet){hint}")
     for name, path in (("sweep.json", folder.meta), ("points.parquet", folder.points)):
         if not path.is_file():

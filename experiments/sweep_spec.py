@@ -176,9 +176,17 @@ class CategoricalParam(_Param):
 
     @model_validator(mode="after")
     def _check(self) -> CategoricalParam:
-        keys = [(type(v).__name__, v) for v in self.values]
-        if len(set(keys)) != len(keys):
-            raise ValueError("values must be distinct")
+        kinds = list(dict.fromkeys(type(v).__name__ for v in self.values))
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in self.values)
+        if len(kinds) > 1 and not numbers:  # one column of results: a str beside numbers cannot be stored
+            raise KeyProblem("values", f"values must all be one type (got {', '.join(kinds)}): all numbers, all "
+                             "true/false or all text (a quoted '4' is text)")
+        seen = set()
+        for k, v in enumerate(self.values):
+            key = float(v) if numbers else v  # [1, 2.5] is a real-valued choice: 1 and 1.0 are one value
+            if key in seen:
+                raise KeyProblem(("values", k), f"values must be distinct: {v!r} is given twice")
+            seen.add(key)
         return self
 
 

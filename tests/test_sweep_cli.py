@@ -86,3 +86,52 @@ def test_the_smoke_sweep_is_small_valid_and_loads_every_variant():
     tasks = designs.tasks_table(spec, designs.points_table(spec))
     assert len(tasks) <= 20 and len(spec.policies) == 2 and len(spec.uncertain) == 2 and spec.replications > 1
     assert preflight(spec, tasks) == []
+
+
+# -- the sweep folder is made only once everything is checked, and never half --------------------------
+def test_an_invalid_sweep_makes_no_folder(tmp_path):
+    body = BODY.replace("{path: economy.export_growth, type: real, range: [0.0, 0.1]}",
+                        "{path: sourcing.tender_rounds, type: categorical, values: [2, '4', 8.0]}")
+    path = write_sweep(tmp_path, body)
+    res = CliRunner().invoke(app(), ["sweep", str(path), "--out", str(tmp_path / "out"), "--in-process"])
+    assert res.exit_code == 2 and "uncertain[0].values" in res.output and "one type" in res.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_sweep_folder_whose_creation_fails_is_taken_back(tmp_path, monkeypatch, existing):
+    """A failure writing the sweep's first files left .lock, runs/, sweep.json and sweep.yaml, a
+    folder that looked like a sweep but was not one."""
+    from experiments import sweep as sweep_mod
+
+    out = tmp_path / "out"
+    if existing:  # a folder of the user's: kept as it was
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    real = sweep_mod.atomic_write
+
+    def full_disk(path, write):
+        if path.name == "design.parquet":  # the last of the sweep's first files
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, write)
+
+    monkeypatch.setattr(sweep_mod, "atomic_write", full_disk)
+    res = CliRunner().invoke(app(), ["sweep", str(write_sweep(tmp_path, BODY)), "--out", str(out), "--in-process"])
+    assert res.exit_code == 1 and "No space left on device" in res.output, res.output
+    if existing:
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    else:
+        assert not out.exists()
+
+
+def test_status_and_resume_explain_a_folder_whose_creation_stopped(tmp_path):
+    """A sweep killed while creating its folder (sweep.yaml and sweep.json, no design.parquet)."""
+    path = write_sweep(tmp_path, BODY)
+    out = tmp_path / "out"
+    (out / "runs").mkdir(parents=True)
+    (out / "sweep.yaml").write_text(path.read_text())
+    (out / "sweep.json").write_text("{}")
+    res = CliRunner().invoke(app(), ["status", str(out)])
+    assert res.exit_code == 2 and "creation stopped before design.parquet was written" in res.output
+    res = CliRunner().invoke(app(), ["sweep", str(path), "--out", str(out), "--resume", "--in-process"])
+    assert res.exit_code == 1 and "run the command without --resume to create it" in " ".join(res.output.split())

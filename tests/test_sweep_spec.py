@@ -102,6 +102,29 @@ def test_a_cross_field_error_names_the_key_it_blames_at_its_line(tmp_path, body,
     assert f"{path}:{issue.line}: {key}: got " in str(err)
 
 
+@pytest.mark.parametrize("values, fragment", [
+    ("[2, '4', 8.0]", "values must all be one type (got int, str, float)"),
+    ("[2, true]", "values must all be one type (got int, bool)"),
+    ("[moves, 5]", "values must all be one type (got str, int)"),
+    ("[1, 2, 1.0]", "values must be distinct: 1.0 is given twice"),  # numbers are one value column: 1 is 1.0
+])
+def test_categorical_values_must_be_one_type(tmp_path, values, fragment):
+    """[2, '4', 8.0] passed, then the sweep crashed writing points.parquet (ArrowInvalid: Could not
+    convert '4' with type str) and left a half-made sweep folder."""
+    body = f"name: t\nseed: 1\nuncertain:\n  - path: sourcing.tender_rounds\n    type: categorical\n    values: {values}\n"
+    err = error_of(tmp_path, body)
+    issue = err.errors[0]
+    assert issue.path.startswith("uncertain[0].values") and fragment in issue.message, str(err)
+    assert issue.line == line_of(tmp_path / "sweep.yaml", "values:")
+
+
+def test_categorical_numbers_may_mix_integers_and_reals(tmp_path):
+    spec = spec_with(tmp_path, "{method: grid}", "uncertain:\n  - {path: economy.export_growth, type: categorical, "
+                     "values: [0, 0.05, 0.1]}\n")
+    points = designs.points_table(spec)
+    assert points["export_growth"].tolist() == [0.0, 0.05, 0.1] and points["export_growth"].map(type).eq(float).all()
+
+
 def test_yaml_values_round_trip_through_the_override_parser():
     for value in [0.1, 1e-05, 2.5e20, -3, True, False, "moves", "2024-12", "yes", [1, 2]]:
         data = {"k": None}
