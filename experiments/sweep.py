@@ -483,9 +483,13 @@ def _extremes(param: Any) -> list[tuple[Any, str]]:
 def run_sweep(spec_path: str | Path, out: str | Path | None = None, *, workers: int | None = None,
               scheduler: str | None = None, executor: str | None = None, resume: bool = False,
               progress: bool = True, executor_obj: Executor | None = None,
-              on_warning: Callable[[str], None] | None = None) -> SweepSummary:
+              on_warning: Callable[[str], None] | None = None, idle_timeout: float = 600.0) -> SweepSummary:
     """Run (or resume) a sweep; return counts. Runs already complete are skipped."""
     t0 = time.time()
+    from experiments.executors import scheduler_problem
+
+    if scheduler is not None and executor_obj is None and scheduler_problem(scheduler):
+        raise SweepError(f"--scheduler {scheduler_problem(scheduler)}")  # before the folder is made
     spec, folder, tasks = prepare(spec_path, out, resume, on_warning)
     with folder.lock():
         index = current_status(folder, tasks)
@@ -495,7 +499,7 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, *, workers: 
         by_id = {r: i for i, r in enumerate(index["run_id"])}
         ran = 0
         if len(todo):
-            ex = executor_obj or make_executor(workers, scheduler, executor)
+            ex = executor_obj or make_executor(workers, scheduler, executor, idle_timeout)
             journal = Journal(folder.journal, uuid.uuid4().hex[:12])
             bar = _Progress(len(tasks), skipped, ex, enabled=progress)
             last = time.time()

@@ -223,3 +223,39 @@ def test_status_and_resume_explain_a_folder_whose_creation_stopped(tmp_path):
     assert res.exit_code == 2 and "creation stopped before design.parquet was written" in res.output
     res = CliRunner().invoke(app(), ["sweep", str(path), "--out", str(out), "--resume", "--in-process"])
     assert res.exit_code == 1 and "run the command without --resume to create it" in " ".join(res.output.split())
+
+
+# -- options -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("address", ["not a url", "tcp://host", "http://10.0.0.1:8786", "tcp://h:99999", "tcp://:1"])
+def test_a_scheduler_address_that_is_not_one_is_an_error_on_the_option(tmp_path, address):
+    """--scheduler 'not a url' made a sweep folder, then crashed: ValueError: missing port number."""
+    res = CliRunner().invoke(app(), ["sweep", str(write_sweep(tmp_path, BODY)), "--out", str(tmp_path / "out"),
+                                     "--scheduler", address])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    text = " ".join(res.output.replace("│", " ").split())
+    assert "--scheduler" in text and "not a Dask scheduler address" in text and "tcp://HOST:PORT" in text, text
+    assert not (tmp_path / "out").exists()
+
+
+def test_good_scheduler_addresses_pass():
+    from experiments.executors import scheduler_problem
+
+    for address in ("tcp://10.0.0.1:8786", "10.0.0.1:8786", "tls://node-1.cluster:8786", "tcp://[::1]:8786"):
+        assert scheduler_problem(address) is None, address
+
+
+def test_idle_timeout_reaches_the_executor(tmp_path, monkeypatch):
+    """--idle-timeout was accepted and then dropped: the Dask executor always waited 600 s."""
+    from experiments import sweep as sweep_mod
+    from experiments.executors import SweepAborted
+
+    seen = {}
+
+    def fake(workers, scheduler, kind, idle_timeout=600.0):
+        seen.update(scheduler=scheduler, idle_timeout=idle_timeout)
+        raise SweepAborted("no workers")
+
+    monkeypatch.setattr(sweep_mod, "make_executor", fake)
+    res = CliRunner().invoke(app(), ["sweep", str(write_sweep(tmp_path, BODY)), "--out", str(tmp_path / "out"),
+                                     "--scheduler", "tcp://127.0.0.1:8786", "--idle-timeout", "5", "--no-progress"])
+    assert res.exit_code == 1 and seen == {"scheduler": "tcp://127.0.0.1:8786", "idle_timeout": 5.0}, res.output
