@@ -37,12 +37,22 @@ def _require_sweep(folder: Path):
         _fail(str(err), EXIT_INVALID)
 
 
+def _scheduler_option(value: str | None) -> str | None:
+    """--scheduler: refused before anything is read or made unless it looks like tcp://HOST:PORT."""
+    from experiments.executors import scheduler_problem
+
+    if value is not None and scheduler_problem(value):
+        raise typer.BadParameter(scheduler_problem(value))
+    return value
+
+
 def sweep(
     file: Annotated[Path, typer.Argument(help="sweep file (YAML)", exists=True, dir_okay=False)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="sweep folder (default: results/sweeps/NAME)")] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1,
                                                 help="local processes (default: all cores); with --dask, LocalCluster size")] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address, tcp://HOST:PORT")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address, tcp://HOST:PORT",
+                                                   callback=_scheduler_option)] = None,
     dask: Annotated[bool, typer.Option("--dask", help="run on a new Dask LocalCluster")] = False,
     in_process: Annotated[bool, typer.Option("--in-process", help="run in this process, one run at a time")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue the sweep in --out (it must exist)")] = False,
@@ -58,7 +68,7 @@ def sweep(
     kind = "inprocess" if in_process else "dask" if (dask or scheduler) else "pool"
     try:
         summary = run_sweep(file, out, workers=workers, scheduler=scheduler, executor=kind, resume=resume,
-                            progress=progress)
+                            progress=progress, idle_timeout=idle_timeout)
     except ConfigError as err:
         _fail(str(err), EXIT_INVALID)
     except (SweepError, SweepAborted) as err:

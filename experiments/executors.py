@@ -22,6 +22,7 @@ import gc
 import json
 import logging
 import os
+import re
 import select
 import socket
 import threading
@@ -278,6 +279,26 @@ class PoolExecutor(Executor):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_ADDRESS = re.compile(r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
+                      r":(?P<port>[0-9]+)")
+
+
+def scheduler_problem(address: str) -> str | None:
+    """What is wrong with a Dask scheduler address (None if it has the form SCHEME://HOST:PORT)."""
+    m = _ADDRESS.fullmatch(address.strip())
+    if m is None:
+        why = "no port" if ":" not in address.split("://")[-1] else "not of the form HOST:PORT"
+    elif (m["scheme"] or "tcp").lower() not in SCHEDULER_SCHEMES:
+        why = f"unknown scheme {m['scheme']!r} (allowed: {', '.join(SCHEDULER_SCHEMES)})"
+    elif not 1 <= int(m["port"]) <= 65535:
+        why = f"port {m['port']} is not in 1..65535"
+    else:
+        return None
+    return (f"{address!r} is not a Dask scheduler address ({why}); expected tcp://HOST:PORT, "
+            "e.g. tcp://10.0.0.1:8786 (the address `dask scheduler` prints)")
+
+
 class DaskExecutor(Executor):
     """Dask distributed: a new LocalCluster, or an existing scheduler (``tcp://host:port``)."""
 
@@ -290,9 +311,11 @@ class DaskExecutor(Executor):
         self.idle_timeout = idle_timeout
         self.cluster = None
         if scheduler:
+            if scheduler_problem(scheduler):
+                raise SweepAborted(f"--scheduler {scheduler_problem(scheduler)}")
             try:
                 self.client = Client(scheduler, timeout="30s")
-            except (OSError, TimeoutError) as err:
+            except (OSError, TimeoutError, ValueError) as err:
                 raise SweepAborted(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
         else:
             import dask

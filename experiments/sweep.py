@@ -17,6 +17,7 @@ the runs that are missing or failed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -72,7 +73,8 @@ def default_out(spec: SweepSpec) -> Path:
 def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool = False,
             on_warning: Callable[[str], None] | None = None) -> tuple[SweepSpec, SweepFolder, pd.DataFrame]:
     """Validate the sweep file, build its design, check it (``preflight``) and create (or check)
-    the sweep folder."""
+    the sweep folder. Nothing is written to the folder before all of that has passed, and a
+    folder whose creation fails is removed again (or, if it was there before, left as it was)."""
     spec = load_sweep(spec_path)
     check_size(spec)
     folder = SweepFolder(out or default_out(spec))
@@ -80,14 +82,40 @@ def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool =
     tasks = designs.tasks_table(spec, points)
     for warning in preflight(spec, tasks):
         (on_warning or (lambda w: print(f"warning: {w}", file=sys.stderr)))(warning)
+    tables = {"points": _arrow(points, "points"), "design": _arrow(tasks, "design")}
     if resume and not folder.exists():
-        raise SweepError(f"nothing to resume: {folder.root} holds no sweep")
+        raise SweepError(_nothing_to_resume(folder))
+    had = {p: p.exists() for p in (folder.root / ".lock", folder.root)}
     with folder.lock():
         try:
-            _check_or_create(spec, Path(spec_path), folder, points, tasks, resume)
-        except OSError as err:  # a full disk or a read-only folder while writing the sweep's files
-            raise SweepError(cannot_write(Path(err.filename) if err.filename else folder.root, err)) from None
+            _check_or_create(spec, Path(spec_path), folder, tables, tasks, resume)
+        except BaseException as err:
+            if not folder.exists():  # no sweep was made: take back the folder and lock file if this made them
+                for path in (p for p, existed in had.items() if not existed):
+                    with contextlib.suppress(OSError):
+                        path.rmdir() if path == folder.root else path.unlink()
+            if isinstance(err, OSError):  # a full disk or a read-only folder while writing the sweep's files
+                raise SweepError(cannot_write(Path(err.filename) if err.filename else folder.root, err)) from None
+            raise
     return spec, folder, tasks
+
+
+def _arrow(frame: pd.DataFrame, what: str) -> Any:
+    """A design table as Arrow, so that one that cannot be stored fails before the folder is made."""
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError) as err:
+        raise SweepError(f"the sweep's {what} table cannot be stored ({str(err).splitlines()[0]}); "
+                         "nothing was written") from None
+
+
+def _nothing_to_resume(folder: SweepFolder) -> str:
+    if folder.half_made():
+        return (f"nothing to resume: {folder.root} holds no sweep: its creation stopped before design.parquet was "
+                "written (no run was made); run the command without --resume to create it")
+    return f"nothing to resume: {folder.root} holds no sweep"
 
 
 def check_size(spec: SweepSpec) -> None:
@@ -102,7 +130,7 @@ def check_size(spec: SweepSpec) -> None:
             spec.design.model_dump())])
 
 
-def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, points: pd.DataFrame,
+def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, tables: dict[str, Any],
                      tasks: pd.DataFrame, resume: bool) -> None:
     if folder.exists():
         old = folder.read_design()
@@ -115,9 +143,9 @@ def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, poin
         check_same_scenarios(folder, tasks)
         _update_outcomes(spec, spec_path, folder)
     elif resume:
-        raise SweepError(f"nothing to resume: {folder.root} holds no sweep")
+        raise SweepError(_nothing_to_resume(folder))
     else:
-        _create(spec, spec_path, folder, points, tasks)
+        _create(spec, spec_path, folder, tables)
 
 
 def _update_outcomes(spec: SweepSpec, spec_path: Path, folder: SweepFolder) -> None:
@@ -132,29 +160,52 @@ def _update_outcomes(spec: SweepSpec, spec_path: Path, folder: SweepFolder) -> N
         atomic_write(folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False)))
 
 
-def _create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, points: pd.DataFrame,
-            tasks: pd.DataFrame) -> None:
-    folder.runs.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder.spec_copy, lambda p: shutil.copyfile(spec_path, p))
+def _create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, tables: dict[str, Any]) -> None:
+    """Write a new sweep's files; design.parquet, last, marks the folder as a sweep. If writing
+    fails, the files written so far are removed (the folder never looks like a sweep half made)."""
+    import pyarrow.parquet as pq
+
     meta = {"name": spec.name, "source": str(spec_path.resolve()), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "design": spec.design.model_dump(), "replications": spec.replications, "seed": spec.seed,
-            "policies": [v.name for v in spec.policies], "n_points": len(points), "n_runs": len(tasks),
+            "policies": [v.name for v in spec.policies], "n_points": tables["points"].num_rows,
+            "n_runs": tables["design"].num_rows,
             "parameters": [{"column": p.column, **p.model_dump()} for p in spec.uncertain],
             "problem": designs.unit_problem(spec),
             "outcomes": [o.model_dump() for o in spec.outcomes]}
-    atomic_write(folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False)))
-    atomic_write(folder.points, lambda p: points.to_parquet(p, index=False))
-    atomic_write(folder.design, lambda p: tasks.to_parquet(p, index=False))  # last: marks the folder
+    made: list[Path] = []
+    try:
+        if not folder.runs.is_dir():
+            folder.runs.mkdir()
+            made.append(folder.runs)
+        for path, write in ((folder.spec_copy, lambda p: shutil.copyfile(spec_path, p)),
+                            (folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False))),
+                            (folder.points, lambda p: pq.write_table(tables["points"], p)),
+                            (folder.design, lambda p: pq.write_table(tables["design"], p))):  # last: marks the folder
+            existed = path.exists()
+            atomic_write(path, write)
+            if not existed:
+                made.append(path)
+    except BaseException:
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir() if path == folder.runs else path.unlink()
+        raise
 
 
 def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
     """Check the sweep against the scenario schema before running anything.
 
-    A parameter path or range the scenario rejects is an error in the sweep file (raised as
-    ``SweepSpecError`` naming its line), and so is an override of the sweep file (``set``, a
-    policy's ``set``) that the scenario rejects, or an outcome month no run reaches. A policy variant
-    whose scenario file does not load is reported as a warning: its runs will fail, each with the
-    loader's message, and ``--resume`` retries them once the scenario is fixed.
+    A parameter path, range or value the scenario rejects is an error in the sweep file (raised as
+    ``SweepSpecError`` naming its line): every uncertain parameter is tried at the ends of its range
+    (each value of a categorical) in the scenario of every policy variant (its file with the sweep's
+    and the variant's overrides), so a path only the variants' overrides create is fine, and a path
+    one variant lacks is an error naming that variant. So is a value the scenario would read as
+    another type (a quoted ``'4'`` for a whole number, a real range on a whole-number key), an
+    override of the sweep file (``set``, a policy's ``set``) that the scenario rejects or that sets
+    a path the sweep also varies (the sweep's value would replace it in every run), and an outcome
+    month no run reaches. A policy variant whose scenario file does not load is reported as a
+    warning: its runs will fail, each with the loader's message, and ``--resume`` retries them once
+    the scenario is fixed.
     """
     from experiments.sweep_spec import overrides_of
     from model.scenario import ScenarioError, load_scenario
@@ -165,41 +216,36 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
         bad_set = [e for e in err.errors if e.file == "--set"]
         if bad_set:
             raise SweepSpecError([_set_issue(spec, None, None, bad_set[0])]) from None
-    issues = []
-    rejected: list[str] = []  # parameter paths the scenario rejects (reported once, at the parameter)
-    for j, param in enumerate(spec.uncertain):
-        for value in _extremes(param):
-            try:
-                load_scenario(spec.resolve(spec.base), overrides_of(spec.set) + [f"{param.path}={value}"])
-            except ScenarioError as err:
-                hits = [e for e in err.errors if e.file == "--set"
-                        or e.path.replace("[", ".").replace("]", "").startswith(param.path)]
-                if hits:
-                    bad_path = any(m in hits[0].message for m in ("unknown key", "does not exist"))
-                    key = "path" if bad_path else "range" if hasattr(param, "range") else \
-                        "values" if hasattr(param, "values") else "path"
-                    issues.append(issue_at(spec.file, ("uncertain", j, key), f"the scenario rejects "
-                                           f"{param.path}={value}: {hits[0].message}"))
-                    rejected.append(param.path)
-                    break
+    issues = _shadowing(spec)
+    paths = [p.path for p in spec.uncertain]
+    first = tasks.iloc[0] if len(tasks) else None  # the parameter values of design point 0
+    at_first = list(first["overrides"])[-len(paths):] if paths and first is not None else []
+    loads = _Loads(load_scenario, ScenarioError)
     warnings = []
     horizons = {}
+    checked: list[tuple[int, Any, list[str]]] = []  # variants whose parameters are tried: (i, variant, overrides)
     for i, variant in enumerate(spec.policies):
-        row = tasks[tasks["policy"] == variant.name].iloc[0]
-        try:
-            sc = load_scenario(row["scenario"], list(row["overrides"]))
+        own = spec.overrides_for(variant)
+        set_by_it = {_dotted(o.split("=", 1)[0]) for o in own}
+        # point 0's values, but not of a parameter this variant sets (reported above): its own value is checked
+        params0 = [o for o, path in zip(at_first, paths, strict=True) if _dotted(path) not in set_by_it]
+        sc = loads.load(spec.scenario_of(variant), own + params0)
+        if not isinstance(sc, ScenarioError):
             horizons[variant.name] = (sc.start, sc.end)
-        except ScenarioError as err:
-            # a task's overrides end with its parameter values: a rejected parameter is reported above, not here
-            of_params = [e for e in err.errors if e.file == "--set" and _on_paths(e.path, rejected)]
-            bad_set = [e for e in err.errors if e.file == "--set" and e not in of_params]
-            if of_params and len(of_params) == len(err.errors):
-                continue
-            if bad_set:  # an override written in the sweep file: fixing it changes the design, so refuse now
-                issues.append(_set_issue(spec, i, variant, bad_set[0]))
-                continue
+            checked.append((i, variant, own))
+            continue
+        # an error on a parameter's path is the parameter's (reported below, at the parameter), not the variant's
+        varied = [p for p in paths if _dotted(p) not in set_by_it]
+        of_params = [e for e in sc.errors if e.file == "--set" and _on_paths(e.path, varied)]
+        bad_set = [e for e in sc.errors if e.file == "--set" and e not in of_params]
+        if bad_set:  # an override written in the sweep file: fixing it changes the design, so refuse now
+            issues.append(_set_issue(spec, i, variant, bad_set[0]))
+        elif of_params and len(of_params) == len(sc.errors):
+            checked.append((i, variant, own))
+        else:
             n = int((tasks["policy"] == variant.name).sum())
-            warnings.append(f"policy {variant.name!r}: its scenario does not load; its {n} runs will fail:\n{err}")
+            warnings.append(f"policy {variant.name!r}: its scenario does not load; its {n} runs will fail:\n{sc}")
+    issues += _check_parameters(spec, checked, loads)
     for k, oc in enumerate(spec.outcomes):
         outside = [f"{name} ({a}–{b})" for name, (a, b) in horizons.items() if oc.at != "end" and not a <= oc.at <= b]
         if outside and len(outside) == len(horizons):
@@ -210,16 +256,163 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
             warnings.append(f"outcome {oc.indicator}@{oc.at}: outside the horizon of {', '.join(outside)}; "
                             "those runs give no value")
     if issues:
-        raise SweepSpecError(issues)
+        raise SweepSpecError(sorted(issues, key=lambda c: (c.line or 0)))
     return warnings
+
+
+class _Loads:
+    """``load_scenario`` memoised on (file, overrides): the scenario, or the ``ScenarioError``."""
+
+    def __init__(self, load: Callable, error: type[Exception]):
+        self._load, self._error, self._done = load, error, {}
+
+    def load(self, scenario: Any, overrides: list[str]) -> Any:
+        key = (str(scenario), tuple(overrides))
+        if key not in self._done:
+            try:
+                self._done[key] = self._load(scenario, overrides)
+            except self._error as err:
+                self._done[key] = err
+        return self._done[key]
+
+
+def _check_parameters(spec: SweepSpec, checked: list[tuple[int, Any, list[str]]], loads: _Loads) -> list:
+    """Try every uncertain parameter at each of its extreme values in every variant's scenario.
+
+    Each round sets every parameter at once (its k-th extreme value): one load per round and
+    variant when all is well; a round the scenario rejects is retried one parameter at a time to
+    find the parameter to blame. A parameter is reported once, at its key, naming the variants that
+    reject it when the others accept it.
+    """
+    from model.scenario import ScenarioError
+
+    params = list(spec.uncertain)
+    values = [_extremes(p) for p in params]
+    paths = [p.path for p in params]
+    failures: dict[int, dict[str, tuple[str, str]]] = {}  # param -> variant -> (key blamed, message)
+    tried: dict[int, list[str]] = {j: [] for j in range(len(params))}
+    for _i, variant, own in checked:
+        set_by_it = {_dotted(o.split("=", 1)[0]) for o in own}
+        mine = [j for j, path in enumerate(paths) if _dotted(path) not in set_by_it]  # (a set path is reported)
+        for j in mine:
+            tried[j].append(variant.name)
+        scenario = spec.scenario_of(variant)
+        for k in range(max((len(values[j]) for j in mine), default=0)):
+            pick = {j: values[j][min(k, len(values[j]) - 1)] for j in mine}
+            todo = [j for j in mine if variant.name not in failures.get(j, {})]
+            if not todo:
+                break
+            sc = loads.load(scenario, own + [f"{paths[j]}={pick[j][1]}" for j in todo])
+            if not isinstance(sc, ScenarioError):
+                for j in todo:
+                    _check_type(j, params[j], pick[j][0], sc, variant.name, failures)
+                continue
+            for j in todo:  # which parameter: one at a time, the others at their first value
+                others = [f"{paths[m]}={values[m][0][1]}" for m in todo if m != j]
+                one = loads.load(scenario, own + others + [f"{paths[j]}={pick[j][1]}"])
+                if not isinstance(one, ScenarioError):
+                    _check_type(j, params[j], pick[j][0], one, variant.name, failures)
+                    continue
+                hits = [e for e in one.errors if (e.file == "--set" or _on_paths(e.path, [paths[j]]))
+                        and not _on_paths(e.path, [paths[m] for m in todo if m != j])]
+                if hits:
+                    bad_path = any(m in hits[0].message for m in ("unknown key", "does not exist"))
+                    key = "path" if bad_path else "range" if hasattr(params[j], "range") else \
+                        "values" if hasattr(params[j], "values") else "path"
+                    failures.setdefault(j, {})[variant.name] = (
+                        key, f"the scenario rejects {paths[j]}={pick[j][1]}: {hits[0].message}")
+    issues = []
+    for j, by_variant in sorted(failures.items()):
+        key, text = next(iter(by_variant.values()))
+        if len(by_variant) < len(tried[j]):  # some variants only: name them
+            accept = [n for n in tried[j] if n not in by_variant]
+            text = (f"{_policies(list(by_variant))}: {text} ({_policies(accept)} "
+                    f"{'accepts' if len(accept) == 1 else 'accept'} it; every value of a parameter must be allowed "
+                    "in every policy's scenario)")
+        issues.append(issue_at(spec.file, ("uncertain", j, key), text))
+    return issues
+
+
+def _policies(names: list[str]) -> str:
+    return ("policy " if len(names) == 1 else "policies ") + ", ".join(map(repr, names))
+
+
+def _check_type(j: int, param: Any, value: Any, sc: Any, variant: str, failures: dict) -> None:
+    """A value the scenario reads as another type is refused: a quoted '4' read as 4, 8.0 as 8 (the
+    results would record a value the run did not use, and a real range on a whole-number key would
+    draw values like 3.7 that the scenario refuses). An integer on a real-valued key is fine."""
+    from experiments.sweep_spec import BooleanParam, CategoricalParam, yaml_value
+
+    got = _value_at(sc, _dotted(param.path).split("."))
+    have, want = _kind(got), _kind(value)
+    if have is None or want is None or have == want or (want == "integer" and have == "real"):
+        return
+    if isinstance(param, CategoricalParam | BooleanParam):
+        key, hint = ("values" if isinstance(param, CategoricalParam) else "type"), f"give {have} values"
+    else:
+        key, hint = "type", f"use type: {'categorical' if have == 'text' else have}"
+    failures.setdefault(j, {})[variant] = (key, f"the scenario reads {param.path}={yaml_value(value)} as {got!r}, "
+                                                f"{'an' if have == 'integer' else 'a'} {have} value, not {want}: {hint}")
+
+
+def _kind(value: Any) -> str | None:
+    """The kind of a scenario value a sweep can vary (None: another kind, not compared)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "real"
+    if isinstance(value, str):
+        return "text"
+    return None
+
+
+_MISSING = object()
+
+
+def _value_at(obj: Any, parts: list[str]) -> Any:
+    """The value at a dotted path of a loaded scenario (models, mappings, lists), or ``_MISSING``."""
+    from pydantic import BaseModel
+
+    for part in parts:
+        if isinstance(obj, BaseModel):
+            obj = getattr(obj, part, _MISSING)
+        elif isinstance(obj, dict):
+            obj = obj.get(part, _MISSING)
+        elif isinstance(obj, list | tuple) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            return _MISSING
+    return obj
+
+
+def _dotted(key: str) -> str:
+    """A key path written ``a[0].b`` or `` a.0.b``, as ``a.0.b``."""
+    return key.strip().replace("[", ".").replace("]", "")
+
+
+def _shadowing(spec: SweepSpec) -> list:
+    """An override of the sweep file (``set`` or a policy's ``set``) of a path that is also an
+    uncertain parameter: the sweep's value would replace it in every run, so it is refused."""
+    params = {_dotted(p.path): j for j, p in enumerate(spec.uncertain)}
+    out = []
+    blocks = [(("set",), spec.set, "the sweep's set")] + [
+        (("policies", i, "set"), v.set, f"policy {v.name!r}") for i, v in enumerate(spec.policies)]
+    for where, block, who in blocks:
+        keys = list(block) if isinstance(block, dict) else [str(o).split("=", 1)[0] for o in block]
+        for k, key in enumerate(keys):
+            j = params.get(_dotted(key))
+            if j is not None:
+                out.append(issue_at(spec.file, (*where, key if isinstance(block, dict) else k), (
+                    f"{who} sets {key.strip()}, which is also an uncertain parameter (uncertain[{j}]): the sweep's "
+                    "values would replace this one in every run; remove it here, or remove the parameter")))
+    return out
 
 
 def _on_paths(path: str, paths: list[str]) -> bool:
     """True if the key path ``path`` (``a[0].b`` or ``a.0.b``) is one of ``paths`` or lies under one."""
-    def dotted(key: str) -> str:
-        return key.replace("[", ".").replace("]", "")
-
-    return any(dotted(path) == dotted(p) or dotted(path).startswith(dotted(p) + ".") for p in paths)
+    return any(_dotted(path) == _dotted(p) or _dotted(path).startswith(_dotted(p) + ".") for p in paths)
 
 
 def _set_issue(spec: SweepSpec, i: int | None, variant: Any, err: Any) -> Any:
@@ -276,13 +469,13 @@ def check_same_scenarios(folder: SweepFolder, tasks: pd.DataFrame) -> None:
             break
 
 
-def _extremes(param: Any) -> list[str]:
+def _extremes(param: Any) -> list[tuple[Any, str]]:
+    """The values a parameter is tried at before running: (value, as written in an override)."""
     from experiments.designs import _choices
     from experiments.sweep_spec import BooleanParam, CategoricalParam, yaml_value
 
-    if isinstance(param, CategoricalParam | BooleanParam):
-        return [yaml_value(v) for v in _choices(param)]
-    return [yaml_value(v) for v in param.range]
+    values = _choices(param) if isinstance(param, CategoricalParam | BooleanParam) else list(param.range)
+    return [(v, yaml_value(v)) for v in values]
 
 
 # -- status --------------------------------------------------------------------------------------
@@ -290,9 +483,13 @@ def _extremes(param: Any) -> list[str]:
 def run_sweep(spec_path: str | Path, out: str | Path | None = None, *, workers: int | None = None,
               scheduler: str | None = None, executor: str | None = None, resume: bool = False,
               progress: bool = True, executor_obj: Executor | None = None,
-              on_warning: Callable[[str], None] | None = None) -> SweepSummary:
+              on_warning: Callable[[str], None] | None = None, idle_timeout: float = 600.0) -> SweepSummary:
     """Run (or resume) a sweep; return counts. Runs already complete are skipped."""
     t0 = time.time()
+    from experiments.executors import scheduler_problem
+
+    if scheduler is not None and executor_obj is None and scheduler_problem(scheduler):
+        raise SweepError(f"--scheduler {scheduler_problem(scheduler)}")  # before the folder is made
     spec, folder, tasks = prepare(spec_path, out, resume, on_warning)
     with folder.lock():
         index = current_status(folder, tasks)
@@ -302,7 +499,7 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, *, workers: 
         by_id = {r: i for i, r in enumerate(index["run_id"])}
         ran = 0
         if len(todo):
-            ex = executor_obj or make_executor(workers, scheduler, executor)
+            ex = executor_obj or make_executor(workers, scheduler, executor, idle_timeout)
             journal = Journal(folder.journal, uuid.uuid4().hex[:12])
             bar = _Progress(len(tasks), skipped, ex, enabled=progress)
             last = time.time()

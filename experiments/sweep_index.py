@@ -32,8 +32,13 @@ class SweepError(RuntimeError):
 
 
 DESIGN_COLUMNS = {"run_id": "text", "policy": "text", "point": "integer", "replicate": "integer", "seed": "integer"}
-META_KEYS = {"name": str, "design": dict, "replications": int, "seed": int, "policies": list, "n_points": int,
-             "n_runs": int, "problem": dict}
+# the shape of sweep.json: a type, {key: shape} (a JSON object with those keys) or [shape] (a list of
+# them); keys of OPTIONAL_META may be absent (folders made before they were written)
+META_SHAPE: dict[str, Any] = {
+    "name": str, "design": {"method": str}, "replications": int, "seed": int, "policies": [str], "n_points": int,
+    "n_runs": int, "problem": {"num_vars": int, "names": [str]}}
+OPTIONAL_META: dict[str, Any] = {"parameters": [{"column": str}], "outcomes": [{"indicator": str, "at": str}]}
+DESIGN_META: dict[str, dict[str, Any]] = {"morris": {"levels": int}}  # what analysis reads per design
 _RUN_ID_OK = re.compile(r"^[^/\\\x00.][^/\\\x00]*$")
 
 
@@ -74,6 +79,15 @@ class SweepFolder:
     def exists(self) -> bool:
         return self.design.is_file()
 
+    def half_made(self) -> bool:
+        """True if a sweep's creation stopped before design.parquet (written last) and before any run."""
+        if self.exists() or not (self.meta.is_file() or self.spec_copy.is_file()):
+            return False
+        try:
+            return not any(self.runs.iterdir()) if self.runs.is_dir() else True
+        except OSError:
+            return False
+
     def read_design(self) -> pd.DataFrame:
         """The design table; ``SweepError`` naming the file (and column) if it is damaged."""
         design = _read_table(self.design, DESIGN_COLUMNS)
@@ -97,14 +111,13 @@ class SweepFolder:
         if not isinstance(meta, dict):
             raise SweepError(f"{self.meta} holds a JSON {type(meta).__name__}; a JSON object is expected "
                              "(the sweep folder is damaged)")
-        for key, typ in META_KEYS.items():
-            if not isinstance(meta.get(key), typ) or isinstance(meta.get(key), bool):
-                got = f"{meta[key]!r:.60}" if key in meta else "missing"
-                raise SweepError(f"{self.meta}: {key} is {got}; {typ.__name__} is expected "
-                                 "(the sweep folder is damaged)")
-        if not isinstance(meta["design"].get("method"), str):
-            raise SweepError(f"{self.meta}: design.method is {meta['design'].get('method')!r:.60}; str is expected "
-                             "(the sweep folder is damaged)")
+        shape = {**META_SHAPE, **{k: v for k, v in OPTIONAL_META.items() if k in meta}}
+        design = meta.get("design")
+        if isinstance(design, dict) and isinstance(design.get("method"), str):
+            shape["design"] = {**shape["design"], **DESIGN_META.get(design["method"], {})}
+        problem = _shape_problem(meta, shape, "")
+        if problem:
+            raise SweepError(f"{self.meta}: {problem} (the sweep folder is damaged)")
         return meta
 
     @contextmanager
@@ -138,6 +151,36 @@ class SweepFolder:
             except OSError:
                 pass
             yield
+
+
+def _shape_problem(value: Any, shape: Any, where: str) -> str | None:
+    """What in ``value`` does not have ``shape`` (see ``META_SHAPE``): 'key.path is VALUE; TYPE is expected'."""
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{where} is {value!r:.60}; dict is expected"
+        for key, inner in shape.items():
+            at = f"{where}.{key}" if where else key
+            if key not in value:
+                return f"{at} is missing; {_shape_name(inner)} is expected"
+            problem = _shape_problem(value[key], inner, at)
+            if problem:
+                return problem
+        return None
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{where} is {value!r:.60}; list is expected"
+        for k, item in enumerate(value):
+            problem = _shape_problem(item, shape[0], f"{where}[{k}]")
+            if problem:
+                return problem
+        return None
+    if not isinstance(value, shape) or (isinstance(value, bool) and shape is not bool):
+        return f"{where} is {value!r:.60}; {shape.__name__} is expected"
+    return None
+
+
+def _shape_name(shape: Any) -> str:
+    return "dict" if isinstance(shape, dict) else "list" if isinstance(shape, list) else shape.__name__
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
@@ -241,6 +284,9 @@ def require_sweep(out: str | Path) -> SweepFolder:
                 str(folder.root.parent.parent) if folder.root.parent.name == "runs" else "the one holding design.parquet")
         elif (folder.root.parent / "design.parquet").is_file():
             hint = f"; its sweep folder is {folder.root.parent}"
+        if folder.half_made():
+            hint = ("; its creation stopped before design.parquet was written (no run was made): run "
+                    "`clusterlink sweep FILE --out` with this folder again to create it")
         raise SweepError(f"{folder.root} holds no sweep (no design.parquet){hint}")
     for name, path in (("sweep.json", folder.meta), ("points.parquet", folder.points)):
         if not path.is_file():

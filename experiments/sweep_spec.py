@@ -62,6 +62,18 @@ class SweepSpecError(ConfigError):
     """Invalid sweep file; ``str(err)`` is the message for the user (one line per issue)."""
 
 
+class KeyProblem(ValueError):
+    """A cross-field check that failed, blamed on one key so the error names that key and its line
+    (as ``model.params.FieldProblem`` does for scenario files).
+
+    ``where`` is the key's path below the model that raises it: ``"range"``, or
+    ``("policies", 2, "name")`` from the sweep file's top."""
+
+    def __init__(self, where: str | int | tuple, message: str) -> None:
+        super().__init__(message)
+        self.where = where if isinstance(where, tuple) else (where,)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -102,18 +114,19 @@ class RealParam(_Param):
     def _check(self) -> RealParam:
         lo, hi = self.range
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ValueError(f"range must be [low, high] with low < high, got {list(self.range)}")
+            raise KeyProblem("range", "range must be [low, high], finite numbers with low < high")
         need = {"uniform": (), "triangular": ("mode",), "normal": ("mean", "sd"), "lognormal": ("median", "sd")}
         missing = [k for k in need[self.distribution] if getattr(self, k) is None]
         extra = [k for k in ("mode", "mean", "sd", "median") if k not in need[self.distribution]
                  and getattr(self, k) is not None]
-        if missing or extra:
-            raise ValueError(f"distribution {self.distribution!r} takes {list(need[self.distribution]) or 'no parameters'}"
+        if missing or extra:  # blame a key not used, else the distribution that needs the missing ones
+            raise KeyProblem(extra[0] if extra else "distribution",
+                             f"distribution {self.distribution!r} takes {list(need[self.distribution]) or 'no parameters'}"
                              + (f"; missing {missing}" if missing else "") + (f"; not used: {extra}" if extra else ""))
         if self.mode is not None and not lo <= self.mode <= hi:
-            raise ValueError(f"mode {self.mode} must lie within range {list(self.range)}")
+            raise KeyProblem("mode", f"mode {self.mode} must lie within range {list(self.range)}")
         if self.distribution == "lognormal" and lo < 0:
-            raise ValueError("a lognormal parameter needs a range within [0, inf)")
+            raise KeyProblem("range", "a lognormal parameter needs a range within [0, inf)")
         if self.distribution in ("normal", "lognormal"):
             self._check_mass(lo, hi)
         return self
@@ -132,7 +145,7 @@ class RealParam(_Param):
         mass = float(stats.norm.cdf(b) - stats.norm.cdf(a))
         if not mass >= 1e-6:
             what = "mean" if self.distribution == "normal" else "median"
-            raise ValueError(f"a {self.distribution} distribution with {what} {centre} and sd {self.sd} puts "
+            raise KeyProblem(what, f"a {self.distribution} distribution with {what} {centre} and sd {self.sd} puts "
                              f"{mass:.2g} of its probability in range {list(self.range)}: every draw would sit at a "
                              f"bound; move the {what} into the range or widen sd")
 
@@ -146,7 +159,7 @@ class IntegerParam(_Param):
     @model_validator(mode="after")
     def _check(self) -> IntegerParam:
         if not self.range[0] < self.range[1]:
-            raise ValueError(f"range must be [low, high] with low < high, got {list(self.range)}")
+            raise KeyProblem("range", "range must be [low, high] with low < high")
         if max(abs(v) for v in self.range) > MAX_INT:
             raise ValueError(f"range must lie within [-{MAX_INT:,}, {MAX_INT:,}] (2**53), got {list(self.range)}")
         return self
@@ -163,9 +176,17 @@ class CategoricalParam(_Param):
 
     @model_validator(mode="after")
     def _check(self) -> CategoricalParam:
-        keys = [(type(v).__name__, v) for v in self.values]
-        if len(set(keys)) != len(keys):
-            raise ValueError("values must be distinct")
+        kinds = list(dict.fromkeys(type(v).__name__ for v in self.values))
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in self.values)
+        if len(kinds) > 1 and not numbers:  # one column of results: a str beside numbers cannot be stored
+            raise KeyProblem("values", f"values must all be one type (got {', '.join(kinds)}): all numbers, all "
+                             "true/false or all text (a quoted '4' is text)")
+        seen = set()
+        for k, v in enumerate(self.values):
+            key = float(v) if numbers else v  # [1, 2.5] is a real-valued choice: 1 and 1.0 are one value
+            if key in seen:
+                raise KeyProblem(("values", k), f"values must be distinct: {v!r} is given twice")
+            seen.add(key)
         return self
 
 
@@ -203,7 +224,7 @@ class SobolDesign(_Strict):
     @model_validator(mode="after")
     def _power_of_two(self) -> SobolDesign:
         if self.samples & (self.samples - 1):
-            raise ValueError(f"samples must be a power of 2 for Sobol' sequences, got {self.samples}")
+            raise KeyProblem("samples", "samples must be a power of 2 for Sobol' sequences (2, 4, 8, ..., 1024, ...)")
         return self
 
 
@@ -229,7 +250,7 @@ class Outcome(_Strict):
         from model.metrics import INDICATOR_COLUMNS as known
 
         if self.indicator not in known:  # else the sweep would run and only `analyze` would say so
-            raise ValueError(f"unknown indicator {self.indicator!r}; indicators.parquet has: {', '.join(known)}")
+            raise KeyProblem("indicator", f"unknown indicator {self.indicator!r}; indicators.parquet has: {', '.join(known)}")
         return self
 
 
@@ -252,18 +273,37 @@ class SweepSpec(_Strict):
 
     @model_validator(mode="after")
     def _names(self) -> SweepSpec:
-        for what, names in (("policy", [v.name for v in self.policies]),
-                            ("parameter column", [p.column for p in self.uncertain]),
-                            ("parameter path", [p.path for p in self.uncertain])):
-            dup = sorted({n for n in names if names.count(n) > 1})
-            if dup:
-                raise ValueError(f"duplicate {what} {dup}; give each a distinct 'name'" if what != "policy"
-                                 else f"duplicate policy names {dup}")
-        clash = sorted({p.column for p in self.uncertain} & RESERVED)
-        if clash:
-            raise ValueError(f"parameter column {clash} clashes with a result column; set 'name'")
+        """Names that must be distinct; each problem is blamed on the offending key (the second of
+        two duplicates), not on the whole file."""
+        def first_duplicate(names: list[str]) -> tuple[int, int] | None:
+            seen: dict[str, int] = {}
+            for k, n in enumerate(names):
+                if n in seen:
+                    return seen[n], k
+                seen[n] = k
+            return None
+
+        dup = first_duplicate([v.name for v in self.policies])
+        if dup:
+            raise KeyProblem(("policies", dup[1], "name"),
+                             f"duplicate policy name {self.policies[dup[1]].name!r} (also policies[{dup[0]}])")
+        dup = first_duplicate([p.path for p in self.uncertain])
+        if dup:
+            raise KeyProblem(("uncertain", dup[1], "path"), f"duplicate parameter path {self.uncertain[dup[1]].path!r} "
+                             f"(also uncertain[{dup[0]}]); each path can be uncertain once")
+        dup = first_duplicate([p.column for p in self.uncertain])
+        if dup:
+            p = self.uncertain[dup[1]]
+            raise KeyProblem(("uncertain", dup[1], "name" if p.name else "path"),
+                             f"duplicate parameter column {p.column!r} (also uncertain[{dup[0]}]); give each a "
+                             "distinct 'name'")
+        for k, p in enumerate(self.uncertain):
+            if p.column in RESERVED:
+                raise KeyProblem(("uncertain", k, "name" if p.name else "path"),
+                                 f"parameter column {p.column!r} clashes with a result column; set 'name'")
         if self.design.method in ("sobol", "morris") and not self.uncertain:
-            raise ValueError(f"design {self.design.method!r} needs at least one uncertain parameter")
+            raise KeyProblem(("design", "method"),
+                             f"design {self.design.method!r} needs at least one uncertain parameter")
         return self
 
     @property
@@ -342,6 +382,9 @@ def issue_at(spec_file: str, where: tuple, message: str, value: Any = None) -> C
 def _issues(err: ValidationError, data: Any, lines: yamlio.LineMap, file: str) -> list[ConfigIssue]:
     out = []
     for e in err.errors(include_url=False):
+        problem = (e.get("ctx") or {}).get("error")
+        if isinstance(problem, KeyProblem):  # a cross-field check: point at the key it blames
+            e = {**e, "loc": (*e["loc"], *problem.where), "msg": str(problem)}
         loc, model = _strip_tags(data, e["loc"])
         if e["type"] == "union_tag_invalid":  # point at the tag key itself
             loc += (str((e.get("ctx") or {}).get("discriminator", "")).strip("'"),)

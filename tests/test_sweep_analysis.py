@@ -115,3 +115,28 @@ def test_analyze_writes_report_figures_and_tables_and_names_failed_runs(tmp_path
     assert set(sweep_status(folder.root)["status"]) == {"complete", "failed"}
     with pytest.raises(ValueError, match="unknown indicator"):
         analyze(folder.root, [OutcomeSpec.parse("no_such_thing")])
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"parameters": [{"column": 5}], "outcomes": "x"}, "parameters[0].column is 5; str is expected"),
+    ({"outcomes": "x"}, "outcomes is 'x'; list is expected"),
+    ({"outcomes": [{"indicator": "localisation_rate"}]}, "outcomes[0].at is missing; str is expected"),
+    ({"parameters": [{"column": 5}]}, "parameters[0].column is 5; str is expected"),
+    ({"problem": {"num_vars": 3, "names": "abc"}}, "problem.names is 'abc'; list is expected"),
+    ({"design": {"method": "morris"}}, "design.levels is missing; int is expected"),
+])
+def test_analyze_names_a_damaged_sweep_json_instead_of_a_traceback(tmp_path, change, needle):
+    """sweep.json with "outcomes": "x" made analyze crash (TypeError: string indices must be
+    integers, analysis.py:163): its shape is checked in one place, SweepFolder.read_meta."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from tests.test_sweep_cli import app
+
+    folder = sweep_folder(tmp_path, "{method: lhs, samples: 2}")
+    meta = json.loads(folder.meta.read_text())
+    folder.meta.write_text(json.dumps({**meta, **change}))
+    res = CliRunner().invoke(app(), ["analyze", str(folder.root)])
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert f"{folder.meta}: {needle} (the sweep folder is damaged)" in " ".join(res.output.split()), res.output

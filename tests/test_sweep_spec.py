@@ -42,20 +42,87 @@ def test_unknown_key_names_file_line_and_allowed_keys(tmp_path):
 
 @pytest.mark.parametrize("body, path, fragment", [
     ("name: t\nseed: 1\nuncertain:\n  - {path: a.b, type: reel, range: [0, 1]}\n", "uncertain[0].type", "allowed"),
-    ("name: t\nseed: 1\nuncertain:\n  - {path: a.b, type: integer, range: [5, 2]}\n", "uncertain[0]", "low < high"),
+    ("name: t\nseed: 1\nuncertain:\n  - {path: a.b, type: integer, range: [5, 2]}\n", "uncertain[0].range", "low < high"),
     ("name: t\nseed: 1\nuncertain:\n  - {path: a.b, type: real, range: [0, 1], distribution: normal, mean: 0}\n",
-     "uncertain[0]", "missing ['sd']"),
+     "uncertain[0].distribution", "missing ['sd']"),
     ("name: t\nseed: 1\ndesign: {method: sobol, samples: 6}\nuncertain:\n  - {path: a.b, type: boolean}\n",
-     "design", "power of 2"),
+     "design.samples", "power of 2"),
     ("name: t\nseed: -1\n", "seed", "greater than or equal"),
     ("name: t\n", "seed", "required key is missing"),
-    ("name: t\nseed: 1\npolicies: [{name: a}, {name: a}]\n", "", "duplicate policy"),
+    ("name: t\nseed: 1\npolicies: [{name: a}, {name: a}]\n", "policies[1].name", "duplicate policy"),
     ("name: t\nseed: 1\npolicies: [{name: a, scenario: nowhere.yaml}]\n", "policies[0].scenario", "not found"),
 ])
 def test_invalid_sweep_files_are_explained(tmp_path, body, path, fragment):
     err = error_of(tmp_path, body)
     assert any(i.path == path and fragment in i.message for i in err.errors), str(err)
     assert all(i.file == str(tmp_path / "sweep.yaml") for i in err.errors)
+
+
+def line_of(path, text: str, nth: int = 1) -> int:
+    """The line number of the nth line of ``path`` that contains ``text``."""
+    hits = [i + 1 for i, line in enumerate(path.read_text().splitlines()) if text in line]
+    return hits[nth - 1]
+
+
+@pytest.mark.parametrize("body, key, needle, nth, value, fragment", [
+    # a reversed range: at the range's own line, not the parameter's whole mapping
+    ("name: t\nseed: 1\nuncertain:\n  - path: economy.export_growth\n    type: real\n    range: [0.1, 0.0]\n",
+     "uncertain[0].range", "range:", 1, [0.1, 0.0], "low < high"),
+    ("name: t\nseed: 1\nuncertain:\n  - path: firm_groups.0.count\n    type: integer\n    range: [9, 9]\n",
+     "uncertain[0].range", "range:", 1, [9, 9], "low < high"),
+    ("name: t\nseed: 1\nuncertain:\n  - path: economy.export_growth\n    type: real\n    range: [0.0, 0.1]\n"
+     "    distribution: triangular\n    mode: 0.5\n", "uncertain[0].mode", "mode:", 1, 0.5, "within range"),
+    ("name: t\nseed: 1\nuncertain:\n  - path: economy.export_growth\n    type: real\n    range: [0.0, 0.1]\n"
+     "    mean: 0.05\n", "uncertain[0].mean", "mean:", 1, 0.05, "not used: ['mean']"),
+    # duplicates: at the second one's own key and line
+    ("name: t\nseed: 1\npolicies:\n  - name: fz\n  - name: other\n  - name: fz\n",
+     "policies[2].name", "name: fz", 2, "fz", "duplicate policy name 'fz' (also policies[0])"),
+    ("name: t\nseed: 1\nuncertain:\n  - {path: economy.export_growth, type: real, range: [0.0, 0.1]}\n"
+     "  - {path: sourcing.p_review, type: real, range: [0.1, 0.2]}\n"
+     "  - {path: economy.export_growth, type: real, range: [0.0, 0.2]}\n",
+     "uncertain[2].path", "export_growth", 2, "economy.export_growth", "duplicate parameter path"),
+    ("name: t\nseed: 1\nuncertain:\n  - {path: economy.export_growth, type: real, range: [0.0, 0.1]}\n"
+     "  - path: learning.backward\n    type: real\n    range: [0.0, 0.01]\n    name: export_growth\n",
+     "uncertain[1].name", "name: export_growth", 1, "export_growth", "duplicate parameter column"),
+    ("name: t\nseed: 1\nuncertain:\n  - path: economy.export_growth\n    type: real\n    range: [0.0, 0.1]\n"
+     "    name: seed\n", "uncertain[0].name", "name: seed", 1, "seed", "clashes with a result column"),
+    ("name: t\nseed: 1\ndesign:\n  method: sobol\n  samples: 6\n", "design.samples", "samples:", 1, 6, "power of 2"),
+    ("name: t\nseed: 1\ndesign:\n  method: morris\n  samples: 4\n", "design.method", "method:", 1, "morris",
+     "needs at least one uncertain parameter"),
+])
+def test_a_cross_field_error_names_the_key_it_blames_at_its_line(tmp_path, body, key, needle, nth, value, fragment):
+    """These errors used to name the whole item (`uncertain[0]: got {'path': ...}`, or the file's
+    first line for duplicate names): now the key, its line and its value."""
+    err = error_of(tmp_path, body)
+    path = tmp_path / "sweep.yaml"
+    assert len(err.errors) == 1, str(err)
+    issue = err.errors[0]
+    assert (issue.path, issue.line, issue.value) == (key, line_of(path, needle, nth), value), str(err)
+    assert fragment in issue.message and "{" not in issue.message, issue.message
+    assert f"{path}:{issue.line}: {key}: got " in str(err)
+
+
+@pytest.mark.parametrize("values, fragment", [
+    ("[2, '4', 8.0]", "values must all be one type (got int, str, float)"),
+    ("[2, true]", "values must all be one type (got int, bool)"),
+    ("[moves, 5]", "values must all be one type (got str, int)"),
+    ("[1, 2, 1.0]", "values must be distinct: 1.0 is given twice"),  # numbers are one value column: 1 is 1.0
+])
+def test_categorical_values_must_be_one_type(tmp_path, values, fragment):
+    """[2, '4', 8.0] passed, then the sweep crashed writing points.parquet (ArrowInvalid: Could not
+    convert '4' with type str) and left a half-made sweep folder."""
+    body = f"name: t\nseed: 1\nuncertain:\n  - path: sourcing.tender_rounds\n    type: categorical\n    values: {values}\n"
+    err = error_of(tmp_path, body)
+    issue = err.errors[0]
+    assert issue.path.startswith("uncertain[0].values") and fragment in issue.message, str(err)
+    assert issue.line == line_of(tmp_path / "sweep.yaml", "values:")
+
+
+def test_categorical_numbers_may_mix_integers_and_reals(tmp_path):
+    spec = spec_with(tmp_path, "{method: grid}", "uncertain:\n  - {path: economy.export_growth, type: categorical, "
+                     "values: [0, 0.05, 0.1]}\n")
+    points = designs.points_table(spec)
+    assert points["export_growth"].tolist() == [0.0, 0.05, 0.1] and points["export_growth"].map(type).eq(float).all()
 
 
 def test_yaml_values_round_trip_through_the_override_parser():
