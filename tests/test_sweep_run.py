@@ -178,3 +178,28 @@ def test_a_run_finished_but_not_journalled_counts_its_attempt(tmp_path):
     fake_runs(spec, tmp_path / "out", outcome=lambda row: 0.1)  # folders written, nothing journalled
     index = sweep_status(tmp_path / "out")
     assert (index["status"] == "complete").all() and (index["attempts"] == 1).all()
+
+
+def test_a_damaged_run_folder_is_recorded_failed_on_resume_and_never_deleted(tmp_path):
+    """Resume used to delete a damaged run folder to remake it, with whatever the user had put in it."""
+    spec = write_sweep(tmp_path, SWEEP.format(samples=2, end="2023-03").replace("replications: 2", "replications: 1"))
+    out = tmp_path / "out"
+    first = run_sweep(spec, out, executor="inprocess", progress=False)
+    assert first.complete == first.total == 4
+    damaged = sorted(p for p in (out / "runs").iterdir() if p.is_dir())[0]
+    (damaged / "firms.parquet").unlink()
+    (damaged / "notes.md").write_text("my reading of this run", encoding="utf-8")
+
+    again = run_sweep(spec, out, executor="inprocess", progress=False, resume=True)
+    assert (again.ran, again.complete, again.failed) == (1, 3, 1)
+    row = sweep_status(out).set_index("run_id").loc[damaged.name]
+    assert row["status"] == "failed"
+    assert str(damaged) in row["error"] and "firms.parquet" in row["error"] and "notes.md" in row["error"]
+    assert (damaged / "notes.md").read_text(encoding="utf-8") == "my reading of this run"
+
+    (damaged / "notes.md").rename(tmp_path / "notes.md")
+    for leftover in damaged.iterdir():
+        leftover.unlink()
+    damaged.rmdir()
+    last = run_sweep(spec, out, executor="inprocess", progress=False, resume=True)
+    assert (last.ran, last.complete, last.failed) == (1, 4, 0)
