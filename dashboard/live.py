@@ -32,6 +32,7 @@ from dashboard.levers import block, choice_label, controls_for, lever_classes, o
 from dashboard.scenario_view import load, scenario_files
 from dashboard.widgets import ChartCard
 from experiments import store
+from experiments.runner import default_run_id
 from model.cluster_model import ClusterModel
 from model.scenario import Scenario, load_scenario
 
@@ -56,7 +57,7 @@ class LiveRun:
     def save(self, out: Path) -> Path:
         """Write what has been simulated so far as a run folder (through the results store)."""
         sc, m = self.scenario, self.model
-        run_id = f"live-{sc.name}-s{self.seed}-{datetime.now():%Y%m%d-%H%M%S}"
+        run_id = default_run_id(f"live-{sc.name}", self.seed)  # fits whatever the name's length
         manifest = {"run_id": run_id, "status": "complete",
                     "scenario": {"path": sc.source_path, "name": sc.name, "hash": sc.config_hash()},
                     "config": sc.resolved_dict(), "seed": self.seed, "start": sc.start, "end": m.current_date,

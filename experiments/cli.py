@@ -65,6 +65,20 @@ def _blame_until(err: ScenarioError, until: str | None) -> ScenarioError:
                           for i in err.errors])
 
 
+def _warn_if_extended(scenario: Path, sets: list[str], until: str) -> None:
+    """Warn when ``--until`` lies after the end the scenario (with its ``--set``s) has: the run is then
+    longer than the scenario was written for, which is allowed but rarely meant."""
+    from model.scenario import load_scenario
+
+    try:
+        own_end = load_scenario(scenario, sets).end
+    except ScenarioError:  # valid only with --until (say a --set start after the file's end): nothing extended
+        return
+    if until > own_end:
+        typer.echo(f"warning: --until {until} is after the scenario's end {own_end}; the run is extended to "
+                   f"{until} (policies and trends carry on past the months the scenario was written for)", err=True)
+
+
 def _check_run_target(out: Path, run_id: str, overwrite: bool, given: bool = True) -> None:
     """Refuse, before simulating, a run folder that could not be written: a bad ``--run-id`` is
     invalid input (exit 2); an ``--out`` that cannot hold runs, a complete run without
@@ -102,7 +116,8 @@ def run(
     scenario: Annotated[Path, typer.Argument(help="scenario file (YAML)", show_default=False)],
     seed: Annotated[int | None, typer.Option(help="random seed (0 ≤ N < 2^63); drawn and recorded if omitted",
                                              show_default=False)] = None,
-    until: Annotated[str | None, typer.Option(help="last month to simulate, YYYY-MM (same as --set end=YYYY-MM)",
+    until: Annotated[str | None, typer.Option(help="last month to simulate, YYYY-MM (same as --set end=YYYY-MM; after the "
+                                                   "scenario's end it extends the run, with a warning)",
                                               show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="results folder")] = Path("results"),
     sets: Annotated[list[str] | None, typer.Option("--set", help="override a scenario value: KEY.PATH=VALUE "
@@ -143,6 +158,8 @@ def run(
         raise _invalid(f"{scenario}: {err}") from None
     for note in sc.idle_policies():
         typer.echo(f"warning: {note}", err=True)
+    if until is not None:
+        _warn_if_extended(scenario, overrides[:-1], sc.end)
     if seed is None:  # drawn here so that the run folder's name is known before the run
         seed = draw_seed()
     given = run_id is not None

@@ -27,30 +27,57 @@ def _takes_numbers(annotation: Any) -> bool:
     return False
 
 
+def _takes_text(annotation: Any) -> bool:
+    """Whether a field (or, for a mapping, its values) may hold text: then a quoted number is text."""
+    if annotation is str:
+        return True
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _takes_text(args[0])
+    if origin is dict and len(args) == 2:
+        return _takes_text(args[1])
+    if origin in (Union, types.UnionType):
+        return any(_takes_text(a) for a in args)
+    return annotation is Any
+
+
+def _not_a_number(value: Any) -> str | None:
+    """Why ``value`` is not a number a scenario may write, or None: true/false and quoted text, which
+    pydantic would otherwise read as 1/0 and as the number in the quotes."""
+    if isinstance(value, bool):
+        return "a number is expected, not true/false"
+    if isinstance(value, str):
+        return f"a number is expected, not the text {value!r} (remove the quotes)"
+    return None
+
+
 class Strict(BaseModel):
     """Base of every scenario block: unknown keys are errors; values cannot change after load.
 
-    Numbers must be finite (``.nan`` and ``.inf`` are refused) and a YAML ``true``/``false`` is
-    not a number (pydantic would otherwise read ``true`` as 1).
+    Numbers must be finite (``.nan`` and ``.inf`` are refused); a YAML ``true``/``false`` and a
+    quoted ``'0.1'`` are not numbers (pydantic would otherwise read them as 1 and 0.1, so a value
+    meant as text, or a typo, would pass as a number).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
-    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+    def _only_numbers_for_numbers(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
         for name, value in data.items():
             field = cls.model_fields.get(name) if isinstance(name, str) else None
-            if field is None or not _takes_numbers(field.annotation):
+            if field is None or not _takes_numbers(field.annotation) or _takes_text(field.annotation):
                 continue
-            if isinstance(value, bool):
-                raise FieldProblem(name, "a number is expected, not true/false")
+            why = _not_a_number(value)
+            if why:
+                raise FieldProblem(name, why)
             if isinstance(value, dict):
                 for key, v in value.items():
-                    if isinstance(v, bool):
-                        raise FieldProblem(name, f"{name}.{key}: a number is expected, not true/false")
+                    why = _not_a_number(v)
+                    if why:
+                        raise FieldProblem(name, f"{name}.{key}: {why}")
         return data
 
 

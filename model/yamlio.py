@@ -9,6 +9,7 @@ overrides, and formats pydantic errors as ``file:line: key.path: message``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,19 @@ class ConfigIssue:
         where = f"{self.file}:{self.line}" if self.line else self.file
         key = f" {self.path}:" if self.path else ""
         shown = "" if self.value is _MISSING else f" got {_short(self.value)};"
-        return f"{where}:{key}{shown} {self.message}"
+        return f"{where}:{key}{shown} {self.message}{_decomposed_hint(self.path, self.value)}"
+
+
+def _decomposed_hint(path: str, value: Any) -> str:
+    """A note for text with decomposed accents (Unicode NFD, as some editors and macOS file names
+    write it): it looks the same as the usual (NFC) spelling but is other text, so a name or key in it
+    is "unknown" next to an allowed one that reads identically."""
+    texts = [t for t in (path, value) if isinstance(t, str) and not unicodedata.is_normalized("NFC", t)]
+    if not texts:
+        return ""
+    return (f" (note: {_short(texts[0])} is written with decomposed accents, Unicode NFD: it looks like "
+            f"{_short(unicodedata.normalize('NFC', texts[0]))} typed normally but is different text; retype it, "
+            "or save the file in NFC)")
 
 
 class _Missing:
