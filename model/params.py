@@ -42,13 +42,21 @@ def _takes_text(annotation: Any) -> bool:
 
 
 def _not_a_number(value: Any) -> str | None:
-    """Why ``value`` is not a number a scenario may write, or None: true/false and quoted text, which
-    pydantic would otherwise read as 1/0 and as the number in the quotes."""
+    """Why ``value`` is not a number a scenario may write, or None: true/false and a number in quotes,
+    which pydantic would otherwise read as 1/0 and as the number in the quotes."""
     if isinstance(value, bool):
         return "a number is expected, not true/false"
-    if isinstance(value, str):
+    if isinstance(value, str) and _reads_as_number(value):
         return f"a number is expected, not the text {value!r} (remove the quotes)"
-    return None
+    return None  # other text: pydantic's own message ("unable to parse string as a number")
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Strict(BaseModel):

@@ -123,10 +123,17 @@ def _node_to_data(node: yaml.Node, file: str, path: Path_, lines: LineMap, budge
     return _construct_scalar(node)
 
 
+_FLOAT_1_2 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+
+
 def _construct_scalar(node: yaml.Node) -> Any:
     # a bare constructor, not a loader: a loader keeps its parser state as bound methods, a reference
     # cycle that left ~140 loaders a scenario read for the garbage collector (0.1 MB a sweep run)
     value = yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    # YAML 1.1 (PyYAML) reads 1e-3 and 2.5e3 as text (it wants a dot and a signed exponent); YAML 1.2
+    # and everyone writing them mean numbers. Only unquoted ones: '1e-3' in quotes stays text.
+    if isinstance(value, str) and node.style is None and _FLOAT_1_2.match(value):
+        return float(value)
     # YAML turns 2023-01-15 into a date; scenario dates are text "YYYY-MM", keep text for errors.
     if hasattr(value, "isoformat") and not isinstance(value, str):
         return node.value

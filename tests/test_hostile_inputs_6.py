@@ -45,6 +45,19 @@ def test_a_quoted_number_through_set_is_refused_too():
     assert load_scenario(TINY, ["economy.export_growth=0.1"]).economy.export_growth == 0.1
 
 
+@pytest.mark.parametrize("written, value", [("1e-3", 0.001), ("2.5E-2", 0.025), (".05", 0.05), ("-1e-2", -0.01)])
+def test_an_unquoted_number_in_exponent_form_is_a_number(tmp_path, written, value):
+    """PyYAML (YAML 1.1) reads 1e-3 as text; with the quoted-number check it would have been refused."""
+    path = write(tmp_path, TINY_TEXT + f"economy:\n  export_growth: {written}\n")
+    assert load_scenario(path).economy.export_growth == value
+    assert load_scenario(TINY, [f"economy.export_growth={written}"]).economy.export_growth == value
+
+
+def test_text_that_is_no_number_gets_no_advice_about_quotes(tmp_path):
+    issue, = problems(write(tmp_path, TINY_TEXT + "economy:\n  export_growth: fast\n"))
+    assert "number" in issue.message and "quotes" not in issue.message
+
+
 def test_text_fields_still_take_text_that_looks_like_a_number(tmp_path):
     path = write(tmp_path, TINY_TEXT.replace("name: tiny", "name: '2030'", 1))
     assert load_scenario(path).name == "2030"
