@@ -108,7 +108,7 @@ def _node_to_data(node: yaml.Node, file: str, path: Path_, lines: LineMap, budge
                                                "YAML merge keys (<<: *anchor) are not supported: write the keys "
                                                "out, or build on another file with extends:")])
             key = yaml.constructor.SafeConstructor().construct_object(key_node) if not isinstance(
-                key_node, yaml.ScalarNode) else _construct_scalar(key_node)
+                key_node, yaml.ScalarNode) else _construct_scalar(key_node, key=True)
             if not isinstance(key, str):
                 raise ConfigError([ConfigIssue(file, key_node.start_mark.line + 1, format_path(path),
                                                key, "keys must be text")])
@@ -126,13 +126,13 @@ def _node_to_data(node: yaml.Node, file: str, path: Path_, lines: LineMap, budge
 _FLOAT_1_2 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 
 
-def _construct_scalar(node: yaml.Node) -> Any:
+def _construct_scalar(node: yaml.Node, key: bool = False) -> Any:
     # a bare constructor, not a loader: a loader keeps its parser state as bound methods, a reference
     # cycle that left ~140 loaders a scenario read for the garbage collector (0.1 MB a sweep run)
     value = yaml.constructor.SafeConstructor().construct_object(node, deep=True)
     # YAML 1.1 (PyYAML) reads 1e-3 and 2.5e3 as text (it wants a dot and a signed exponent); YAML 1.2
-    # and everyone writing them mean numbers. Only unquoted ones: '1e-3' in quotes stays text.
-    if isinstance(value, str) and node.style is None and _FLOAT_1_2.match(value):
+    # and everyone writing them mean numbers. Only unquoted values: '1e-3' in quotes, or a key, stays text.
+    if not key and isinstance(value, str) and node.style is None and _FLOAT_1_2.match(value):
         return float(value)
     # YAML turns 2023-01-15 into a date; scenario dates are text "YYYY-MM", keep text for errors.
     if hasattr(value, "isoformat") and not isinstance(value, str):

@@ -13,6 +13,7 @@ from dashboard.live import LiveRun
 from experiments.store import MAX_RUN_ID_BYTES, is_complete
 from model.cluster_model import ClusterModel
 from model.scenario import load_scenario
+from model.yamlio import read_yaml
 from tests.cli_helpers import invoke, no_traceback
 from tests.conftest import TINY
 from tests.test_hostile_inputs import TINY_TEXT, line_of, problems, write
@@ -51,6 +52,14 @@ def test_an_unquoted_number_in_exponent_form_is_a_number(tmp_path, written, valu
     path = write(tmp_path, TINY_TEXT + f"economy:\n  export_growth: {written}\n")
     assert load_scenario(path).economy.export_growth == value
     assert load_scenario(TINY, [f"economy.export_growth={written}"]).economy.export_growth == value
+
+
+def test_a_key_in_exponent_form_stays_a_key(tmp_path):
+    """Only values become numbers: a key such as 1e2 is a name, and keys must be text."""
+    path = tmp_path / "keys.yaml"
+    path.write_text("a: 1e3\n1e2: x\nb: '1e3'\n")
+    data, _ = read_yaml(path)
+    assert data == {"a": 1000.0, "1e2": "x", "b": "1e3"}
 
 
 def test_text_that_is_no_number_gets_no_advice_about_quotes(tmp_path):

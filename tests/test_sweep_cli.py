@@ -158,13 +158,14 @@ def test_a_variant_setting_an_uncertain_path_is_refused_and_its_value_checked(tm
 
 @pytest.mark.parametrize("param, key, fragment", [
     ("{path: sourcing.tender_rounds, type: categorical, values: ['2', '4']}", "values",
-     "reads sourcing.tender_rounds=\"2\" as 2, an integer value, not text"),
+     "rejects sourcing.tender_rounds=\"2\": a number is expected, not the text '2' (remove the quotes)"),
     ("{path: sourcing.tender_rounds, type: categorical, values: [2.0, 4.5]}", "values",
      "reads sourcing.tender_rounds=2.0 as 2, an integer value, not real"),
     ("{path: sourcing.tender_rounds, type: real, range: [2.0, 8.0]}", "type", "use type: integer"),
 ])
 def test_a_value_the_scenario_reads_as_another_type_is_refused(tmp_path, param, key, fragment):
-    """The scenario's lax parsing took '4' for 4: the run used 4, the results recorded '4'."""
+    """A value the run would read as another type is refused at its key: the results would record
+    one value and the run use another (a quoted number the scenario itself refuses as text)."""
     path = write_sweep(tmp_path, BODY.replace("{path: economy.export_growth, type: real, range: [0.0, 0.1]}", param))
     text = sweep_error(path)
     assert f"{path}:{line_of(path, 'tender_rounds')}: uncertain[0].{key}:" in text and fragment in text, text
