@@ -25,7 +25,7 @@ MAX_WORKING_AGE = 50_000_000  # the schema's bound per district; larger pools ar
 def baseline_firms(sc: Scenario | None = None) -> int:
     """Firms the baseline starts with: lead firms, their followers and every firm group."""
     sc = sc or load_scenario(BASELINE)
-    return len(sc.lead_firms) + sum(x.followers for x in sc.lead_firms) + sum(g.count for g in sc.firm_groups)
+    return sc.starting_firms()
 
 
 def scaled_world(n_firms: int, end: str | None = None, base: Path | str = BASELINE) -> Scenario:

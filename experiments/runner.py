@@ -133,7 +133,8 @@ def simulate(sc: Scenario, seed: int, progress_label: str | None = None,
     model = None
     with InterruptBetweenMonths() as held:
         try:
-            model = ClusterModel(sc, seed=seed)
+            model = (ClusterModel(sc, seed=seed) if progress_label is None
+                     else _build_with_progress(sc, seed, progress_label))
             held.check()
             with frozen_heap():
                 if progress_label is not None:
@@ -146,6 +147,28 @@ def simulate(sc: Scenario, seed: int, progress_label: str | None = None,
         finally:
             if model is not None:  # its tables are taken: free its arrays now, not at some later full GC
                 model.discard()
+
+
+def _build_with_progress(sc: Scenario, seed: int, run_id: str) -> Any:
+    """Build the model saying so on stderr: a large world takes long to build before its first month.
+
+    On a terminal a spinner with the elapsed time; otherwise (a log file, CI) a line before and after.
+    """
+    from rich.console import Console
+
+    from model.cluster_model import ClusterModel
+
+    console = Console(stderr=True)
+    what = f"{run_id}: building the world ({sc.starting_firms():,} firms, seed {seed})"
+    t0 = time.perf_counter()
+    if console.is_terminal:
+        with console.status(what, spinner="dots"):
+            model = ClusterModel(sc, seed=seed)
+    else:
+        console.print(f"{what} ...", highlight=False, soft_wrap=True)
+        model = ClusterModel(sc, seed=seed)
+    console.print(f"{run_id}: world built in {time.perf_counter() - t0:.1f} s", highlight=False, soft_wrap=True)
+    return model
 
 
 def _live(model: Any) -> str:

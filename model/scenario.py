@@ -214,6 +214,10 @@ class Scenario(Strict):
     def source_path(self) -> str | None:
         return self._source
 
+    def starting_firms(self) -> int:
+        """Firms the world starts with: lead firms, their followers and every firm group."""
+        return len(self.lead_firms) + sum(x.followers for x in self.lead_firms) + sum(g.count for g in self.firm_groups)
+
     def idle_policies(self) -> list[str]:
         """Policies that never act in the simulated months (a start after the end, or an end before
         the start): valid, as a short test run of a long scenario has them, but worth a warning."""

@@ -199,6 +199,18 @@ def test_progress_lines_name_the_months(tmp_path):
     res = invoke("run", TINY, "--until", "2024-01", "--seed", "1", "--out", tmp_path, "--run-id", "p")
     assert res.exit_code == 0, res.output
     assert "p: 2023-12 (12/13) localisation" in res.output and "p: 2024-01 (13/13)" in res.output
+    # the world's build is announced before it starts (a large one takes minutes) and timed after
+    firms = load_scenario(TINY).starting_firms()
+    building = res.output.index(f"p: building the world ({firms:,} firms, seed 1) ...")
+    assert building < res.output.index("p: world built in ") < res.output.index("p: 2023-12")
+
+
+def test_starting_firms_counts_leads_followers_and_groups():
+    sc = load_scenario(TINY)
+    grown = load_scenario(TINY, [f"firm_groups[0].count={sc.firm_groups[0].count + 7}",
+                                 f"lead_firms[0].followers={sc.lead_firms[0].followers + 3}"])
+    assert grown.starting_firms() == sc.starting_firms() + 10
+    assert sc.starting_firms() >= len(sc.lead_firms) + sum(g.count for g in sc.firm_groups)
 
 
 @pytest.mark.parametrize("args, message", [
