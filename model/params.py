@@ -59,6 +59,16 @@ def _reads_as_number(text: str) -> bool:
     return True
 
 
+def type_message(e: dict) -> str:
+    """A pydantic type error in words a scenario's author acts on (any file the project reads)."""
+    if e["type"] == "finite_number":
+        return "a finite number is expected (.inf, .nan and numbers beyond ±1.8e308 are refused)"
+    if e["type"] == "string_type" and isinstance(e.get("input"), int | float):  # YAML read the text as a number
+        what = "true/false" if isinstance(e["input"], bool) else "a number"
+        return f"text is expected, not {what} (put it in quotes to keep it as written)"
+    return e["msg"]
+
+
 class Strict(BaseModel):
     """Base of every scenario block: unknown keys are errors; values cannot change after load.
 

@@ -33,6 +33,7 @@ from model.params import (
     Strict,
     Weight,
     check_weights,
+    type_message,
 )
 from model.policy_schema import Policy, YearMonth, policy_label
 from model.yamlio import ConfigError as ScenarioError
@@ -337,6 +338,8 @@ def _explain(e: dict, path: tuple, data: Any) -> str:
         _, field = _field_info(path, data)
         tags = ", ".join(repr(t) for t in _tags(_inner_models(field.annotation) if field else []))
         return f"required key 'type' is missing; allowed types: {tags}"
+    if kind in ("finite_number", "string_type"):
+        return type_message(e)
     if kind == "string_pattern_mismatch":
         return "must look like YYYY-MM" if "4" in str(ctx.get("pattern")) else f"must match {ctx.get('pattern')}"
     if kind == "value_error" and isinstance(ctx.get("error"), ValueError):

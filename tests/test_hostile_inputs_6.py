@@ -11,6 +11,7 @@ import pytest
 
 from dashboard.live import LiveRun
 from experiments.store import MAX_RUN_ID_BYTES, is_complete
+from experiments.sweep_spec import SweepSpecError, load_sweep
 from model.cluster_model import ClusterModel
 from model.scenario import load_scenario
 from model.yamlio import read_yaml
@@ -60,6 +61,33 @@ def test_a_key_in_exponent_form_stays_a_key(tmp_path):
     path.write_text("a: 1e3\n1e2: x\nb: '1e3'\n")
     data, _ = read_yaml(path)
     assert data == {"a": 1000.0, "1e2": "x", "b": "1e3"}
+
+
+@pytest.mark.parametrize("written, what", [("1e3", "a number"), ("2030", "a number"), ("true", "true/false")])
+def test_text_written_as_a_number_is_told_to_take_quotes(tmp_path, written, what):
+    """YAML reads `name: 2030` (and now 1e3) as a number; pydantic said only "should be a valid string"."""
+    text = TINY_TEXT.replace("name: tiny", f"name: {written}", 1)
+    issue, = problems(write(tmp_path, text))
+    assert issue.line == line_of(text, "name:") and issue.path == "name"
+    assert f"text is expected, not {what} (put it in quotes" in issue.message
+
+
+def test_a_number_too_large_for_a_float_says_why(tmp_path):
+    """1e400 reads as inf, which a reader never wrote: the message says big numbers are refused."""
+    issue, = problems(write(tmp_path, TINY_TEXT + "economy:\n  export_growth: 1e400\n"))
+    assert issue.path == "economy.export_growth" and "beyond ±1.8e308" in issue.message
+
+
+def test_a_sweep_name_written_as_a_number_is_told_to_take_quotes(tmp_path):
+    from tests.sweep_helpers import write_sweep
+
+    path = write_sweep(tmp_path, "name: 2030\nseed: 5\npolicies: [{name: a}]\n"
+                       "uncertain:\n  - {path: economy.export_growth, type: real, range: [0.0, 0.1]}\n"
+                       "design: {method: lhs, samples: 4}\n")
+    with pytest.raises(SweepSpecError) as err:
+        load_sweep(path)
+    line = line_of(path.read_text(encoding="utf-8"), "name: 2030")
+    assert f"{path}:{line}: name: got 2030; text is expected, not a number" in str(err.value)
 
 
 def test_text_that_is_no_number_gets_no_advice_about_quotes(tmp_path):
