@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mesa
+import pandas as pd
 import pytest
 
 from model.cluster_model import ClusterModel
@@ -49,3 +50,18 @@ def tiny() -> Scenario:
 def baseline_short() -> ClusterModel:
     """The baseline over its first six months (seed 3), shared by read-only tests."""
     return run_model(load_scenario(BASELINE, ["end=2023-06"]), seed=3)
+
+
+@pytest.fixture
+def fake_simulation(monkeypatch):
+    """Replace the simulation by one that returns at once (and count the calls)."""
+    from experiments import runner
+
+    calls = []
+
+    def simulate(sc, seed, progress_label=None, for_store=False):
+        calls.append(seed)
+        return {"indicators": pd.DataFrame({"step": [1], "date": [sc.start]})}, 1
+
+    monkeypatch.setattr(runner, "simulate", simulate)
+    return calls

@@ -7,27 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from experiments.store import MAX_RUN_ID_BYTES, is_complete, read_run
 from tests.cli_helpers import invoke, no_traceback
 from tests.conftest import TINY
-
-
-@pytest.fixture
-def fake_simulation(monkeypatch):
-    """Replace the simulation by one that returns at once (and count the calls)."""
-    from experiments import runner
-
-    calls = []
-
-    def simulate(sc, seed, progress_label=None, for_store=False):
-        calls.append(seed)
-        return {"indicators": pd.DataFrame({"step": [1], "date": [sc.start]})}, 1
-
-    monkeypatch.setattr(runner, "simulate", simulate)
-    return calls
 
 
 def run(out: Path, *extra: object) -> object:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from model.scenario import ScenarioError, load_scenario
@@ -209,21 +208,6 @@ def test_set_geography_reads_the_file(tmp_path, monkeypatch):
 
 
 # -- run folder and output location -------------------------------------------------------------------------
-@pytest.fixture
-def fake_simulation(monkeypatch):
-    """Replace the simulation by one that returns at once (and count the calls)."""
-    from experiments import runner
-
-    calls = []
-
-    def simulate(sc, seed, progress_label=None, for_store=False):
-        calls.append(seed)
-        return {"indicators": pd.DataFrame({"step": [1], "date": [sc.start]})}, 1
-
-    monkeypatch.setattr(runner, "simulate", simulate)
-    return calls
-
-
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
 def test_run_never_replaces_a_folder_that_is_not_a_run(tmp_path, fake_simulation, overwrite):
     """`--run-id mydata` deleted the user's folder results/mydata (and hid a file of that name)."""
