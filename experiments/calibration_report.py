@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.calibrate import FitResult, fitted_scenario_text, write_together
-from experiments.calibration_spec import CalibrationSpec
+from experiments.calibration_spec import CALIBRATE_MARK, CalibrationSpec
 
 
 def _fmt(x: float, ref: float) -> str:
@@ -43,7 +43,7 @@ def plot(table: pd.DataFrame, path: Path) -> Path:
     ax.set_title("Calibration targets: figure ranges and the model", fontsize=10)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
+    fig.savefig(path, dpi=110, format="png", metadata={"Description": f"{CALIBRATE_MARK}`; do not edit by hand"})
     plt.close(fig)
     return path
 

@@ -248,3 +248,27 @@ def test_calibration_file_messages_are_in_the_house_format(tmp_path, old, new, k
     assert issue.line == (line_of(text, new.strip().splitlines()[-1].split(",")[0]) if new else 1), str(issue)
     assert words in issue.message, str(issue)
     assert not any(raw in issue.message for raw in RAW), str(issue)
+
+
+# -- fuzzing round 4: an output or report that is a user's own file ------------------------------------------
+def test_an_existing_file_calibrate_did_not_write_is_never_an_output(tmp_path):
+    """calibrate replaced any existing file named by output: or report: (and the PNG beside it)."""
+    (tmp_path / "other.yaml").write_text("name: mine\n", encoding="utf-8")
+    cal = write(tmp_path, edit("output: fitted.yaml", "output: other.yaml"))
+    assert "already holds a file that calibrate did not write" in one_issue(cal, "output").message
+    (tmp_path / "notes.md").write_text("my notes\n", encoding="utf-8")
+    cal = write(tmp_path, GOOD + "report: notes.md\n")
+    assert "calibrate did not write" in one_issue(cal, "report").message
+    (tmp_path / "essay.png").write_bytes(b"\x89PNG\r\n\x1a\n my picture")  # the plot beside essay.md
+    cal = write(tmp_path, GOOD + "report: essay.md\n")
+    assert "its plot essay.png (written beside it) already holds a file" in one_issue(cal, "report").message
+    assert (tmp_path / "other.yaml").read_text(encoding="utf-8") == "name: mine\n"
+
+
+def test_files_calibrate_wrote_may_be_written_again(tmp_path):
+    from experiments.calibration_spec import CALIBRATE_MARK
+
+    (tmp_path / "fitted.yaml").write_text(f"# {CALIBRATE_MARK} t.yaml` - do not edit by hand.\n", encoding="utf-8")
+    (tmp_path / "R.md").write_text(f"# Calibration report\n\n{CALIBRATE_MARK}` from `t.yaml`\n", encoding="utf-8")
+    (tmp_path / "R.png").write_bytes(b"\x89PNG\r\n\x1a\n an older plot")  # counts through its report
+    load_calibration(write(tmp_path, GOOD + "report: R.md\n"))
