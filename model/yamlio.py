@@ -124,6 +124,8 @@ def _node_to_data(node: yaml.Node, file: str, path: Path_, lines: LineMap, budge
 
 
 _FLOAT_1_2 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_OCTAL_1_1 = re.compile(r"^[-+]?0[0-7_]+$")
+_OCTAL_1_2 = re.compile(r"^0o[0-7]+$")
 
 
 def _construct_scalar(node: yaml.Node, key: bool = False) -> Any:
@@ -134,6 +136,15 @@ def _construct_scalar(node: yaml.Node, key: bool = False) -> Any:
     # and everyone writing them mean numbers. Only unquoted values: '1e-3' in quotes, or a key, stays text.
     if not key and isinstance(value, str) and node.style is None and _FLOAT_1_2.match(value):
         return float(value)
+    # YAML 1.1 also reads 017 as octal 15 and 1:30 as base 60 (90): numbers nobody meant. Read as
+    # YAML 1.2 does, and as people do: 017 is 17, 1:30 is text, 0o17 is octal.
+    if node.style is None and isinstance(value, int | float) and not isinstance(value, bool):
+        if ":" in node.value:
+            return node.value
+        if _OCTAL_1_1.match(node.value):
+            return int(node.value.replace("_", ""), 10)
+    if not key and isinstance(value, str) and node.style is None and _OCTAL_1_2.match(value):
+        return int(value[2:], 8)
     # YAML turns 2023-01-15 into a date; scenario dates are text "YYYY-MM", keep text for errors.
     if hasattr(value, "isoformat") and not isinstance(value, str):
         return node.value

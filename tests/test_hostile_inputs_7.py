@@ -1,0 +1,33 @@
+"""Hostile input, part 7 (fuzzing round 4): YAML 1.1's octal and base-60 numbers no longer change
+what was written, a nested override of a swept path is refused like a dotted one, and query's
+--limit refuses negative numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.scenario import load_scenario
+from model.yamlio import read_yaml
+from tests.conftest import TINY
+from tests.test_hostile_inputs import TINY_TEXT, problems, write
+
+
+@pytest.mark.parametrize("written, value", [("017", 17), ("-017", -17), ("0o17", 15), ("0", 0), ("1:30", "1:30"),
+                                            ("190:20:30.15", "190:20:30.15"), ("'017'", "017")])
+def test_yaml_1_1_octal_and_base_60_read_as_written(tmp_path, written, value):
+    """PyYAML read 017 as 15 and 1:30 as 90, and every command took them without a word."""
+    path = tmp_path / "v.yaml"
+    path.write_text(f"v: {written}\n", encoding="utf-8")
+    assert read_yaml(path)[0] == {"v": value}
+
+
+def test_a_leading_zero_count_is_the_count_written(tmp_path):
+    sc = load_scenario(write(tmp_path, TINY_TEXT.replace("count:", "count: 017 #", 1)))
+    assert sc.firm_groups[0].count == 17
+    assert load_scenario(TINY, ["firm_groups.0.count=017"]).firm_groups[0].count == 17
+
+
+def test_a_time_like_label_stays_text_and_a_time_like_count_is_refused(tmp_path):
+    assert load_scenario(TINY, ["firm_groups.0.label=12:30"]).firm_groups[0].label == "12:30"
+    issue, = problems(write(tmp_path, TINY_TEXT.replace("count:", "count: 1:30 #", 1)))
+    assert issue.path == "firm_groups[0].count" and "'1:30'" in str(issue)
