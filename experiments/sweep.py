@@ -400,13 +400,26 @@ def _shadowing(spec: SweepSpec) -> list:
     blocks = [(("set",), spec.set, "the sweep's set")] + [
         (("policies", i, "set"), v.set, f"policy {v.name!r}") for i, v in enumerate(spec.policies)]
     for where, block, who in blocks:
-        keys = list(block) if isinstance(block, dict) else [str(o).split("=", 1)[0] for o in block]
-        for k, key in enumerate(keys):
+        keys = (_leaf_keys(block) if isinstance(block, dict)
+                else [((k,), str(o).split("=", 1)[0]) for k, o in enumerate(block)])
+        for at, key in keys:
             j = params.get(_dotted(key))
             if j is not None:
-                out.append(issue_at(spec.file, (*where, key if isinstance(block, dict) else k), (
+                out.append(issue_at(spec.file, (*where, *at), (
                     f"{who} sets {key.strip()}, which is also an uncertain parameter (uncertain[{j}]): the sweep's "
                     "values would replace this one in every run; remove it here, or remove the parameter")))
+    return out
+
+
+def _leaf_keys(block: dict, at: tuple = (), prefix: str = "") -> list[tuple[tuple, str]]:
+    """Each value an override mapping sets, as (its place in the mapping, its dotted key path):
+    ``{economy: {export_growth: 0.05}}`` sets ``economy.export_growth``, as the scenario merges
+    mappings key by key. A list is one value (it replaces the scenario's whole list)."""
+    out = []
+    for key, value in block.items():
+        path = f"{prefix}{key}"
+        out += (_leaf_keys(value, (*at, key), f"{path}.") if isinstance(value, dict) and value
+                else [((*at, key), path)])
     return out
 
 

@@ -31,3 +31,21 @@ def test_a_time_like_label_stays_text_and_a_time_like_count_is_refused(tmp_path)
     assert load_scenario(TINY, ["firm_groups.0.label=12:30"]).firm_groups[0].label == "12:30"
     issue, = problems(write(tmp_path, TINY_TEXT.replace("count:", "count: 1:30 #", 1)))
     assert issue.path == "firm_groups[0].count" and "'1:30'" in str(issue)
+
+
+@pytest.mark.parametrize("where, written", [
+    ("policies[1].set.economy.export_growth",
+     "policies:\n  - name: a\n  - name: b\n    set:\n      economy:\n        export_growth: 0.05\n"),
+    ("set.economy.export_growth", "policies: [{name: a}, {name: b}]\nset: {economy: {export_growth: 0.03}}\n"),
+])
+def test_a_nested_override_of_a_swept_path_is_refused_like_a_dotted_one(tmp_path, where, written):
+    """`set: {economy: {export_growth: 0.05}}` got past the check that refuses
+    `economy.export_growth: 0.05`, and the sweep's values silently replaced it in every run."""
+    from tests.sweep_helpers import write_sweep
+    from tests.test_sweep_cli import BODY, line_of, sweep_error
+
+    path = write_sweep(tmp_path, BODY.replace("policies: [{name: a}, {name: b}]\n", written))
+    text = sweep_error(path)
+    assert f"{path}:{line_of(path, 'export_growth: 0.0')}: {where}:" in text, text
+    assert "sets economy.export_growth, which is also an uncertain parameter (uncertain[0])" in text
+
