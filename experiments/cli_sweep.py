@@ -126,7 +126,7 @@ def query(
     sql: Annotated[str, typer.Argument(help="SQL over the views runs, indicators, indicators_province, firms, "
                                             "contracts, flows, policy, locations")],
     csv: Annotated[Path | None, typer.Option("--csv", help="write the whole result to this CSV file")] = None,
-    limit: Annotated[int, typer.Option(help="rows to print")] = 50,
+    limit: Annotated[int, typer.Option(min=0, help="rows to print")] = 50,
 ) -> None:
     """Query a sweep with SQL (DuckDB)."""
     import duckdb
@@ -169,7 +169,8 @@ def query(
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_colwidth", 60):
         typer.echo(frame.head(limit).to_string(index=False))
     if len(frame) > limit:
-        typer.echo(f"... {len(frame) - limit} more rows (use --limit or --csv)")
+        more = len(frame) - limit
+        typer.echo(f"... {more} more row{'s' if more != 1 else ''} (use --limit or --csv)")
 
 
 def analyze(

@@ -180,3 +180,12 @@ def test_the_readme_command_table_has_every_command():
     rows = [line for line in section.splitlines() if line.startswith("| `clusterlink ")]
     for name in typer.main.get_command(cli.app).commands:
         assert any(re.search(rf"`clusterlink [^`]*\b{name}\b", row) for row in rows), f"{name} is not in the table"
+
+
+def test_query_limit_refuses_a_negative_count_and_counts_the_rest(faked):
+    """--limit -1 printed all rows but one and '... 5 more rows' of a 4-row result."""
+    res = invoke("query", faked, "SELECT run_id FROM runs", "--limit", "-1")
+    no_traceback(res)
+    assert res.exit_code == EXIT_INVALID and "--limit" in res.output and "greater than or equal to 0" in res.output
+    res = invoke("query", faked, "SELECT run_id FROM runs LIMIT 2", "--limit", "1")
+    assert res.exit_code == 0 and res.output.splitlines()[-1] == "... 1 more row (use --limit or --csv)", res.output
