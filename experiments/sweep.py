@@ -80,15 +80,16 @@ def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool =
     folder = SweepFolder(out or default_out(spec))
     points = designs.points_table(spec)
     tasks = designs.tasks_table(spec, points)
+    warn = on_warning or (lambda w: print(f"warning: {w}", file=sys.stderr))
     for warning in preflight(spec, tasks):
-        (on_warning or (lambda w: print(f"warning: {w}", file=sys.stderr)))(warning)
+        warn(warning)
     tables = {"points": _arrow(points, "points"), "design": _arrow(tasks, "design")}
     if resume and not folder.exists():
         raise SweepError(_nothing_to_resume(folder))
     had = {p: p.exists() for p in (folder.root / ".lock", folder.root)}
     with folder.lock():
         try:
-            _check_or_create(spec, Path(spec_path), folder, tables, tasks, resume)
+            restored = _check_or_create(spec, Path(spec_path), folder, tables, tasks, resume)
         except BaseException as err:
             if not folder.exists():  # no sweep was made: take back the folder and lock file if this made them
                 for path in (p for p, existed in had.items() if not existed):
@@ -97,6 +98,8 @@ def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool =
             if isinstance(err, OSError):  # a full disk or a read-only folder while writing the sweep's files
                 raise SweepError(cannot_write(Path(err.filename) if err.filename else folder.root, err)) from None
             raise
+    for name in restored:
+        warn(f"{folder.root / name} was missing or damaged; remade from {spec_path}")
     return spec, folder, tasks
 
 
@@ -131,7 +134,9 @@ def check_size(spec: SweepSpec) -> None:
 
 
 def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, tables: dict[str, Any],
-                     tasks: pd.DataFrame, resume: bool) -> None:
+                     tasks: pd.DataFrame, resume: bool) -> list[str]:
+    """Create the sweep's folder, or check that the one there holds this sweep; return the names of
+    the sweep's own files that were missing or damaged there and are remade (from the sweep file)."""
     if folder.exists():
         old = folder.read_design()
         key = ["run_id", "policy", "point", "replicate", "seed"]
@@ -141,11 +146,33 @@ def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, tabl
             raise SweepError(f"{folder.root} holds a different sweep (its design differs from {spec_path}); "
                              "choose another --out")
         check_same_scenarios(folder, tasks)
+        restored = _restore(spec, spec_path, folder, tables)
         _update_outcomes(spec, spec_path, folder)
-    elif resume:
+        return restored
+    if resume:
         raise SweepError(_nothing_to_resume(folder))
-    else:
-        _create(spec, spec_path, folder, tables)
+    _create(spec, spec_path, folder, tables)
+    return []
+
+
+def _restore(spec: SweepSpec, spec_path: Path, folder: SweepFolder, tables: dict[str, Any]) -> list[str]:
+    """Remake points.parquet and sweep.json if they are missing or cannot be read: the design in the
+    folder is this sweep file's (checked), so both follow from the file, as when they were first made."""
+    import pyarrow.parquet as pq
+
+    out = []
+    try:
+        pq.read_metadata(folder.points)
+    except Exception:  # noqa: BLE001  (missing, or any reader error: the file is damaged)
+        atomic_write(folder.points, lambda p: pq.write_table(tables["points"], p))
+        out.append(folder.points.name)
+    try:
+        folder.read_meta()
+    except SweepError:
+        meta = _meta(spec, spec_path, tables)
+        atomic_write(folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False)))
+        out.append(folder.meta.name)
+    return out
 
 
 def _update_outcomes(spec: SweepSpec, spec_path: Path, folder: SweepFolder) -> None:
@@ -160,18 +187,23 @@ def _update_outcomes(spec: SweepSpec, spec_path: Path, folder: SweepFolder) -> N
         atomic_write(folder.meta, lambda p: p.write_text(json.dumps(meta, indent=1, ensure_ascii=False)))
 
 
-def _create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, tables: dict[str, Any]) -> None:
-    """Write a new sweep's files; design.parquet, last, marks the folder as a sweep. If writing
-    fails, the files written so far are removed (the folder never looks like a sweep half made)."""
-    import pyarrow.parquet as pq
-
-    meta = {"name": spec.name, "source": str(spec_path.resolve()), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+def _meta(spec: SweepSpec, spec_path: Path, tables: dict[str, Any]) -> dict[str, Any]:
+    """sweep.json's record of the sweep: what ``analyze`` and ``status`` read back."""
+    return {"name": spec.name, "source": str(spec_path.resolve()), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "design": spec.design.model_dump(), "replications": spec.replications, "seed": spec.seed,
             "policies": [v.name for v in spec.policies], "n_points": tables["points"].num_rows,
             "n_runs": tables["design"].num_rows,
             "parameters": [{"column": p.column, **p.model_dump()} for p in spec.uncertain],
             "problem": designs.unit_problem(spec),
             "outcomes": [o.model_dump() for o in spec.outcomes]}
+
+
+def _create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, tables: dict[str, Any]) -> None:
+    """Write a new sweep's files; design.parquet, last, marks the folder as a sweep. If writing
+    fails, the files written so far are removed (the folder never looks like a sweep half made)."""
+    import pyarrow.parquet as pq
+
+    meta = _meta(spec, spec_path, tables)
     made: list[Path] = []
     try:
         if not folder.runs.is_dir():

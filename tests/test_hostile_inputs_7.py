@@ -49,3 +49,31 @@ def test_a_nested_override_of_a_swept_path_is_refused_like_a_dotted_one(tmp_path
     assert f"{path}:{line_of(path, 'export_growth: 0.0')}: {where}:" in text, text
     assert "sets economy.export_growth, which is also an uncertain parameter (uncertain[0])" in text
 
+
+
+@pytest.mark.parametrize("damage", ["delete", "garble"])
+def test_a_rerun_remakes_the_sweeps_own_files_and_says_so(tmp_path, damage):
+    """With points.parquet or sweep.json deleted or garbled, a re-run said '4/4 complete' and left
+    the folder one that analyze refused; both follow from the sweep file and are remade."""
+    import json
+
+    import pandas as pd
+
+    from experiments.sweep import run_sweep
+    from experiments.sweep_index import require_sweep
+    from tests.test_sweep_run import sweep_file
+
+    spec, out = sweep_file(tmp_path, samples=2, end="2023-02"), tmp_path / "out"
+    run_sweep(spec, out, executor="inprocess", progress=False)
+    points, meta = pd.read_parquet(out / "points.parquet"), json.loads((out / "sweep.json").read_text())
+    for name in ("points.parquet", "sweep.json"):
+        (out / name).unlink() if damage == "delete" else (out / name).write_bytes(b"junk")
+    warnings: list[str] = []
+    again = run_sweep(spec, out, executor="inprocess", progress=False, on_warning=warnings.append)
+    assert again.ran == 0 and again.complete == again.total
+    assert sorted(w.split(" was missing")[0] for w in warnings) == sorted(str(out / n) for n in
+                                                                         ("points.parquet", "sweep.json"))
+    require_sweep(out)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "points.parquet"), points)
+    remade = json.loads((out / "sweep.json").read_text())
+    assert {k: v for k, v in remade.items() if k != "created"} == {k: v for k, v in meta.items() if k != "created"}
