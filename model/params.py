@@ -66,7 +66,17 @@ def type_message(e: dict) -> str:
     if e["type"] == "string_type" and isinstance(e.get("input"), int | float):  # YAML read the text as a number
         what = "true/false" if isinstance(e["input"], bool) else "a number"
         return f"text is expected, not {what} (put it in quotes to keep it as written)"
+    if e["type"] in NUMBER_ERRORS:
+        value = e.get("input")
+        if why := _not_a_number(value):
+            return why
+        if e["type"].startswith("int") and isinstance(value, float):
+            return ("a whole number is expected, written without a decimal point or exponent (10, not 10.0 or 1e1)"
+                    if value.is_integer() else f"a whole number is expected, not {value!r}")
     return e["msg"]
+
+
+NUMBER_ERRORS = ("int_type", "int_parsing", "int_from_float", "float_type", "float_parsing")
 
 
 class Strict(BaseModel):

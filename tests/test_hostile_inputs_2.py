@@ -76,7 +76,7 @@ def test_a_sweep_of_too_many_runs_is_refused_before_any_table_is_built(tmp_path,
      "uncertain[0].median", "finite number"),
     ("{path: lead_firms.0.employees, type: integer, range: [100, 100000000000000000000000]}",
      "uncertain[0]", "range must lie within"),
-    ("{path: economy.export_growth, type: real, range: [true, false]}", "uncertain[0].range[0]", "valid number"),
+    ("{path: economy.export_growth, type: real, range: [true, false]}", "uncertain[0].range[0]", "a number is expected, not true/false"),
 ])
 def test_distribution_parameters_must_be_finite_numbers(tmp_path, param, key, message):
     """NaN or infinite parameters used to pass: every drawn value was NaN and every run failed (a huge
@@ -96,7 +96,7 @@ def test_a_string_or_a_boolean_is_not_a_count(tmp_path, text, key):
     with pytest.raises(SweepSpecError) as err:
         load_sweep(spec)
     assert f"{spec}:{len(spec.read_text().splitlines())}: {key}:" in str(err.value)
-    assert "valid integer" in str(err.value)
+    assert "a number is expected, not " in str(err.value)  # the text (remove the quotes), or true/false
 
 
 # -- overrides and outcomes of the sweep file -----------------------------------------------------------

@@ -4,6 +4,8 @@ what was written, a nested override of a swept path is refused like a dotted one
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from model.scenario import load_scenario
@@ -77,3 +79,25 @@ def test_a_rerun_remakes_the_sweeps_own_files_and_says_so(tmp_path, damage):
     pd.testing.assert_frame_equal(pd.read_parquet(out / "points.parquet"), points)
     remade = json.loads((out / "sweep.json").read_text())
     assert {k: v for k, v in remade.items() if k != "created"} == {k: v for k, v in meta.items() if k != "created"}
+
+
+@pytest.mark.parametrize("written, words", [
+    ("replications: 1e0", "a whole number is expected, written without a decimal point or exponent"),
+    ("replications: 2.5", "a whole number is expected, not 2.5"),
+    ("replications: '2'", "a number is expected, not the text '2' (remove the quotes)"),
+])
+def test_a_sweep_count_says_what_number_it_wants(tmp_path, written, words):
+    """Sweep and calibration files said only 'Input should be a valid integer'."""
+    from experiments.sweep_spec import SweepSpecError, load_sweep
+    from tests.sweep_helpers import write_sweep
+    from tests.test_sweep_cli import BODY
+
+    path = write_sweep(tmp_path, BODY.replace("seed: 5", f"seed: 5\n{written}"))
+    with pytest.raises(SweepSpecError) as err:
+        load_sweep(path)
+    assert "replications: got " in str(err.value) and words in str(err.value), str(err.value)
+
+
+def test_a_fractional_count_in_a_scenario_says_whole_number():
+    with pytest.raises(Exception, match=re.escape("firm_groups[0].count: got 30.5; a whole number is expected, not 30.5")):
+        load_scenario(TINY, ["firm_groups.0.count=30.5"])
