@@ -26,7 +26,7 @@ def _split_years(years: str | None) -> list[int] | None:
     if not years:
         return None
     try:
-        return [int(y) for y in years.replace(" ", "").split(",") if y]
+        return list(dict.fromkeys(int(y) for y in years.replace(" ", "").split(",") if y))  # once each, in order
     except ValueError:
         raise _fail(f"--years expects years separated by commas (e.g. 2025,2030); got {years!r}") from None
 

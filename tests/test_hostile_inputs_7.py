@@ -1,6 +1,6 @@
 """Hostile input, part 7 (fuzzing round 4): YAML 1.1's octal and base-60 numbers no longer change
-what was written, a nested override of a swept path is refused like a dotted one, and query's
---limit refuses negative numbers."""
+what was written; a nested override of a swept path is refused like a dotted one; a sweep re-run
+remakes its own damaged files; number errors say what number is wanted; compare's years once each."""
 
 from __future__ import annotations
 
@@ -101,3 +101,10 @@ def test_a_sweep_count_says_what_number_it_wants(tmp_path, written, words):
 def test_a_fractional_count_in_a_scenario_says_whole_number():
     with pytest.raises(Exception, match=re.escape("firm_groups[0].count: got 30.5; a whole number is expected, not 30.5")):
         load_scenario(TINY, ["firm_groups.0.count=30.5"])
+
+
+def test_compare_years_given_twice_are_reported_once():
+    """`compare --years 2023,2023` reported the year, and its partial-year note, twice."""
+    from experiments.cli_scenarios import _split_years
+
+    assert _split_years("2030, 2025,2030,2025") == [2030, 2025]
