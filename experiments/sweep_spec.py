@@ -39,7 +39,7 @@ from pydantic import (
 )
 
 from model import yamlio
-from model.params import NUMBER_ERRORS, type_message
+from model.params import TYPE_ERRORS, type_message
 from model.yamlio import ConfigError, ConfigIssue
 
 __all__ = ["SweepSpec", "SweepSpecError", "load_sweep", "overrides_of", "yaml_value"]
@@ -434,6 +434,6 @@ def _explain(e: dict, path: tuple, model: type[BaseModel]) -> str:
         return f"allowed values: {ctx.get('expected')}"
     if kind == "string_pattern_mismatch":
         return f"must match {ctx.get('pattern')}"
-    if kind in ("finite_number", "string_type", *NUMBER_ERRORS):
+    if kind in TYPE_ERRORS:
         return type_message(e)
     return e["msg"].removeprefix("Value error, ")

@@ -77,6 +77,7 @@ def type_message(e: dict) -> str:
 
 
 NUMBER_ERRORS = ("int_type", "int_parsing", "int_from_float", "float_type", "float_parsing")
+TYPE_ERRORS = ("finite_number", "string_type", *NUMBER_ERRORS)  # the pydantic errors type_message words
 
 
 class Strict(BaseModel):

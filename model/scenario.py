@@ -19,7 +19,7 @@ from model import yamlio
 from model.params import (
     DEFAULT_CATEGORIES,
     DEFAULT_SECTORS,
-    NUMBER_ERRORS,
+    TYPE_ERRORS,
     Category,
     Demography,
     Economy,
@@ -339,7 +339,7 @@ def _explain(e: dict, path: tuple, data: Any) -> str:
         _, field = _field_info(path, data)
         tags = ", ".join(repr(t) for t in _tags(_inner_models(field.annotation) if field else []))
         return f"required key 'type' is missing; allowed types: {tags}"
-    if kind in ("finite_number", "string_type", *NUMBER_ERRORS):
+    if kind in TYPE_ERRORS:
         return type_message(e)
     if kind == "string_pattern_mismatch":
         return "must look like YYYY-MM" if "4" in str(ctx.get("pattern")) else f"must match {ctx.get('pattern')}"

@@ -126,7 +126,7 @@ def test_fit_is_resumable_and_writes_a_loadable_scenario(tmp_path):
     md, png = write_report(spec, first, table, tmp_path / "REPORT.md")
     assert "| loc | test |" in md.read_text() and "economy.import_markup" in md.read_text() and png.exists()
     from experiments.calibration_spec import _has_mark
-    assert _has_mark(md) and _has_mark(png)  # so a later calibration may replace them, and only them
+    assert _has_mark(md) and _has_mark(png) and _has_mark(out)  # so a later calibration may replace them, and only them
 
 
 def test_cli_commands(tmp_path):
