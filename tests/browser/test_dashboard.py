@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 60_000
@@ -145,12 +146,24 @@ def test_compare_shows_two_runs(page: Page, dashboard_url: str, tmp_path: Path) 
     _shot(page, tmp_path / "compare.png")
 
 
+def _choose(page: Page, select: str, item: Locator) -> None:
+    """Pick ``item`` from the drop-down ``select``: a click that lands while the tab is still being
+    drawn leaves the menu shut (seen once on a loaded machine), so the menu is opened until it shows."""
+    for _ in range(3):
+        page.locator(select).click()
+        try:
+            item.wait_for(state="visible", timeout=TIMEOUT // 6)
+            break
+        except PlaywrightTimeout:
+            continue
+    item.click()
+
+
 def _open_scenario(page: Page, dashboard_url: str, name: str) -> None:
     """The Scenario page with one scenario file picked."""
     _open(page, dashboard_url)
     page.get_by_text("Scenario", exact=True).click()
-    page.locator(".cl-scenario-file").click()
-    page.get_by_text(name, exact=True).click()
+    _choose(page, ".cl-scenario-file", page.get_by_text(name, exact=True))
 
 
 def test_scenario_view_shows_levers_and_timeline(page: Page, dashboard_url: str, tmp_path: Path) -> None:
@@ -190,7 +203,6 @@ def test_live_run_is_saved_and_played_back(page: Page, dashboard_url: str, tmp_p
     page.evaluate("() => window.scrollTo(0, 0)")
     _shot(page, tmp_path / "live.png")
     page.get_by_text("Playback", exact=True).click()
-    page.locator(".cl-run").click()
-    page.get_by_text(re.compile(r"^live-baseline-s1-")).first.click()
+    _choose(page, ".cl-run", page.get_by_text(re.compile(r"^live-baseline-s1-")).first)
     expect(page.locator(".cl-chart-map")).to_be_visible(timeout=TIMEOUT)
     expect(page.get_by_text(re.compile(r"2023-01–2023-02 · 2"))).to_be_visible(timeout=TIMEOUT)
