@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -121,6 +121,17 @@ def status(
             typer.echo(f"{r.run_id} (attempts {r.attempts}): {last[0]}")
 
 
+NOT_CSV = (".parquet", ".json", ".jsonl", ".ndjson", ".xlsx", ".xls", ".arrow", ".feather", ".yaml", ".yml")
+
+
+def _own_file(sweep_folder: Any, path: Path) -> bool:
+    """True if ``path`` is one of the sweep folder's own files, or inside its runs/."""
+    target = path.resolve()
+    own = {sweep_folder.design, sweep_folder.points, sweep_folder.index, sweep_folder.journal, sweep_folder.meta,
+           sweep_folder.spec_copy, sweep_folder.root / ".lock"}
+    return target in own or target.is_relative_to(sweep_folder.runs)
+
+
 def query(
     folder: Annotated[Path, typer.Argument(help="sweep folder")],
     sql: Annotated[str, typer.Argument(help="SQL over the views runs, indicators, indicators_province, firms, "
@@ -143,7 +154,12 @@ def query(
                                   else f"its folder {csv.parent} does not exist"), EXIT_INVALID)
     if csv is not None and not os.access(csv.parent, os.W_OK | os.X_OK):
         _fail(f"--csv {csv}: its folder {csv.parent} is not writable")
+    if csv is not None and csv.suffix.lower() in NOT_CSV:
+        _fail(f"--csv {csv}: --csv writes CSV, not {csv.suffix} (give a file name ending .csv)", EXIT_INVALID)
     sweep_folder = _require_sweep(folder)
+    if csv is not None and _own_file(sweep_folder, csv):
+        _fail(f"--csv {csv}: that is the sweep's own file; write the result elsewhere (a name of yours)",
+              EXIT_INVALID)
     try:
         try:
             if csv:
@@ -165,6 +181,9 @@ def query(
     if frame.empty:
         typer.echo("  ".join(map(str, frame.columns)))
         typer.echo("(no rows)")
+        return
+    if not limit:
+        typer.echo(f"{len(frame)} row{'s' if len(frame) != 1 else ''} (--limit 0 prints none)")
         return
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_colwidth", 60):
         typer.echo(frame.head(limit).to_string(index=False))

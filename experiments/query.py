@@ -113,6 +113,6 @@ def export_csv(out: str | Path, sql: str, path: str | Path) -> int:
     try:
         _run(con, out, sql).create_view("_result")
         # COPY returns the rows it wrote (reading the file back miscounts when the header looks like data)
-        return int(con.execute(f"COPY _result TO {_lit(str(path))} (HEADER, DELIMITER ',')").fetchone()[0])
+        return int(con.execute(f"COPY _result TO {_lit(str(path))} (FORMAT CSV, HEADER, DELIMITER ',')").fetchone()[0])
     finally:
         con.close()

@@ -151,8 +151,45 @@ def _check_or_create(spec: SweepSpec, spec_path: Path, folder: SweepFolder, tabl
         return restored
     if resume:
         raise SweepError(_nothing_to_resume(folder))
+    foreign = _not_a_sweeps(spec, spec_path, folder)
+    if foreign:
+        raise SweepError(f"{folder.root} is not a sweep's folder but holds {', '.join(foreign)}, which the sweep "
+                         "would overwrite or mix with; nothing was written: choose another --out")
     _create(spec, spec_path, folder, tables)
     return []
+
+
+def _not_a_sweeps(spec: SweepSpec, spec_path: Path, folder: SweepFolder) -> list[str]:
+    """What in a folder without design.parquet a new sweep would overwrite or mix with: files by the
+    names a sweep writes that are not the start of this sweep's creation (``_create`` stopped part way:
+    its copy of the sweep file, a sweep.json of this sweep, points.parquet after it, an empty runs/),
+    and a run folder's manifest. Other files of the user's (notes, say) are left alone beside it."""
+    from experiments.store import MANIFEST
+
+    ours_meta = False
+    if folder.meta.is_file():
+        with contextlib.suppress(SweepError):
+            ours_meta = folder.read_meta().get("name") == spec.name
+    out = []
+    for p in (folder.spec_copy, folder.meta, folder.points, folder.index, folder.journal, folder.runs,
+              folder.root / MANIFEST):
+        if not (p.exists() or p.is_symlink()):
+            continue
+        plain = p.is_file() and not p.is_symlink()
+        if p == folder.runs and p.is_dir() and not p.is_symlink():
+            with contextlib.suppress(OSError):
+                if not any(True for _ in p.iterdir()):
+                    continue
+            out.append(f"{p.name}/ with files in it")
+            continue
+        if p == folder.spec_copy and plain:
+            with contextlib.suppress(OSError):
+                if ours_meta or p.read_bytes() == spec_path.read_bytes():
+                    continue
+        if p in (folder.meta, folder.points) and plain and ours_meta:
+            continue
+        out.append(p.name + (" (a run folder's)" if p.name == MANIFEST else ""))
+    return out
 
 
 def _restore(spec: SweepSpec, spec_path: Path, folder: SweepFolder, tables: dict[str, Any]) -> list[str]:

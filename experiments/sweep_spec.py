@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
@@ -47,6 +48,11 @@ __all__ = ["SweepSpec", "SweepSpecError", "load_sweep", "overrides_of", "yaml_va
 NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 COLUMN = r"^[a-z_][a-z0-9_]*$"
 DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+))*$"
+PATTERN_WORDS = {
+    NAME: "letters, digits, '_', '.' and '-', starting with a letter, digit or '_'",
+    COLUMN: "lower-case letters, digits and '_', starting with a letter or '_'",
+    DOTTED: "a scenario path as --set takes it, e.g. economy.export_growth, policies.0.budget or firm_groups[0].count",
+}
 # columns of the `runs` view that a parameter name must not shadow
 RESERVED = {"run_id", "policy", "point", "replicate", "seed", "status", "error", "traceback", "attempts",
             "started", "finished", "wall_time_s", "worker", "step", "date", "scenario", "overrides"}
@@ -90,8 +96,14 @@ class Variant(_Strict):
     set: Overrides = Field(default_factory=list, description="overrides: ['key.path=VALUE', ...] or {key.path: value}")
 
 
+def _dotted_path(value: object) -> object:
+    """``firm_groups[0].count``, the form messages print and ``--set`` takes, as ``firm_groups.0.count``."""
+    return re.sub(r"\[(\d+)\]", r".\1", value.strip()) if isinstance(value, str) else value
+
+
 class _Param(_Strict):
-    path: str = Field(pattern=DOTTED, description="dotted scenario path, as with --set (list items by index)")
+    path: Annotated[str, BeforeValidator(_dotted_path)] = Field(
+        pattern=DOTTED, description="dotted scenario path, as with --set (list items by index)")
     name: str | None = Field(None, pattern=COLUMN, description="column name in results (default: from the path)")
 
     @property
@@ -433,7 +445,8 @@ def _explain(e: dict, path: tuple, model: type[BaseModel]) -> str:
     if kind == "literal_error":
         return f"allowed values: {ctx.get('expected')}"
     if kind == "string_pattern_mismatch":
-        return f"must match {ctx.get('pattern')}"
+        pattern = ctx.get("pattern")
+        return f"must be {PATTERN_WORDS.get(pattern, f'of the form {pattern}')}"
     if kind in TYPE_ERRORS:
         return type_message(e)
     return e["msg"].removeprefix("Value error, ")

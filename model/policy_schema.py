@@ -6,7 +6,7 @@ spent a cost and an optional yearly ``budget`` cap (VND bn). ``model.policy`` ap
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -39,10 +39,15 @@ class PolicyBase(Strict):
     budget: float | None = Field(None, ge=0, le=1e7, description="VND bn per year cap on spending; none = uncapped")
     provinces: list[str] = Field(default_factory=list, description="provinces targeted (empty = all)")
 
+    spends: ClassVar[bool] = True  # False: the lever costs the public purse nothing, so takes no budget
+
     @model_validator(mode="after")
     def _window(self) -> PolicyBase:
         if self.end is not None and self.end < self.start:
             raise FieldProblem("end", f"end {self.end} is before start {self.start}")
+        if self.budget is not None and not self.spends:
+            raise FieldProblem("budget", f"{getattr(self, 'type', 'this lever')} spends no public money, so a "
+                               "budget has nothing to cap (budget: 0 would switch the block off): remove it")
         return self
 
 
@@ -161,17 +166,36 @@ class EnvironmentalStandard(PolicyBase):
     """Refuse polluting projects, move scattered plants into parks, no new parks in a district (seed 5, 8)."""
 
     type: Literal["environmental_standard"]
+    spends: ClassVar[bool] = False
     refuse_polluting: bool = Field(True, description="polluting projects are refused")
     relocate_from: list[str] = Field(default_factory=list, description="district ids whose outside-park plants must move into parks")
     relocate_by: YearMonth | None = Field(None, description="deadline for relocation")
     no_new_parks_in: list[str] = Field(default_factory=list, description="district ids where planned parks never open")
     relocation_cost: float = P(1.0, 0, 1000, unit="VND bn per relocated firm (paid by the firm)", source="Assumption")
 
+    @model_validator(mode="after")
+    def _relocation(self) -> EnvironmentalStandard:
+        if self.relocate_by is not None and not self.relocate_from:
+            raise FieldProblem("relocate_by", "relocate_by is set but relocate_from lists no district: name the "
+                               "districts whose outside-park plants must move, or drop relocate_by")
+        if self.relocate_from and self.relocate_by is None:
+            raise FieldProblem("relocate_from", "relocate_from needs relocate_by, the month by which the plants "
+                               "must have moved (YYYY-MM)")
+        if self.relocate_by is not None and self.relocate_by < self.start:
+            raise FieldProblem("relocate_by", f"relocate_by {self.relocate_by} is before the block's start "
+                               f"{self.start}: plants move while the block is active, over the months to the deadline")
+        if self.relocate_by is not None and self.end is not None and self.relocate_by > self.end:
+            raise FieldProblem("relocate_by", f"relocate_by {self.relocate_by} is after the block's end {self.end}: "
+                               "plants move only while the block is active, so the move would stop part way; "
+                               "end the block on or after the deadline")
+        return self
+
 
 class ExportDemandShock(PolicyBase):
     """A fall (or rise) in export demand for some sectors, e.g. the 2022 slump."""
 
     type: Literal["export_demand_shock"]
+    spends: ClassVar[bool] = False
     magnitude: float = P(-0.2, -0.95, 2, unit="fractional change of demand while active", source="Scenario choice")
     sectors: list[str] = Field(default_factory=list, description="sectors hit (empty = all)")
 
@@ -180,6 +204,7 @@ class LeadFirmExit(PolicyBase):
     """A lead firm downsizes or leaves."""
 
     type: Literal["lead_firm_exit"]
+    spends: ClassVar[bool] = False
     firm: str = Field(description="lead firm name as in the scenario")
     downsizing: float = P(1.0, 0, 1, unit="fraction of output cut (1 = the firm leaves)", source="Scenario choice")
 
@@ -188,6 +213,7 @@ class ImportCostSpike(PolicyBase):
     """Supply-chain disruption or tariffs raise the cost of imported components."""
 
     type: Literal["import_cost_spike"]
+    spends: ClassVar[bool] = False
     magnitude: float = P(0.3, 0, 5, unit="fractional rise of import cost while active", source="Scenario choice")
     categories: list[str] = Field(default_factory=list, description="categories hit (empty = all)")
 

@@ -579,6 +579,10 @@ def _infrastructure_problems(pol: Any, path: tuple, g: Any) -> list[tuple[tuple,
         if loc.kind == "outside":
             out.append((path + ("park_openings", j, "location"), o.location,
                         f"{o.location} is a place outside parks (kind outside): only a park (kcn, ccn, hitech) opens"))
+        elif loc.opens <= o.opens:
+            out.append((path + ("park_openings", j, "location"), o.location,
+                        f"{o.location} is already open by {o.opens} (the geography opens it {loc.opens}): an "
+                        "opening brings a planned park forward; to add land to an open park use park_expansions"))
         elif o.area_ha is not None and o.area_ha < loc.occupied_ha:
             out.append((path + ("park_openings", j, "area_ha"), o.area_ha,
                         f"area_ha {o.area_ha:g} is less than the {loc.occupied_ha:g} ha already occupied in "
@@ -590,7 +594,10 @@ def _infrastructure_problems(pol: Any, path: tuple, g: Any) -> list[tuple[tuple,
     for j, o in enumerate(pol.park_expansions):
         check(("park_expansions", j, "date"), o.date, pol.cost_per_ha * o.add_ha, f"expansion of {o.location}")
     for j, r in enumerate(pol.roads):
-        check(("roads", j, "date"), r.date, pol.cost_per_road, f"road {r.a}–{r.b}")
+        if r.a == r.b:
+            out.append((path + ("roads", j, "b"), r.b, f"a road joins two different districts; a and b are both {r.a}"))
+        else:
+            check(("roads", j, "date"), r.date, pol.cost_per_road, f"road {r.a}–{r.b}")
     return out
 
 

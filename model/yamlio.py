@@ -131,6 +131,10 @@ _OCTAL_1_2 = re.compile(r"^0o[0-7]+$")
 def _construct_scalar(node: yaml.Node, key: bool = False) -> Any:
     # a bare constructor, not a loader: a loader keeps its parser state as bound methods, a reference
     # cycle that left ~140 loaders a scenario read for the garbage collector (0.1 MB a sweep run)
+    # YAML turns 2023-01-15 into a date (and 2023-02-30 into a ValueError traceback); scenario dates
+    # are text "YYYY-MM", so keep anything that looks like a timestamp as text, for the validator.
+    if node.tag == "tag:yaml.org,2002:timestamp":
+        return node.value
     value = yaml.constructor.SafeConstructor().construct_object(node, deep=True)
     # YAML 1.1 (PyYAML) reads 1e-3 and 2.5e3 as text (it wants a dot and a signed exponent); YAML 1.2
     # and everyone writing them mean numbers. Only unquoted values: '1e-3' in quotes, or a key, stays text.
@@ -145,9 +149,6 @@ def _construct_scalar(node: yaml.Node, key: bool = False) -> Any:
             return int(node.value.replace("_", ""), 10)
     if not key and isinstance(value, str) and node.style is None and _OCTAL_1_2.match(value):
         return int(value[2:], 8)
-    # YAML turns 2023-01-15 into a date; scenario dates are text "YYYY-MM", keep text for errors.
-    if hasattr(value, "isoformat") and not isinstance(value, str):
-        return node.value
     return value
 
 

@@ -26,9 +26,9 @@ def _months(sc, months: int, seed: int = 1):
         mesa.Agent._ids.pop(m, None)
 
 
-def _problems(block: str) -> dict[str, str]:
+def _problems(block: str, *extra: str) -> dict[str, str]:
     with pytest.raises(ScenarioError) as err:
-        load_scenario(TINY, [f"policies=[{block}]"])
+        load_scenario(TINY, [*extra, f"policies=[{block}]"])
     return {e.path: e.message for e in err.value.errors}
 
 
@@ -55,11 +55,12 @@ def test_a_road_is_not_built_after_its_block_ends_or_before_it_starts():
 
 
 def test_a_work_dearer_than_a_whole_years_budget_is_refused():
+    planned = "geography.locations.1.opens=2025-01"  # park_b, brought forward by the opening
     msg = _problems("{type: infrastructure, budget: 100, cost_per_ha: 2, "
-                    "park_openings: [{location: park_b, opens: 2023-02, area_ha: 200}]}")
+                    "park_openings: [{location: park_b, opens: 2023-02, area_ha: 200}]}", planned)
     # 200 ha of which 20 are occupied: 180 ha at 2 bn
     assert "costs VND 360 bn, more than the block's yearly budget of 100 bn" in msg["policies[0].budget"]
-    load_scenario(TINY, ["policies=[{type: infrastructure, budget: 360, cost_per_ha: 2, "
+    load_scenario(TINY, [planned, "policies=[{type: infrastructure, budget: 360, cost_per_ha: 2, "
                          "park_openings: [{location: park_b, opens: 2023-02, area_ha: 200}]}]"])
 
 

@@ -122,7 +122,8 @@ def test_park_openings_open_parks_only_and_never_below_their_occupied_land():
     from model.scenario import ScenarioError, load_scenario
 
     with pytest.raises(ScenarioError) as err:
-        load_scenario(TINY, ["policies=[{type: infrastructure, park_openings: [{location: park_a, opens: 2023-03, "
+        load_scenario(TINY, ["geography.locations.0.opens=2024-01",  # park_a planned: an opening brings it forward
+                             "policies=[{type: infrastructure, park_openings: [{location: park_a, opens: 2023-03, "
                              "area_ha: 10}, {location: out_a, opens: 2023-03}]}]"])
     found = {(e.path, e.message.split(":")[0]) for e in err.value.errors}
     assert ("policies[0].park_openings[0].area_ha", "area_ha 10 is less than the 50 ha already occupied in park_a "
