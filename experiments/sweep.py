@@ -300,7 +300,7 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
         params0 = [o for o, path in zip(at_first, paths, strict=True) if _dotted(path) not in set_by_it]
         sc = loads.load(spec.scenario_of(variant), own + params0)
         if not isinstance(sc, ScenarioError):
-            horizons[variant.name] = (sc.start, sc.end)
+            horizons[variant.name] = _horizon(spec, set_by_it, sc.start, sc.end)
             checked.append((i, variant, own))
             continue
         # an error on a parameter's path is the parameter's (reported below, at the parameter), not the variant's
@@ -316,17 +316,42 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
             warnings.append(f"policy {variant.name!r}: its scenario does not load; its {n} runs will fail:\n{sc}")
     issues += _check_parameters(spec, checked, loads)
     for k, oc in enumerate(spec.outcomes):
-        outside = [f"{name} ({a}–{b})" for name, (a, b) in horizons.items() if oc.at != "end" and not a <= oc.at <= b]
-        if outside and len(outside) == len(horizons):
+        if oc.at == "end":
+            continue
+        # (earliest start, latest start, earliest end, latest end) over the runs of each policy
+        never = [f"{name} ({_span(h)})" for name, h in horizons.items() if not h[0] <= oc.at <= h[3]]
+        some = [f"{name} ({_span(h)})" for name, h in horizons.items() if not h[1] <= oc.at <= h[2]]
+        if never and len(never) == len(horizons):
             issues.append(issue_at(spec.file, ("outcomes", k, "at"),
-                                   f"no run reaches {oc.at}: outside the horizon of every policy: {', '.join(outside)}; "
+                                   f"no run reaches {oc.at}: outside the horizon of every policy: {', '.join(never)}; "
                                    "use 'end' or a month within the horizon"))
-        elif outside:
-            warnings.append(f"outcome {oc.indicator}@{oc.at}: outside the horizon of {', '.join(outside)}; "
+        elif some:
+            warnings.append(f"outcome {oc.indicator}@{oc.at}: outside the horizon of "
+                            f"{'some runs of ' if len(some) > len(never) else ''}{', '.join(some)}; "
                             "those runs give no value")
     if issues:
         raise SweepSpecError(sorted(issues, key=lambda c: (c.line or 0)))
     return warnings
+
+
+def _horizon(spec: SweepSpec, set_by_variant: set[str], start: str, end: str) -> tuple[str, str, str, str]:
+    """A policy's earliest and latest start, earliest and latest end over its runs: the scenario's
+    (at design point 0), widened to the ends of an uncertain ``start`` or ``end`` the policy does not set."""
+    starts, ends = [start], [end]
+    for param in spec.uncertain:
+        key = _dotted(param.path)
+        if key in ("start", "end") and key not in set_by_variant:
+            values = [v for v, _ in _extremes(param) if isinstance(v, str)]
+            (starts if key == "start" else ends).extend(values)
+    return min(starts), max(starts), min(ends), max(ends)
+
+
+def _span(h: tuple[str, str, str, str]) -> str:
+    """A ``_horizon`` in words: ``2023-01–2023-12``, or its starts and ends where runs differ."""
+    if h[0] == h[1] and h[2] == h[3]:
+        return f"{h[0]}–{h[2]}"
+    return (f"start {h[0]}{f' to {h[1]}' if h[1] != h[0] else ''}, "
+            f"end {h[2]}{f' to {h[3]}' if h[3] != h[2] else ''}")
 
 
 class _Loads:

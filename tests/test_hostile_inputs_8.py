@@ -170,3 +170,26 @@ def test_query_csv_never_writes_over_the_sweeps_own_files(swept):
 def test_query_limit_zero_prints_the_count_not_an_empty_frame(swept):
     res = invoke("query", swept, "select run_id from runs", "--limit", 0)
     assert res.exit_code == 0 and "Empty DataFrame" not in res.output and "8 rows" in res.output, res.output
+
+
+@pytest.mark.parametrize("at, refused", [("2023-04", False), ("2023-06", False), ("2023-08", True)])
+def test_an_outcome_month_is_checked_against_every_horizon_an_uncertain_end_gives(tmp_path, at, refused):
+    """With `end` uncertain, the outcome month was checked against design point 0's horizon only:
+    `at: 2023-04` was refused though half the runs reach it."""
+    from experiments.designs import points_table, tasks_table
+    from experiments.sweep import preflight
+    from experiments.sweep_spec import SweepSpecError, load_sweep
+    from tests.sweep_helpers import write_sweep
+
+    spec = load_sweep(write_sweep(tmp_path, (
+        "name: t\nseed: 1\ndesign: {method: grid}\nuncertain:\n"
+        "  - {path: end, type: categorical, values: ['2023-02', '2023-06']}\n"
+        f"outcomes:\n  - {{indicator: localisation_rate, at: '{at}'}}\n")))
+    tasks = tasks_table(spec, points_table(spec))
+    if refused:
+        with pytest.raises(SweepSpecError, match=f"no run reaches {at}"):
+            preflight(spec, tasks)
+    else:
+        warnings = preflight(spec, tasks)
+        assert any(f"@{at}: outside the horizon of some runs of base (start 2023-01, end 2023-02 to 2023-06)" in w
+                   for w in warnings), warnings
