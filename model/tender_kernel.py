@@ -146,6 +146,30 @@ def _lookup(keys, pos, lo, hi, q):
     return pos[at] if at < hi and keys[at] == q else -1
 
 
+_FILTER_MUL = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2**64 / golden ratio, odd
+
+
+@njit(cache=True, nogil=True)
+def _filter_slot(key, shift):
+    """The bit of pair ``key`` in a pair filter of 2**(64 - shift) bits (the product's top bits)."""
+    return (np.uint64(key) * _FILTER_MUL) >> shift
+
+
+@njit(cache=True, nogil=True)
+def filter_add(bits, keys, shift):
+    """Set the bits of pair ``keys`` in ``bits`` (uint64 words; see ``ContractBook.pair_filter``)."""
+    for q in keys:
+        h = _filter_slot(q, shift)
+        bits[np.int64(h >> np.uint64(6))] |= np.uint64(1) << (h & np.uint64(63))
+
+
+@njit(cache=True, nogil=True)
+def _may_hold(bits, key, shift):
+    """False only if pair ``key`` is surely not in the pair table ``bits`` was filled from."""
+    h = _filter_slot(key, shift)
+    return (bits[np.int64(h >> np.uint64(6))] >> (h & np.uint64(63))) & np.uint64(1) != np.uint64(0)
+
+
 @njit(cache=True, nogil=True)
 def key_segments(keys, n, per):
     """Where each of ``n`` owners' entries start in sorted ``keys`` (owner = key // per), length n + 1."""
@@ -162,8 +186,8 @@ def key_segments(keys, n, per):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, unit, km, transport, history_weight,
-                  score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max, key_base, segments, spare,
-                  cap_share, left, min_value):
+                  score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max, key_base, segments, pair_filter,
+                  filter_shift, spare, cap_share, left, min_value):
     """Awards of one round, (buyer, supplier, value) in buyer-major, rank order: ``contracts._awards``
     (sample_by_location, drop_duplicates, scoring, ranking, offers, rationing) operation by operation.
 
@@ -261,7 +285,7 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
                 continue
             key = b * key_base + s  # relationship record, as ContractBook.history (within b's pairs)
             h = 0.0
-            if n_pairs:
+            if n_pairs and _may_hold(pair_filter, key, filter_shift):  # most candidates have no record
                 lo = _lower_bound(pair_keys, segments[b], segments[b + 1] - segments[b], key)
                 at = min(lo, n_pairs - 1)
                 if lo < segments[b + 1] and pair_keys[at] == key and pair_ids[at] >= 0:
@@ -333,8 +357,8 @@ def _grown(a, size):
 @njit(cache=True, nogil=True, error_model="numpy")
 def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share, left, spare, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, km, transport, history_weight, score_noise,
-                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, base_keys, base_pos, base_seg,
-                  tail_keys,
+                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, pair_filter, filter_shift,
+                  base_keys, base_pos, base_seg, tail_keys,
                   tail_pos, cid, buyer, supplier, cat_col, value, start, end, perf, pair, n_book, next_id, dur_lo,
                   dur_span, st, first_new, new_head, new_next):
     """A category's tender rounds from ``round0`` (``contracts.run_tenders``' loop and ``_tender_round``).
@@ -381,7 +405,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
         bb, ss, vv = _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, loc,
                                    foreign, coached_until, credit_of_loc, month, matchmaking, unit, km, transport,
                                    history_weight, score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max,
-                                   key_base, segments, spare, cap_share, left, min_value)
+                                   key_base, segments, pair_filter, filter_shift, spare, cap_share, left, min_value)
         r += 1
         if not len(bb):
             for b in buyers:  # nothing beat the import price: import the rest this month
@@ -432,9 +456,9 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
 @njit(cache=True, nogil=True, error_model="numpy")
 def month_tenders(order, ci0, round0, rounds, k, min_value, qualified, unit, cap_share, left, spare, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, km, transport, history_weight, score_noise,
-                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, base_keys, base_pos,
-                  base_seg, tail_keys, tail_pos, cid, buyer, supplier, cat_col, value, start, end, perf, pair,
-                  n_book, next_id, dur_lo, dur_span, st, first_new, new_head, new_next):
+                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, pair_filter, filter_shift,
+                  base_keys, base_pos, base_seg, tail_keys, tail_pos, cid, buyer, supplier, cat_col, value, start,
+                  end, perf, pair, n_book, next_id, dur_lo, dur_span, st, first_new, new_head, new_next):
     """Every category's ``tender_rounds`` of a month in one call: category ``order[i]`` uses row ``i``
     of ``qualified``, ``unit``, ``cap_share``, ``left``, ``credit_of_loc``, ``limit`` and
     ``loc_weight``. Starts at ``order[ci0]`` from round ``round0`` (with its ``first_new``,
@@ -457,8 +481,9 @@ def month_tenders(order, ci0, round0, rounds, k, min_value, qualified, unit, cap
             order[ci], r0, rounds, k, min_value, qualified[ci], unit[ci], cap_share[ci], left[ci], spare, loc,
             foreign, coached_until, credit_of_loc[ci], month, matchmaking, km, transport, history_weight,
             score_noise, limit[ci], loc_weight[ci], pair_keys, pair_ids, hist, h_max, key_base, segments,
-            base_keys, base_pos, base_seg, tail_keys, tail_pos, cid, buyer, supplier, cat_col, value, start, end,
-            perf, pair, n_book, next_id, dur_lo, dur_span, st, first_new, new_head, new_next)
+            pair_filter, filter_shift, base_keys, base_pos, base_seg, tail_keys, tail_pos, cid, buyer, supplier,
+            cat_col, value, start, end, perf, pair, n_book, next_id, dur_lo, dur_span, st, first_new, new_head,
+            new_next)
         ev_tag = np.concatenate((ev_tag, tag))
         ev_pos = np.concatenate((ev_pos, pos))
         ev_val = np.concatenate((ev_val, val))

@@ -160,3 +160,30 @@ def test_book_segments_stay_current(seed):
                 assert np.array_equal(book.pair_segments(n), tender_kernel.key_segments(book.pair_keys, n, per_pair))
                 base = book._ix["base"][0]
                 assert np.array_equal(book.base_segments(n), tender_kernel.key_segments(base, n, per_key))
+
+
+@pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("compiled", [True, False])
+def test_pair_filter_passes_every_pair_on_file_and_rejects_most_others(compiled):
+    """The tender kernel skips the search of a buyer's pairs where the pair filter says 'surely not
+    on file': a pair on file that it rejected would lose its relationship record. Checked as the
+    table grows (the filter is remade larger), on both paths of pair filing."""
+    from model.contract_book import FILTER_MAX_LOG2, ContractBook
+
+    rng = np.random.default_rng(3)
+    with kernel_path(compiled):
+        book = ContractBook(capacity=8)
+        sizes = set()
+        for month in range(30):
+            m = int(rng.integers(0, 3000))
+            buyer, supplier = rng.integers(0, 50 + 20 * month, m), rng.integers(0, 400, m)
+            book.add(buyer, supplier, rng.integers(0, 9, m), rng.random(m), month, month + rng.integers(1, 9, m))
+            book._file_pairs(book.buyer[-m:] if m else buyer, book.supplier[-m:] if m else supplier)
+            sizes.add(book.pair_filter.size)
+            assert all(tender_kernel._may_hold(book.pair_filter, k, book.filter_shift) for k in book.pair_keys)
+        others = np.setdiff1d(rng.integers(0, int(book.pair_keys.max()), 20000), book.pair_keys)
+        passed = np.mean([tender_kernel._may_hold(book.pair_filter, k, book.filter_shift) for k in others])
+        assert len(sizes) > 1 and len(book.pair_keys) > 10000
+        assert passed < 0.1  # 16-32 bits a pair: a few per cent of pairs not on file are searched
+        book._filter_for(10**8)
+        assert book.pair_filter.size * 64 <= 1 << FILTER_MAX_LOG2  # capped to stay in the core's cache
