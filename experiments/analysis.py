@@ -39,9 +39,10 @@ class OutcomeSpec:
 
     @classmethod
     def parse(cls, text: str) -> OutcomeSpec:
-        name, _, at = text.partition("@")
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name) or not re.fullmatch(r"(end|\d{4}-(0[1-9]|1[0-2]))?", at):
-            raise ValueError(f"outcome {text!r}: expected INDICATOR[@YYYY-MM|@end]")
+        name, sep, at = text.partition("@")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name) or (sep and not re.fullmatch(r"end|\d{4}-(0[1-9]|1[0-2])", at)):
+            what = "nothing after '@'" if sep and not at else f"{at!r} after '@'" if sep else "not an indicator name"
+            raise ValueError(f"outcome {text!r}: {what}; expected INDICATOR, INDICATOR@YYYY-MM or INDICATOR@end")
         return cls(name, at or "end")
 
 

@@ -171,6 +171,8 @@ def load_calibration(path: str | Path) -> CalibrationSpec:
     files it writes (see the module's docstring)."""
     file = str(path)
     data, lines = yamlio.read_yaml(path)
+    if other := yamlio.wrong_kind(data, lines, file, "calibration"):
+        raise CalibrationError(other)
     try:
         spec = CalibrationSpec.model_validate(data)
     except ValidationError as err:

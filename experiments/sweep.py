@@ -315,6 +315,10 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
             n = int((tasks["policy"] == variant.name).sum())
             warnings.append(f"policy {variant.name!r}: its scenario does not load; its {n} runs will fail:\n{sc}")
     issues += _check_parameters(spec, checked, loads)
+    if not spec.uncertain and getattr(spec.design, "samples", 1) > 1:
+        warnings.append(f"design: samples {spec.design.samples} is not used: with no uncertain parameters the "
+                        "design is one point per policy; to run each policy several times over different seeds, "
+                        "set replications")
     for k, oc in enumerate(spec.outcomes):
         if oc.at == "end":
             continue

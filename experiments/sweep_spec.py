@@ -246,7 +246,14 @@ class MorrisDesign(_Strict):
 
     method: Literal["morris"]
     samples: StrictInt = Field(ge=2, le=1_000_000, description="number of trajectories N")
-    levels: StrictInt = Field(4, ge=2, le=100, description="grid levels p (even numbers are recommended)")
+    levels: StrictInt = Field(4, ge=2, le=100, description="grid levels p (an even number)")
+
+    @model_validator(mode="after")
+    def _even_levels(self) -> MorrisDesign:
+        if self.levels % 2:
+            raise KeyProblem("levels", f"levels must be even for Morris trajectories (4, 6, 8, ...): with {self.levels} "
+                             "levels the step p/(2(p-1)) does not land on the grid, and SALib's design is lopsided")
+        return self
 
 
 Design = Annotated[GridDesign | LhsDesign | SobolDesign | MorrisDesign, Field(discriminator="method")]
@@ -367,6 +374,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (no scenario is loaded here; see ``sweep.preflight``)."""
     file = str(path)
     data, lines = yamlio.read_yaml(path)
+    if other := yamlio.wrong_kind(data, lines, file, "sweep"):
+        raise SweepSpecError(other)
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as err:

@@ -73,11 +73,16 @@ def type_message(e: dict) -> str:
         if e["type"].startswith("int") and isinstance(value, float):
             return ("a whole number is expected, written without a decimal point or exponent (10, not 10.0 or 1e1)"
                     if value.is_integer() else f"a whole number is expected, not {value!r}")
+    if e["type"] in SHAPE_ERRORS:  # null, a number or text where a block or a list goes
+        if e["type"] == "list_type":
+            return "a list is expected ([a, b], or one '- item' line each)"
+        return "a block of keys is expected ({key: value}, or indented 'key: value' lines)"
     return e["msg"]
 
 
 NUMBER_ERRORS = ("int_type", "int_parsing", "int_from_float", "float_type", "float_parsing")
-TYPE_ERRORS = ("finite_number", "string_type", *NUMBER_ERRORS)  # the pydantic errors type_message words
+SHAPE_ERRORS = ("model_type", "dict_type", "list_type")
+TYPE_ERRORS = ("finite_number", "string_type", *NUMBER_ERRORS, *SHAPE_ERRORS)  # the pydantic errors type_message words
 
 
 class Strict(BaseModel):

@@ -245,6 +245,8 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     """Read, merge (``extends:``), override (``--set``) and validate a scenario file."""
     file = str(path)
     data, lines = yamlio.load_with_extends(path)
+    if other := yamlio.wrong_kind(data, lines, file, "scenario"):
+        raise ScenarioError(other)
     _inline_geography(data, lines, Path(path))
     _fill_parameter_defaults(data)
     yamlio.apply_overrides(data, lines, overrides)
@@ -293,6 +295,8 @@ def _inline_geography(data: dict, lines: yamlio.LineMap, scenario_path: Path) ->
     base = Path(origin).parent if origin != "--set" else Path.cwd()
     try:
         geo, geo_lines = yamlio.read_yaml(base / ref)
+        if other := yamlio.wrong_kind(geo, geo_lines, str(base / ref), "geography"):
+            raise ScenarioError(other)
     except ScenarioError as err:
         raise yamlio.referenced_file_error(err, base / ref, str(scenario_path), lines, ("geography",), ref) from None
     data["geography"] = geo

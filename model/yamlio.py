@@ -212,6 +212,29 @@ def _parse(text: str, file: str, path: Path_ = (), lines: LineMap | None = None)
     return data, lines
 
 
+# what a file of each kind has at its top, and where it goes
+FILE_KINDS = {
+    "scenario": (("geography", "lead_firms", "firm_groups"), "give it to `clusterlink run FILE`"),
+    "sweep": (("base", "uncertain", "design"), "give it to `clusterlink sweep FILE`"),
+    "calibration": (("parameters", "targets", "search"), "give it to `clusterlink calibrate FILE`"),
+    "geography": (("districts", "locations", "provinces"), "name it in a scenario's geography: key"),
+}
+
+
+def wrong_kind(data: Any, lines: LineMap, file: str, expected: str) -> list[ConfigIssue]:
+    """The one issue of a file of another kind given where a file of kind ``expected`` goes (a sweep
+    file to ``run``, say), in place of a line for every key the expected kind does not have."""
+    if not isinstance(data, dict) or any(k in data for k in FILE_KINDS[expected][0]):
+        return []
+    for kind, (keys, where) in FILE_KINDS.items():
+        found = [k for k in keys if k in data]
+        if kind != expected and len(found) >= 2:
+            line = lines.get((found[0],), (file, 1))[1]
+            return [ConfigIssue(file, line, "", _MISSING, (
+                f"this is a {kind} file (it has {', '.join(found)}), not a {expected} file: {where}"))]
+    return []
+
+
 def deep_merge(base: Any, override: Any) -> Any:
     """Merge ``override`` into ``base``: mappings merge key by key, anything else is replaced."""
     if isinstance(base, Mapping) and isinstance(override, Mapping):

@@ -193,3 +193,70 @@ def test_an_outcome_month_is_checked_against_every_horizon_an_uncertain_end_give
         warnings = preflight(spec, tasks)
         assert any(f"@{at}: outside the horizon of some runs of base (start 2023-01, end 2023-02 to 2023-06)" in w
                    for w in warnings), warnings
+
+
+# -- smaller things ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("written, words", [("localisation_rate@", "nothing after '@'"),
+                                            ("localisation_rate@2023-13", "'2023-13' after '@'"),
+                                            ("Localisation", "not an indicator name")])
+def test_an_outcome_option_with_a_bad_month_is_refused(written, words):
+    """`-i localisation_rate@` was taken as the end of the run."""
+    from experiments.analysis import OutcomeSpec
+
+    with pytest.raises(ValueError, match=words):
+        OutcomeSpec.parse(written)
+    assert OutcomeSpec.parse("localisation_rate").at == OutcomeSpec.parse("localisation_rate@end").at == "end"
+
+
+@pytest.mark.parametrize("override, words", [("learning=null", "a block of keys is expected"),
+                                             ("learning=[1]", "a block of keys is expected"),
+                                             ("firm_groups=3", "a list is expected")])
+def test_null_or_a_value_where_a_block_goes_says_what_goes_there(override, words):
+    """`--set learning=null` said 'Input should be a valid dictionary or instance of Learning'."""
+    issue, = problems(TINY, (override,))
+    assert words in issue.message and "Input should" not in issue.message
+
+
+def test_morris_levels_must_be_even(tmp_path):
+    """levels: 3 ran, with SALib's UserWarning printed in the middle of the progress bar."""
+    from tests.sweep_helpers import ONE_PARAM, write_sweep
+    from tests.test_sweep_cli import sweep_error
+
+    body = "name: t\nseed: 1\n" + ONE_PARAM.replace("{method: lhs, samples: 2}", "{method: morris, samples: 2, levels: 3}")
+    assert "design.levels: got 3; levels must be even" in sweep_error(write_sweep(tmp_path, body))
+
+
+@pytest.mark.parametrize("given, expected, kind", [("sweep", "scenario", "sweep"), ("scenario", "sweep", "scenario"),
+                                                   ("scenario", "calibration", "scenario"),
+                                                   ("geography", "scenario", "geography")])
+def test_a_file_of_another_kind_gets_one_line_saying_so(tmp_path, given, expected, kind):
+    """A sweep file given to validate got a line per key ('unknown key base', 'unknown key uncertain', ...)."""
+    from tests.conftest import DATA
+    from tests.sweep_helpers import ONE_PARAM, write_sweep
+
+    files = {"sweep": lambda: write_sweep(tmp_path, "name: t\nseed: 1\n" + ONE_PARAM),
+             "scenario": lambda: write(tmp_path, TINY_TEXT), "geography": lambda: DATA / "tiny_geo.yaml"}
+    path = files[given]()
+    command = {"scenario": "validate", "sweep": "sweep", "calibration": "calibrate"}[expected]
+    res = invoke(command, path, *(["--out", tmp_path / "o"] if command == "sweep" else []))
+    no_traceback(res)
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and f"this is a {kind} file" in text and f"not a {expected} file" in text, text
+    assert "unknown key" not in text
+
+
+def test_a_scenario_given_as_geography_is_named(tmp_path):
+    path = write(tmp_path, TINY_TEXT.replace("geography: tiny_geo.yaml", "geography: other.yaml"))
+    (tmp_path / "other.yaml").write_text(TINY_TEXT)
+    issue, = problems(path)
+    assert "this is a scenario file" in issue.message and "not a geography file" in issue.message
+
+
+def test_samples_without_uncertain_parameters_is_a_warning(tmp_path):
+    from experiments.sweep import prepare
+    from tests.sweep_helpers import write_sweep
+
+    seen: list[str] = []
+    path = write_sweep(tmp_path, "name: t\nseed: 1\nset: {end: 2023-02}\ndesign: {method: lhs, samples: 4}\n")
+    prepare(path, tmp_path / "o", on_warning=seen.append)
+    assert any("samples 4 is not used" in w and "replications" in w for w in seen), seen
