@@ -168,7 +168,7 @@ def analyze(out: str | Path, outcomes: list[OutcomeSpec] | None = None, method: 
         raise ValueError(f"--method {method} needs a sweep with a {method} design; this sweep's design is "
                          f"{design} (use --method auto or none)")
     method = design if method == "auto" else method
-    dest = _dest_folder(Path(dest) if dest else folder.root / "analysis")
+    dest = _dest_folder(Path(dest) if dest else folder.root / "analysis", folder.root / "analysis")
     try:
         return _analyze(folder, meta, dest, outcomes, method, prim_threshold, prim_below, seed, plots)
     except (duckdb.IOException, duckdb.InvalidInputException, pa.ArrowException) as err:
@@ -180,17 +180,25 @@ def analyze(out: str | Path, outcomes: list[OutcomeSpec] | None = None, method: 
                          "(free space or choose another --out, and run it again)") from None
 
 
-def _dest_folder(dest: Path) -> Path:
-    """The output folder, created; a stale report is removed first so a failed analysis never
-    leaves a report that looks finished."""
-    if dest.exists() and not dest.is_dir():
-        raise SweepError(f"--out {dest} is a file, not a folder; choose another --out")
+def _dest_folder(dest: Path, default: Path) -> Path:
+    """The output folder, created, with an earlier analysis's files removed first (a failed analysis
+    never leaves a report that looks finished); refused if it holds anything else (``output_folder``)."""
+    from experiments import output_folder
+
+    legacy = _legacy_analysis if dest.resolve() == default.resolve() else None
     try:
-        dest.mkdir(parents=True, exist_ok=True)
+        output_folder.claim(dest, "analysis", "--out", legacy)
         (dest / "report.md").unlink(missing_ok=True)
+        return dest
+    except output_folder.OutputFolderError as err:
+        raise SweepError(str(err)) from None
     except OSError as err:
         raise SweepError(f"cannot write the analysis to {dest}: {err.strerror or err}; choose another --out") from None
-    return dest
+
+
+def _legacy_analysis(name: str) -> bool:
+    """A file an analysis wrote before outputs were marked (in the sweep's own analysis folder)."""
+    return name == "report.md" or name.endswith((".png", ".csv"))
 
 
 def check_outcomes(con, outcomes: list[OutcomeSpec]) -> None:
@@ -245,10 +253,12 @@ def _analyze(folder: SweepFolder, meta: dict, dest: Path, outcomes: list[Outcome
 
 
 def _write(rep: Report, dest: Path) -> Path:
+    from experiments import output_folder
     from experiments.sweep_index import atomic_write
 
     path = dest / "report.md"
     atomic_write(path, lambda p: p.write_text("\n".join(rep.lines) + "\n", encoding="utf-8"))
+    output_folder.done(dest, "analysis")
     return path
 
 

@@ -7,6 +7,7 @@ calibration file, an unknown indicator or year).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ import typer
 from model.yamlio import ConfigError
 
 EXIT_FAILED, EXIT_INVALID = 1, 2
+DEFAULT_COMPARE_OUT = Path("results/compare")
 
 
 def _fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
@@ -41,7 +43,7 @@ def compare(
     indicators: Annotated[list[str] | None, typer.Option("--indicator", "-i",
                                                          help="indicator to report (repeatable) \\[the main ones]")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for summary.csv, yearly.csv and fan charts")]
-    = Path("results/compare"),
+    = DEFAULT_COMPARE_OUT,
     sets: Annotated[list[str] | None, typer.Option("--set", help="override applied to every scenario: KEY.PATH=VALUE")] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="processes")] = 2,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
@@ -52,6 +54,7 @@ def compare(
     A year's value is the mean over its simulated months. By default the years reported are whole
     years (a run ending in, say, February leaves its last year out); a year the runs cover only in
     part, asked for with --years, is reported with a note naming the months it covers."""
+    from experiments import output_folder
     from experiments.compare import MAIN_INDICATORS, cost_per_point, write_outputs
     from experiments.compare import compare as run_compare
     from model.scenario import ScenarioError, load_scenario
@@ -69,7 +72,9 @@ def compare(
     except ValueError as err:
         raise _fail(str(err)) from None
     try:
-        files = write_outputs(cmp, out)
+        files = write_outputs(cmp, out, _legacy_compare(out))
+    except output_folder.OutputFolderError as err:  # changed while the runs ran
+        raise _fail(str(err), EXIT_FAILED) from None
     except OSError as err:  # a full disk: each table is written whole or not at all (atomic_write)
         why = err.strerror or (str(err).splitlines() or [type(err).__name__])[0]
         raise _fail(f"--out {out}: cannot write the comparison's files: {why}; free space or choose another --out",
@@ -83,6 +88,13 @@ def compare(
                 typer.echo(f"{sc}, {year}: VND {cost:,.0f} bn of policy spending per percentage point of localisation")
     n_fans = len(files) - 2
     typer.echo(f"wrote {files[0]}, {files[1]} and {n_fans} fan chart{'' if n_fans == 1 else 's'} in {out}")
+
+
+def _legacy_compare(out: Path):
+    """At compare's default place, an unmarked folder of a comparison's files is an earlier comparison."""
+    if out.resolve() != DEFAULT_COMPARE_OUT.resolve():
+        return None
+    return lambda name: name in ("summary.csv", "yearly.csv") or re.fullmatch(r"fan_[a-z0-9_]+\.png", name) is not None
 
 
 def _check_compare_inputs(paths: list[Path], loaded: list, indicators: list[str] | None,
@@ -103,10 +115,13 @@ def _check_compare_inputs(paths: list[Path], loaded: list, indicators: list[str]
     if outside:
         raise _fail(f"--years {','.join(map(str, outside))}: every scenario must simulate the year; "
                     f"the years in common are {first}–{last} ({horizons})")
-    if out.exists() and not out.is_dir():
-        raise _fail(f"--out {out} is a file, not a folder; choose another --out", EXIT_FAILED)
+    from experiments import output_folder
+
     try:
+        output_folder.check(out, "comparison", "--out", _legacy_compare(out))
         out.mkdir(parents=True, exist_ok=True)
+    except output_folder.OutputFolderError as err:
+        raise _fail(str(err), EXIT_FAILED) from None
     except OSError as err:
         raise _fail(f"--out {out}: cannot create the folder: {err.strerror or err}; choose another --out",
                     EXIT_FAILED) from None

@@ -138,6 +138,7 @@ def query(
                                             "contracts, flows, policy, locations")],
     csv: Annotated[Path | None, typer.Option("--csv", help="write the whole result to this CSV file")] = None,
     limit: Annotated[int, typer.Option(min=0, help="rows to print")] = 50,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="let --csv replace a file that exists")] = False,
 ) -> None:
     """Query a sweep with SQL (DuckDB)."""
     import duckdb
@@ -156,6 +157,8 @@ def query(
         _fail(f"--csv {csv}: its folder {csv.parent} is not writable")
     if csv is not None and csv.suffix.lower() in NOT_CSV:
         _fail(f"--csv {csv}: --csv writes CSV, not {csv.suffix} (give a file name ending .csv)", EXIT_INVALID)
+    if csv is not None and (csv.exists() or csv.is_symlink()) and not overwrite:
+        _fail(f"--csv {csv}: the file exists; give a new file name, or add --overwrite to replace it", EXIT_INVALID)
     sweep_folder = _require_sweep(folder)
     if csv is not None and _own_file(sweep_folder, csv):
         _fail(f"--csv {csv}: that is the sweep's own file; write the result elsewhere (a name of yours)",

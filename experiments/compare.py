@@ -8,7 +8,7 @@ default years are whole years, and a year the runs cover only in part gets a not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,18 +157,20 @@ def fan_frame(monthly: pd.DataFrame, indicator: str) -> pd.DataFrame:
     return fan.reset_index().rename(columns={"scenario": "policy"})
 
 
-def write_outputs(cmp: Comparison, out: str | Path) -> list[Path]:
-    """summary.csv, yearly.csv and one fan chart PNG per indicator in ``out``."""
+def write_outputs(cmp: Comparison, out: str | Path, legacy: Callable[[str], bool] | None = None) -> list[Path]:
+    """summary.csv, yearly.csv and one fan chart PNG per indicator in ``out`` (see ``output_folder``;
+    ``legacy`` recognises an unmarked earlier comparison's files)."""
+    from experiments import output_folder
     from experiments.analysis_plots import fan_chart
     from experiments.sweep_index import atomic_write
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder.claim(Path(out), "comparison", "--out", legacy)  # an earlier comparison's files go
     paths = [out / "summary.csv", out / "yearly.csv"]
     for path, table in zip(paths, (cmp.summary, cmp.yearly), strict=True):  # never a half-written table
         atomic_write(path, lambda p, t=table: t.to_csv(p, index=False))
     for ind in cmp.yearly["indicator"].unique():
         paths.append(fan_chart(fan_frame(cmp.monthly, ind), ind, out / f"fan_{ind}.png"))
+    output_folder.done(out, "comparison")
     return paths
 
 

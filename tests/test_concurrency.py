@@ -200,10 +200,16 @@ def test_an_analysis_that_cannot_be_written_names_its_folder_and_leaves_no_repor
     from experiments.analysis import OutcomeSpec, analyze
 
     folder = fake_runs(write_sweep(tmp_path, HEAD + ONE_PARAM), tmp_path / "out", lambda row: 0.1)
-    dest = tmp_path / "analysis"
+    import json
+
+    from experiments.output_folder import MARK
+
+    dest = tmp_path / "analysis"  # an earlier analysis's folder
     dest.mkdir()
     (dest / "report.md").write_text("an old report\n")
     (dest / "failed_runs.csv").symlink_to(DEV_FULL)
+    (dest / MARK).write_text(json.dumps({"kind": "analysis", "state": "complete",
+                                         "files": ["failed_runs.csv", "report.md"]}))
     with pytest.raises(SweepError, match=f"cannot write the analysis to {dest}.*No space left on device"):
         analyze(folder.root, [OutcomeSpec("localisation_rate", "end")], dest=dest)
     assert not (dest / "report.md").exists()
