@@ -65,19 +65,38 @@ def to_unit(spec: CalibrationSpec, params: dict[str, float]) -> np.ndarray:
     return np.array([(params[p.path] - p.low) / (p.high - p.low) for p in spec.parameters])
 
 
+class JournalError(Exception):
+    """The calibration journal cannot be used; ``str(err)`` says why."""
+
+
+def _record(row: object) -> bool:
+    """True if ``row`` is a journal record as ``Journal.add`` writes it (numbers as measures)."""
+    if not (isinstance(row, dict) and isinstance(row.get("hash"), str) and type(row.get("seed")) is int
+            and isinstance(row.get("measures"), dict)):
+        return False
+    return all(isinstance(k, str) and type(v) in (int, float) for k, v in row["measures"].items())
+
+
 class Journal:
     """Append-only JSON-lines file of run measures, keyed by (scenario hash, seed)."""
 
     def __init__(self, path: Path):
         self.path = path
         self.rows: dict[tuple[str, int], dict[str, float]] = {}
+        if path.is_dir():
+            raise JournalError(f"the journal {path} is a folder, not a file; move it away or choose another --workdir")
         if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                text = path.read_bytes().decode("utf-8", errors="replace")
+            except OSError as err:
+                raise JournalError(f"cannot read the journal {path}: {err.strerror or err}") from None
+            for line in text.splitlines():
                 try:
                     row = json.loads(line)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):
                     continue  # a line cut by a crash
-                self.rows.setdefault((row["hash"], row["seed"]), {}).update(row["measures"])
+                if _record(row):  # anything else (a damaged or foreign line) is not a run's record: run it again
+                    self.rows.setdefault((row["hash"], row["seed"]), {}).update(row["measures"])
 
     def get(self, key: tuple[str, int], needed: Sequence[str]) -> dict[str, float] | None:
         row = self.rows.get(key)

@@ -271,7 +271,19 @@ def _cross_check(spec: CalibrationSpec, at: Callable[[tuple, object, str], Confi
                                                           "listed next; fix the scenario file)"))
         return out + own + [at(("end",), spec.end, f"the scenario rejects this horizon: {i.message}")
                             for i in err.errors if i.file == "--set"]
+    if all(t.weight == 0 for t in spec.targets):
+        out.append(at(("targets",), None, "every target has weight 0, so every candidate scores 0 and the fit "
+                                          "says nothing: give at least one target a weight above 0"))
     for i, p in enumerate(spec.parameters):
+        inside = p.low + 0.37 * (p.high - p.low)  # a value the search may try, not a whole number
+        try:
+            load_scenario(spec.scenario_path, [f"end={spec.end}", f"{p.path}={inside!r}"])
+        except ScenarioError as err:
+            if "whole number" in err.errors[0].message:
+                out.append(at(("parameters", i, "path"), p.path, (
+                    f"{p.path} takes whole numbers, and the search tries any value between low and high "
+                    f"({inside:g}, say): calibrate a real-valued parameter, or fix this one in the scenario")))
+                continue
         for bound in ("low", "high"):
             try:
                 load_scenario(spec.scenario_path, [f"end={spec.end}", f"{p.path}={getattr(p, bound)}"])

@@ -158,7 +158,7 @@ def calibrate(
 ) -> None:
     """Fit the calibration file's parameters to its targets (method of simulated moments); resumable:
     runs already in the journal are reused. Writes the fitted scenario and the report."""
-    from experiments.calibrate import Evaluator, Journal, fit, report_table
+    from experiments.calibrate import Evaluator, Journal, JournalError, fit, report_table
     from experiments.calibration_report import write_outputs
     from experiments.calibration_spec import (
         files_read,
@@ -189,6 +189,8 @@ def calibrate(
     except KeyboardInterrupt:
         typer.echo("interrupted: finished runs are in the journal; run the same command again to resume", err=True)
         raise typer.Exit(130) from None
+    except JournalError as err:
+        raise _fail(str(err), EXIT_FAILED) from None
     table = report_table(spec, default_fr, fitted_fr)
     try:
         work.mkdir(parents=True, exist_ok=True)  # (there already unless every run came from the journal)

@@ -63,11 +63,13 @@ def connect(out: str | Path) -> duckdb.DuckDBPyConnection:
         if not files:
             continue  # no complete run has this table (yet)
         cols = set(pq.read_schema(files[0]).names)
-        keep = [c for c in RUN_KEYS + params if c not in cols or c == "run_id"]
+        # a run key the table has a column of its own for (policy.parquet's lever `policy`) comes as run_<key>
+        keys = [f"r.{_q(c)}" if c not in cols or c == "run_id" else f"r.{_q(c)} AS {_q('run_' + c)}"
+                for c in RUN_KEYS + params]
         drop = ", ".join(["filename"] + (["run_id"] if "run_id" in cols else []))
         con.execute(f"""
             CREATE VIEW {_q(table)} AS
-            SELECT {", ".join("r." + _q(c) for c in keep)}, t.* EXCLUDE ({drop})
+            SELECT {", ".join(keys)}, t.* EXCLUDE ({drop})
             FROM read_parquet([{", ".join(map(_lit, files))}], filename = true, union_by_name = true) AS t
             JOIN runs AS r ON r.run_id = regexp_extract(t.filename, '([^/]+)/[^/]+$', 1)""")
     return con

@@ -317,10 +317,14 @@ class SweepSpec(_Strict):
             raise KeyProblem(("uncertain", dup[1], "name" if p.name else "path"),
                              f"duplicate parameter column {p.column!r} (also uncertain[{dup[0]}]); give each a "
                              "distinct 'name'")
+        from model.metrics import INDICATOR_COLUMNS
+
         for k, p in enumerate(self.uncertain):
-            if p.column in RESERVED:
+            if p.column in RESERVED or p.column in INDICATOR_COLUMNS:
+                what = "an indicator" if p.column in INDICATOR_COLUMNS else "a result column"
                 raise KeyProblem(("uncertain", k, "name" if p.name else "path"),
-                                 f"parameter column {p.column!r} clashes with a result column; set 'name'")
+                                 f"parameter column {p.column!r} clashes with {what} of the same name; set "
+                                 "'name' to another")
         if self.design.method in ("sobol", "morris") and not self.uncertain:
             raise KeyProblem(("design", "method"),
                              f"design {self.design.method!r} needs at least one uncertain parameter")

@@ -99,3 +99,80 @@ def test_query_csv_refuses_a_file_that_exists_unless_told(swept, tmp_path):
     assert res.exit_code == 2 and "the file exists" in _words(res) and mine.read_text() == "mine"
     res = invoke("query", swept, "select run_id from runs", "--csv", mine, "--overwrite")
     assert res.exit_code == 0 and mine.read_text().splitlines()[0] == "run_id"
+
+
+# -- calibrate --------------------------------------------------------------------------------------------
+def _calibration(tmp_path, parameters="  - {path: economy.import_markup, low: 0.05, high: 0.2}\n", weight=1):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"""name: c
+scenario: {TINY.as_posix()}
+end: 2023-02
+seeds: [1]
+report_seeds: 1
+output: fitted.yaml
+search: {{initial: 2, iterations: 1, seed: 5}}
+parameters:
+{parameters}targets:
+  - {{key: loc, indicator: localisation_rate, year: 2023, low: 0.5, high: 0.6, source: x, weight: {weight}}}
+""", encoding="utf-8")
+    return path
+
+
+def test_calibrate_refuses_targets_that_all_weigh_nothing(tmp_path):
+    """All weights 0 'fitted' (best J = 0.000) and wrote fitted.yaml."""
+    from experiments.calibration_spec import CalibrationError, load_calibration
+
+    with pytest.raises(CalibrationError, match="every target has weight 0"):
+        load_calibration(_calibration(tmp_path, weight=0))
+    load_calibration(_calibration(tmp_path, weight=0.5))
+
+
+def test_calibrate_refuses_a_whole_number_parameter_before_any_run(tmp_path):
+    """firm_groups.0.count ended in a traceback: '--set: firm_groups[0].count: got 5.97499; a whole number'."""
+    from experiments.calibration_spec import CalibrationError, load_calibration
+
+    path = _calibration(tmp_path, "  - {path: firm_groups.0.count, low: 0, high: 10}\n")
+    with pytest.raises(CalibrationError, match=r"parameters\[0\]\.path.*takes whole numbers"):
+        load_calibration(path)
+
+
+@pytest.mark.parametrize("damage", [b"\xff\xfe\n", b"[1, 2]\n", b'{"hash": "h", "seed": 1, "measures": {"loc": "abc"}}\n',
+                                    b'{"hash": 3}\n', "folder"])
+def test_a_damaged_calibration_journal_is_not_a_traceback(tmp_path, damage):
+    """Non-UTF-8 bytes, a list, a text measure or a folder in the journal's place were tracebacks."""
+    from experiments.calibrate import Journal, JournalError
+
+    path = tmp_path / "journal.jsonl"
+    if damage == "folder":
+        path.mkdir()
+        with pytest.raises(JournalError, match="is a folder"):
+            Journal(path)
+        return
+    good = b'{"hash": "h", "seed": 2, "params": {}, "measures": {"loc": 0.5}}\n'
+    path.write_bytes(damage + good)
+    assert Journal(path).rows == {("h", 2): {"loc": 0.5}}  # the damaged line is run again; the good one kept
+
+
+# -- sweep columns ----------------------------------------------------------------------------------------
+def test_a_parameter_named_like_an_indicator_is_refused(tmp_path):
+    """name: localisation_rate was accepted, and the parameter vanished from the indicators view."""
+    from tests.sweep_helpers import write_sweep
+    from tests.test_sweep_cli import sweep_error
+
+    text = sweep_error(write_sweep(tmp_path, "name: t\nseed: 1\ndesign: {method: lhs, samples: 2}\nuncertain:\n"
+                                   "  - {path: economy.export_growth, type: real, range: [0, 0.1], "
+                                   "name: localisation_rate}\n"))
+    assert "uncertain[0].name" in text and "clashes with an indicator" in text
+
+
+def test_the_policy_view_keeps_the_sweeps_policy_variant(tmp_path):
+    """The policy table's own `policy` (the lever's label) hid the run's policy variant."""
+    from experiments.query import query
+    from tests.sweep_helpers import write_sweep
+
+    body = ("name: t\nseed: 1\nset: {end: 2023-02}\npolicies:\n  - {name: none}\n"
+            "  - {name: sdp, set: {policies: [{type: supplier_development, label: SDP}]}}\n")
+    res = invoke("sweep", write_sweep(tmp_path, body), "--out", tmp_path / "o", "--in-process")
+    assert res.exit_code == 0, res.output
+    rows = query(tmp_path / "o", "select distinct run_policy, policy from policy")
+    assert rows.values.tolist() == [["sdp", "SDP"]]
