@@ -238,7 +238,14 @@ register_commands(app)
 
 def main() -> None:
     """Entry point of the ``clusterlink`` console script."""
-    app()
+    try:
+        app()
+    except RuntimeError as err:  # pathlib's resolve() on a loop of symbolic links (Python 3.11)
+        if not str(err).startswith("Symlink loop"):
+            raise
+        typer.echo(f"error: {str(err).removeprefix('Symlink loop from ')}: a loop of symbolic links; "
+                   "give a real file or folder", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

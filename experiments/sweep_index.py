@@ -67,7 +67,10 @@ class SweepFolder:
     """Paths and files of one sweep folder."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root).resolve()
+        given = Path(root)
+        if given.is_symlink() and not given.exists():  # resolve() would follow it to a folder that is not there
+            raise SweepError(f"{given} is a link to nothing ({os.readlink(given)}); give a folder")
+        self.root = given.resolve()
         self.runs = self.root / "runs"
         self.design = self.root / "design.parquet"
         self.points = self.root / "points.parquet"

@@ -176,3 +176,33 @@ def test_the_policy_view_keeps_the_sweeps_policy_variant(tmp_path):
     assert res.exit_code == 0, res.output
     rows = query(tmp_path / "o", "select distinct run_policy, policy from policy")
     assert rows.values.tolist() == [["sdp", "SDP"]]
+
+
+# -- links ------------------------------------------------------------------------------------------------
+def test_a_loop_of_links_is_an_error_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """validate, run, status ... on a loop of symbolic links ended in 'RuntimeError: Symlink loop'."""
+    import sys
+
+    from experiments import cli
+
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    for command in ("validate", "run", "status"):
+        monkeypatch.setattr(sys, "argv", ["clusterlink", command, str(tmp_path / "loop1")])
+        with pytest.raises(SystemExit) as err:
+            cli.main()
+        out = capsys.readouterr()
+        assert err.value.code == 2 and "Traceback" not in out.err + out.out, (command, out)
+        assert "loop" in out.err and "loop1" in out.err, (command, out.err)
+
+
+def test_a_sweep_never_follows_a_link_to_nothing(tmp_path):
+    """sweep --out broken_link created the link's target folder (anywhere) and wrote the sweep there."""
+    from tests.sweep_helpers import write_sweep
+    from tests.test_sweep_cli import BODY
+
+    target = tmp_path / "elsewhere" / "x"
+    (tmp_path / "link").symlink_to(target)
+    res = invoke("sweep", write_sweep(tmp_path, BODY), "--out", tmp_path / "link", "--in-process")
+    no_traceback(res)
+    assert res.exit_code != 0 and "link to nothing" in _words(res) and not (tmp_path / "elsewhere").exists()
