@@ -133,19 +133,25 @@ def compare(paths: Sequence[str | Path], seeds: Sequence[int], indicators: Seque
     missing = [i for i in indicators if i not in monthly.columns]
     if missing:
         raise ValueError(f"unknown indicators {missing}; known: {', '.join(c for c in monthly.columns if c not in ('scenario', 'seed', 'step', 'date'))}")
-    yearly = yearly_values(monthly, indicators)
-    per_scenario = yearly.groupby("scenario")["year"].agg(set)
-    have = set.intersection(*per_scenario) if len(per_scenario) else set()
+    # a year's values are means over the months every scenario simulates: a scenario run to 2030 and
+    # one run to March 2023 are compared over January-March 2023, not a year against a quarter
+    dates = monthly.groupby("scenario", sort=False)["date"].agg(set)
+    shared = monthly[monthly["date"].isin(set.intersection(*dates))] if len(dates) else monthly.iloc[:0]
+    yearly = yearly_values(shared, indicators)
+    have = set(yearly["year"])
     if not have:
         raise ValueError("the scenarios simulate no year in common: "
-                         + "; ".join(f"{sc} {min(y)}–{max(y)}" for sc, y in per_scenario.items()))
-    years = list(years) if years else default_years(monthly[monthly["date"].str[:4].astype(int).isin(have)])
+                         + "; ".join(f"{sc} {min(d)}–{max(d)}" for sc, d in dates.items()))
+    years = list(years) if years else default_years(shared)
     bad = [y for y in years if y not in have]
     if bad:
         raise ValueError(f"years {bad} are outside the runs' horizon: not simulated by every scenario "
                          f"(years in common: {min(have)}–{max(have)})")
-    return Comparison(monthly, yearly, summarise(yearly, years, scenarios), scenarios,
-                      partial_year_notes(monthly, years))
+    notes = partial_year_notes(shared, years)
+    if len({(min(d), max(d)) for d in dates}) > 1:
+        notes.append("the scenarios' horizons differ (" + "; ".join(f"{sc} {min(d)}–{max(d)}" for sc, d in dates.items())
+                     + "): each year's values are means over the months all of them simulate")
+    return Comparison(monthly, yearly, summarise(yearly, years, scenarios), scenarios, notes)
 
 
 def fan_frame(monthly: pd.DataFrame, indicator: str) -> pd.DataFrame:
@@ -189,7 +195,9 @@ def fmt(x: float) -> str:
 
 def cost_per_point(cmp: Comparison, year: int) -> dict[str, float]:
     """Median paired extra cumulative policy spend (VND bn) per percentage point of localisation
-    gained over the first scenario, in ``year`` (NaN when localisation did not rise)."""
+    gained over the first scenario, in ``year``. NaN where it would mislead: localisation did not
+    rise in at least 95 % of the seed pairs (the band's lower end is not above 0: the gain cannot be
+    told from chance), or the scenario spends no more than the first (a cost of 0 a point)."""
     s = cmp.summary
     out = {}
     for sc in cmp.scenarios[1:]:
@@ -197,6 +205,7 @@ def cost_per_point(cmp: Comparison, year: int) -> dict[str, float]:
         spend = s[(s.indicator == "policy_spend_cumulative") & (s.year == year) & (s.scenario == sc)]
         if loc.empty or spend.empty:
             continue
-        gain = float(loc["diff_median"].iloc[0]) * 100
-        out[sc] = float(spend["diff_median"].iloc[0]) / gain if gain > 0 else float("nan")
+        gain, extra = float(loc["diff_median"].iloc[0]) * 100, float(spend["diff_median"].iloc[0])
+        sure = float(loc["diff_q05"].iloc[0]) > 0
+        out[sc] = extra / gain if gain > 0 and sure and extra > 0 else float("nan")
     return out

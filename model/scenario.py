@@ -230,7 +230,20 @@ class Scenario(Strict):
                 out.append(f"policy {name!r} starts {pol.start}, after the scenario's end {self.end}: it never acts")
             elif pol.end is not None and pol.end < self.start:
                 out.append(f"policy {name!r} ends {pol.end}, before the scenario's start {self.start}: it never acts")
+            elif pol.type == "environmental_standard" and pol.relocate_from:
+                out += self._nowhere_to_move(name, pol.relocate_from)
         return out
+
+    def _nowhere_to_move(self, name: str, emptied: list[str]) -> list[str]:
+        """Relocation moves plants to a park of their own province outside the emptied districts:
+        a province with none keeps its plants (``demography.relocate``)."""
+        g = self.geography
+        province = {d.id: d.province for d in g.districts}
+        has_park = {province[loc.district] for loc in g.locations
+                    if loc.kind != "outside" and loc.district not in emptied}
+        stuck = sorted({province[d] for d in emptied if d in province} - has_park)
+        return [f"policy {name!r} moves plants out of {', '.join(emptied)}, but {p} has no park outside those "
+                "districts, and plants move only within their province: none of its plants will move" for p in stuck]
 
     def resolved_dict(self) -> dict[str, Any]:
         """The full merged configuration as JSON-able data."""

@@ -206,3 +206,47 @@ def test_a_sweep_never_follows_a_link_to_nothing(tmp_path):
     res = invoke("sweep", write_sweep(tmp_path, BODY), "--out", tmp_path / "link", "--in-process")
     no_traceback(res)
     assert res.exit_code != 0 and "link to nothing" in _words(res) and not (tmp_path / "elsewhere").exists()
+
+
+def test_a_relocation_with_no_park_to_move_to_is_warned():
+    """Relocating out of the only district with parks in its province moved nothing, without a word."""
+    from model.scenario import load_scenario
+
+    block = "policies=[{type: environmental_standard, start: 2023-02, relocate_from: [d_a], relocate_by: 2023-03}]"
+    notes = load_scenario(TINY, [block]).idle_policies()
+    assert len(notes) == 1 and "Thái Nguyên has no park outside those districts" in notes[0]
+    # with park B's district in the same province, there is somewhere to go
+    assert not load_scenario(TINY, ["geography.districts.1.province=Thái Nguyên", block]).idle_policies()
+
+
+# -- compare ----------------------------------------------------------------------------------------------
+def test_scenarios_with_different_horizons_are_compared_over_the_months_both_simulate(tmp_path):
+    """A run to 2024 against one to March 2023 compared a whole-year mean with a quarter's: the
+    same scenario showed Δ localisation +0.014 with P(Δ>0) = 100 %."""
+    from experiments.compare import compare
+
+    short = tmp_path / "short.yaml"
+    short.write_text(f"extends: {TINY.as_posix()}\nname: short\nend: 2023-03\n", encoding="utf-8")
+    cmp = compare([TINY, short], [1, 2], indicators=("localisation_rate",), overrides=(), workers=1)
+    row = cmp.summary[(cmp.summary.scenario == "short") & (cmp.summary.year == 2023)].iloc[0]
+    assert row["diff_median"] == 0 and row["p_positive"] == 0  # the same runs over the same months
+    assert any("horizons differ" in n for n in cmp.notes) and any("Jan–Mar" in n for n in cmp.notes)
+
+
+def test_cost_per_point_only_where_it_means_something():
+    """A lever that spends nothing was 'VND 0 bn per percentage point', a gain within chance too."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from experiments.compare import cost_per_point
+
+    def cmp(gain, gain_q05, spend):
+        rows = [dict(indicator="localisation_rate", year=2025, scenario="b", diff_median=gain, diff_q05=gain_q05),
+                dict(indicator="policy_spend_cumulative", year=2025, scenario="b", diff_median=spend, diff_q05=spend)]
+        return SimpleNamespace(summary=pd.DataFrame(rows), scenarios=["a", "b"])
+
+    assert cost_per_point(cmp(0.02, 0.01, 300.0), 2025) == {"b": pytest.approx(150.0)}
+    for gain, q05, spend in ((0.02, 0.01, 0.0), (0.02, -0.01, 300.0), (-0.01, -0.02, 300.0)):
+        value = cost_per_point(cmp(gain, q05, spend), 2025)["b"]
+        assert value != value, (gain, q05, spend)  # NaN: not printed
