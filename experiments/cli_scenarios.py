@@ -28,9 +28,12 @@ def _split_years(years: str | None) -> list[int] | None:
     if not years:
         return None
     try:
-        return list(dict.fromkeys(int(y) for y in years.replace(" ", "").split(",") if y))  # once each, in order
+        out = list(dict.fromkeys(int(y) for y in years.replace(" ", "").split(",") if y))  # once each, in order
     except ValueError:
-        raise _fail(f"--years expects years separated by commas (e.g. 2025,2030); got {years!r}") from None
+        out = []
+    if not out:
+        raise _fail(f"--years expects years separated by commas (e.g. 2025,2030); got {years!r}")
+    return out
 
 
 def compare(

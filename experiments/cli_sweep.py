@@ -105,7 +105,9 @@ def status(
         row = index[index["run_id"] == traceback]
         if row.empty:
             _fail(f"no run {traceback!r} in {folder}", EXIT_INVALID)
-        typer.echo(row["traceback"].iloc[0] or f"{traceback}: status {row['status'].iloc[0]}, no traceback")
+        text = row["traceback"].iloc[0]
+        has = isinstance(text, str) and text.strip()  # a complete or pending run's is empty (NaN in the table)
+        typer.echo(text if has else f"{traceback}: status {row['status'].iloc[0]}, no traceback")
         return
     counts = index.pivot_table(index="policy", columns="status", values="run_id", aggfunc="count", fill_value=0)
     table = Table(title=f"{folder} — {len(index)} runs")

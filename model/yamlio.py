@@ -364,7 +364,8 @@ def _step(target: Any, part: str | int, done: Path_) -> tuple[Any, str | int]:
                               f"(e.g. {format_path(done)}.0 or {format_path(done + (0,))})")
         if not -len(target) <= part < len(target):
             raise _NoSuchPath(f"{format_path(done)} has {len(target)} item{'s' if len(target) != 1 else ''}"
-                              + (f" (indexes 0 .. {len(target) - 1})" if target else "") + f"; no item {part}")
+                              + (f" (indexes 0 .. {len(target) - 1}, or -{len(target)} .. -1 from the end)"
+                                 if target else "") + f"; no item {part}")
         return target, part % len(target)
     if isinstance(target, dict):
         return target, str(part)  # YAML keys are text

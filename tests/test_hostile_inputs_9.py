@@ -250,3 +250,26 @@ def test_cost_per_point_only_where_it_means_something():
     for gain, q05, spend in ((0.02, 0.01, 0.0), (0.02, -0.01, 300.0), (-0.01, -0.02, 300.0)):
         value = cost_per_point(cmp(gain, q05, spend), 2025)["b"]
         assert value != value, (gain, q05, spend)  # NaN: not printed
+
+
+# -- smaller things ---------------------------------------------------------------------------------------
+def test_status_traceback_of_a_complete_run_says_it_has_none(swept):
+    run_id = next((swept / "runs").iterdir()).name
+    res = invoke("status", swept, "--traceback", run_id)
+    assert res.exit_code == 0 and res.output.strip() == f"{run_id}: status complete, no traceback", res.output
+
+
+def test_compare_years_of_commas_only_is_refused():
+    """--years ,, was ignored without a word (the default years were reported)."""
+    res = invoke(*COMPARE, "--years", ",,")
+    assert res.exit_code == 2 and "--years expects years separated by commas" in _words(res)
+
+
+def test_an_index_out_of_range_names_both_ways_of_counting():
+    """-1 is the last item, as in Python, but the message for -3 said 'indexes 0 .. 1'."""
+    from model.scenario import load_scenario
+    from tests.test_hostile_inputs import problems
+
+    assert load_scenario(TINY, ["firm_groups.-1.count=3"]).firm_groups[-1].count == 3
+    issue, = problems(TINY, ("firm_groups.-3.count=3",))
+    assert "indexes 0 .. 1, or -2 .. -1 from the end" in issue.message
