@@ -76,6 +76,23 @@ class RunResult:
 FAST_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432"}
 
 
+def _start_forkserver() -> None:
+    """Start the forkserver with Ctrl-C ignored: it is in the terminal's process group, and a Ctrl-C
+    while it imported its preload modules ended in its traceback on the screen (its loop ignores
+    SIGINT only once the imports are done). Workers take Ctrl-C again (``exit_with``)."""
+    import signal
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the forkserver it spawns
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def exit_with(pid: int) -> None:
     """Pool-worker initializer: end this worker as soon as process ``pid`` (the sweep) ends.
 
@@ -84,6 +101,9 @@ def exit_with(pid: int) -> None:
     resumed sweep, and then wait forever on a queue no one feeds. A run it is writing is left as a
     ``.tmp-*`` folder, which the next sweep removes.
     """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the forkserver ignored it (see _start_forkserver)
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:  # already gone
@@ -218,7 +238,9 @@ class PoolExecutor(Executor):
         for key, value in FAST_MALLOC.items():  # read by the workers' (or the forkserver's) malloc
             os.environ.setdefault(key, value)
         if self.start_method == "forkserver":
-            ctx.set_forkserver_preload(["experiments.executors", "model.cluster_model", "experiments.runner"])
+            ctx.set_forkserver_preload(["experiments.forkserver_preload", "experiments.executors", "model.cluster_model",
+                                        "experiments.runner"])
+            _start_forkserver()
         return ProcessPoolExecutor(self.workers, mp_context=ctx, max_tasks_per_child=self.max_tasks_per_child,
                                    initializer=exit_with, initargs=(os.getpid(),))
 

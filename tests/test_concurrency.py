@@ -291,3 +291,29 @@ def test_atomic_write_puts_the_data_on_disk_before_the_rename(tmp_path, monkeypa
     kinds = [kind for kind, _ in events]
     assert kinds == ["fsync", "replace", "fsync"], events
     assert events[0][1].endswith(".tmp") and events[2][1] == str(tmp_path)
+
+
+def _worker_sigint() -> str:
+    import signal
+
+    return "default" if signal.getsignal(signal.SIGINT) is signal.default_int_handler else "other"
+
+
+def test_the_pools_forkserver_ignores_ctrl_c_and_its_workers_take_it(tmp_path, capfd):
+    """Ctrl-C while the forkserver imported its preload modules printed its traceback; it now starts
+    with SIGINT ignored (so nothing it does prints one), and the workers it forks stop on Ctrl-C."""
+    import signal
+    from multiprocessing import forkserver
+
+    from experiments.executors import PoolExecutor
+
+    ex = PoolExecutor(workers=1)
+    pool = ex._new_pool()
+    try:
+        forkserver.ensure_running()  # (started by _new_pool)
+        time.sleep(0.3)
+        os.kill(forkserver._forkserver._forkserver_pid, signal.SIGINT)  # while it imports its preload modules
+        assert pool.submit(_worker_sigint).result(timeout=120) == "default"
+    finally:
+        pool.shutdown(wait=True)
+    assert "Traceback" not in capfd.readouterr().err
