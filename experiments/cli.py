@@ -240,6 +240,13 @@ def main() -> None:
     """Entry point of the ``clusterlink`` console script."""
     try:
         app()
+    except SystemExit as err:
+        # typer turns a Ctrl-C no command caught (start-up, compare, analyze) into a silent exit 130;
+        # the commands that catch their own say what they kept, and raise it without the interrupt as cause
+        exiting = err.__context__
+        if err.code == 130 and exiting is not None and isinstance(exiting.__cause__, KeyboardInterrupt):
+            typer.echo("interrupted: every file is written whole or not at all; run the command again", err=True)
+        raise
     except RuntimeError as err:  # pathlib's resolve() on a loop of symbolic links (Python 3.11)
         if not str(err).startswith("Symlink loop"):
             raise

@@ -273,3 +273,20 @@ def test_an_index_out_of_range_names_both_ways_of_counting():
     assert load_scenario(TINY, ["firm_groups.-1.count=3"]).firm_groups[-1].count == 3
     issue, = problems(TINY, ("firm_groups.-3.count=3",))
     assert "indexes 0 .. 1, or -2 .. -1 from the end" in issue.message
+
+
+def test_ctrl_c_in_a_command_without_its_own_message_still_says_so(monkeypatch, capsys, tmp_path):
+    """Ctrl-C during compare (or analyze, or a command's start) exited 130 without a word."""
+    import sys
+
+    from experiments import cli
+    from experiments import compare as compare_mod
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare_mod, "compare", interrupted)
+    monkeypatch.setattr(sys, "argv", ["clusterlink", *map(str, COMPARE), "--out", str(tmp_path / "c")])
+    with pytest.raises(SystemExit) as err:
+        cli.main()
+    assert err.value.code == 130 and capsys.readouterr().err.count("interrupted") == 1
