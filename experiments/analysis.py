@@ -287,6 +287,13 @@ def _policy_table(rep: Report, values: pd.DataFrame) -> None:
     rep.table(table)
 
 
+# below these, estimates are mostly noise: Sobol' indices want N in the hundreds (Saltelli et al.
+# 2010 use 500-1000 base samples); Morris, ten or more trajectories (Campolongo et al. 2007); PRIM,
+# a few dozen runs so that a box's density is more than the luck of a handful of points
+MIN_BLOCKS = {"sobol": 64, "morris": 10}
+MIN_PRIM_RUNS = 30
+
+
 def _sensitivity(rep, meta, method, values, points, oc, dest, seed, plots) -> None:
     n_points = meta["n_points"]
     for policy, vals in values.groupby("policy", sort=False):
@@ -302,6 +309,10 @@ def _sensitivity(rep, meta, method, values, points, oc, dest, seed, plots) -> No
             unit = "trajectories"
         rep.add(f"### {what} — policy `{policy}`", "", f"{used} of {total} {unit} complete and used"
                 + (f"; {total - used} dropped because a point in them has no value." if used < total else "."), "")
+        if table is not None and used < MIN_BLOCKS[method]:
+            rep.add(f"> **Too few {unit} to read these indices:** {used} (at least {MIN_BLOCKS[method]} are needed "
+                    "for estimates steadier than their noise; the intervals show how wide it is). Take them as "
+                    "a check that the sweep runs, not as results.", "")
         if table is None:
             rep.add("Too few complete blocks to estimate indices.", "")
             continue
@@ -324,6 +335,9 @@ def _prim_section(rep, meta, values, points, oc, dest, threshold, below, plots) 
     if not y.any() or y.all():
         rep.add(f"{int(y.sum())} of {len(y)} runs are cases of interest: PRIM needs some of each.", "")
         return
+    if len(y) < MIN_PRIM_RUNS:
+        rep.add(f"> **Too few runs for scenario discovery:** {len(y)} (at least {MIN_PRIM_RUNS}); with so few, "
+                "a box can fit the cases of interest by chance. Take it as a check that the sweep runs.", "")
     x = data[names + ["policy"]] if data["policy"].nunique() > 1 else data[names]
     res = prim(x, y.to_numpy())
     res.trajectory.to_csv(dest / f"prim_{oc.slug}.csv", index=False)

@@ -290,3 +290,25 @@ def test_ctrl_c_in_a_command_without_its_own_message_still_says_so(monkeypatch, 
     with pytest.raises(SystemExit) as err:
         cli.main()
     assert err.value.code == 130 and capsys.readouterr().err.count("interrupted") == 1
+
+
+# -- analyze ----------------------------------------------------------------------------------------------
+def test_analyze_flags_indices_and_boxes_from_too_few_runs(tmp_path):
+    """Sobol' with samples: 2 printed 'S1 -1.475 ± 535' and PRIM on 2-4 runs a box with density
+    1.00, with nothing to say they were noise."""
+    from experiments.analysis import MIN_PRIM_RUNS, OutcomeSpec, analyze
+    from tests.test_sweep_analysis import sweep_folder
+
+    for sub in "sml":
+        (tmp_path / sub).mkdir()
+
+    text = analyze(sweep_folder(tmp_path / "s", "{method: sobol, samples: 4}").root,
+                   [OutcomeSpec.parse("localisation_rate")]).read_text()
+    assert text.count("Too few Saltelli blocks to read these indices") == 2  # one per policy
+    assert 4 * 5 * 2 * 2 >= MIN_PRIM_RUNS and "Too few runs for scenario discovery" not in text
+    text = analyze(sweep_folder(tmp_path / "m", "{method: morris, samples: 10}").root,
+                   [OutcomeSpec.parse("localisation_rate")]).read_text()
+    assert "Too few" not in text
+    text = analyze(sweep_folder(tmp_path / "l", "{method: lhs, samples: 3}").root,
+                   [OutcomeSpec.parse("localisation_rate")]).read_text()
+    assert "Too few runs for scenario discovery:** 12" in text
