@@ -16,6 +16,8 @@ from scipy.sparse.csgraph import connected_components
 from model import kernels, kernels_phases
 from model.firms import LEAD, SME
 
+NAN = float("nan")  # an indicator over an empty set (no SMEs, no lead output): undefined, not 0
+
 if TYPE_CHECKING:
     from model.cluster_model import ClusterModel
 
@@ -23,7 +25,8 @@ Indicator = tuple[Callable[["ClusterModel"], float], str, str]
 
 
 def _ratio(a: float, b: float) -> float:
-    return float(a / b) if b > 0 else 0.0
+    """``a / b``; NaN where ``b`` is 0: a share of nothing is not 0 but undefined (written as empty)."""
+    return float(a / b) if b > 0 else NAN
 
 
 def localisation_rate(m: ClusterModel) -> float:
@@ -148,7 +151,7 @@ def mean_tech_domestic(m: ClusterModel) -> float:
 def _mean_tech_domestic(m: ClusterModel) -> float:
     a = _living(m)
     sme = a.rows[a.kind == SME]
-    return _mean(m.firms.tech[sme]) if len(sme) else 0.0
+    return _mean(m.firms.tech[sme]) if len(sme) else NAN
 
 
 def _mean(x: np.ndarray) -> float:
@@ -159,7 +162,7 @@ def _mean(x: np.ndarray) -> float:
 def tech_gap(m: ClusterModel) -> float:
     a = _living(m)
     emp = a.emp[a.foreign]
-    fdi = float(np.average(m.firms.tech[a.rows[a.foreign]], weights=emp)) if emp.sum() > 0 else 0.0
+    fdi = float(np.average(m.firms.tech[a.rows[a.foreign]], weights=emp)) if emp.sum() > 0 else NAN
     return fdi - mean_tech_domestic(m)
 
 
@@ -342,7 +345,7 @@ def ellison_glaeser(area: np.ndarray, emp: np.ndarray, in_sector: np.ndarray, al
     g = float(((s - x) ** 2).sum())
     x2 = (x**2).sum()
     denom = (1 - x2) * (1 - h)
-    return float((g - (1 - x2) * h) / denom) if denom > 0 else 0.0
+    return float((g - (1 - x2) * h) / denom) if denom > 0 else NAN
 
 
 INDICATORS: dict[str, Indicator] = {
@@ -443,7 +446,7 @@ def province_rows(m: ClusterModel) -> list[dict]:
             "industrial_output": float(made),
             "domestic_output_share": _ratio(out_p[dom].sum(), made),
             "localisation_rate": _ratio(lead_dom[p], lead_out[p]),
-            "mean_tech_domestic": _mean(tech[sel][dom]) if n_dom[p] else 0.0,
+            "mean_tech_domestic": _mean(tech[sel][dom]) if n_dom[p] else NAN,
             "location_quotient_electronics": _ratio(_ratio(e_elec[p], e_tot[p]), _ratio(tot_elec, tot_emp)),
         })
     return out

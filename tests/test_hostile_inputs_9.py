@@ -312,3 +312,28 @@ def test_analyze_flags_indices_and_boxes_from_too_few_runs(tmp_path):
     text = analyze(sweep_folder(tmp_path / "l", "{method: lhs, samples: 3}").root,
                    [OutcomeSpec.parse("localisation_rate")]).read_text()
     assert "Too few runs for scenario discovery:** 12" in text
+
+
+# -- indicators over empty sets ---------------------------------------------------------------------------
+def test_an_indicator_over_nothing_is_undefined_not_zero(tmp_path):
+    """A world without SMEs reported 'Mean SME technology 0.000' (and a tech gap against 0); lead
+    firms with no output a localisation of 0.00 %; a province without firms rows of zeros."""
+    import numpy as np
+
+    from model.scenario import load_scenario
+    from tests.conftest import run_model
+
+    no_smes = ["end=2023-03", "firm_groups.0.count=0", "firm_groups.1.count=0", "lead_firms.0.followers=0"]
+    m = run_model(load_scenario(TINY, no_smes), seed=1)
+    ind, prov = m.results()["indicators"], m.results()["indicators_province"]
+    assert (ind["n_domestic_firms"] == 0).all()
+    assert ind["mean_tech_domestic"].isna().all() and ind["tech_gap"].isna().all()
+    assert ind["employment_total"].gt(0).all() and ind["localisation_rate"].notna().all()  # defined: lead output > 0
+    assert prov["mean_tech_domestic"].isna().all()
+    m = run_model(load_scenario(TINY, ["end=2023-03", "lead_firms.0.output=0"]), seed=1)
+    ind = m.results()["indicators"]
+    assert np.isnan(ind["localisation_rate"].iloc[0]) and np.isfinite(ind["mean_tech_domestic"]).all()
+    res = invoke("run", TINY, *sum((["--set", o] for o in no_smes), []), "--out", tmp_path, "--no-progress")
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if "Mean SME technology" in x)
+    assert "0.000" not in line and "–" in line, line
