@@ -181,8 +181,9 @@ def analyze(out: str | Path, outcomes: list[OutcomeSpec] | None = None, method: 
 
 
 def _dest_folder(dest: Path, default: Path) -> Path:
-    """The output folder, created, with an earlier analysis's files removed first (a failed analysis
-    never leaves a report that looks finished); refused if it holds anything else (``output_folder``)."""
+    """The output folder, created and claimed for an analysis (``output_folder``: refused if it holds
+    anything but an earlier analysis), with the earlier report removed first so that a failed
+    analysis never leaves a report that looks finished."""
     from experiments import output_folder
 
     legacy = _legacy_analysis if dest.resolve() == default.resolve() else None

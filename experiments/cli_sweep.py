@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from model.yamlio import ConfigError
+
+if TYPE_CHECKING:
+    from experiments.sweep_index import SweepFolder
 
 EXIT_FAILED, EXIT_INVALID, EXIT_RUNS_FAILED = 1, 2, 3
 
@@ -126,12 +129,10 @@ def status(
 NOT_CSV = (".parquet", ".json", ".jsonl", ".ndjson", ".xlsx", ".xls", ".arrow", ".feather", ".yaml", ".yml")
 
 
-def _own_file(sweep_folder: Any, path: Path) -> bool:
+def _own_file(sweep_folder: SweepFolder, path: Path) -> bool:
     """True if ``path`` is one of the sweep folder's own files, or inside its runs/."""
     target = path.resolve()
-    own = {sweep_folder.design, sweep_folder.points, sweep_folder.index, sweep_folder.journal, sweep_folder.meta,
-           sweep_folder.spec_copy, sweep_folder.root / ".lock"}
-    return target in own or target.is_relative_to(sweep_folder.runs)
+    return target in sweep_folder.files or target.is_relative_to(sweep_folder.runs)
 
 
 def query(

@@ -45,7 +45,7 @@ from experiments.sweep_index import (  # noqa: F401  (re-exported: the sweep API
     update_row,
     write_index,
 )
-from experiments.sweep_spec import SweepSpec, SweepSpecError, issue_at, load_sweep
+from experiments.sweep_spec import SweepSpec, SweepSpecError, dotted, issue_at, load_sweep
 
 COMPACT_EVERY_S = 15.0
 
@@ -86,7 +86,7 @@ def prepare(spec_path: str | Path, out: str | Path | None = None, resume: bool =
     tables = {"points": _arrow(points, "points"), "design": _arrow(tasks, "design")}
     if resume and not folder.exists():
         raise SweepError(_nothing_to_resume(folder))
-    had = {p: p.exists() for p in (folder.root / ".lock", folder.root)}
+    had = {p: p.exists() for p in (folder.lock_file, folder.root)}
     with folder.lock():
         try:
             restored = _check_or_create(spec, Path(spec_path), folder, tables, tasks, resume)
@@ -171,9 +171,8 @@ def _not_a_sweeps(spec: SweepSpec, spec_path: Path, folder: SweepFolder) -> list
         with contextlib.suppress(SweepError):
             ours_meta = folder.read_meta().get("name") == spec.name
     out = []
-    for p in (folder.spec_copy, folder.meta, folder.points, folder.index, folder.journal, folder.runs,
-              folder.root / MANIFEST):
-        if not (p.exists() or p.is_symlink()):
+    for p in (*folder.files, folder.runs, folder.root / MANIFEST):
+        if p == folder.lock_file or not (p.exists() or p.is_symlink()):  # (the lock is held by this process)
             continue
         plain = p.is_file() and not p.is_symlink()
         if p == folder.runs and p.is_dir() and not p.is_symlink():
@@ -295,16 +294,16 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
     checked: list[tuple[int, Any, list[str]]] = []  # variants whose parameters are tried: (i, variant, overrides)
     for i, variant in enumerate(spec.policies):
         own = spec.overrides_for(variant)
-        set_by_it = {_dotted(o.split("=", 1)[0]) for o in own}
+        set_by_it = {dotted(o.split("=", 1)[0]) for o in own}
         # point 0's values, but not of a parameter this variant sets (reported above): its own value is checked
-        params0 = [o for o, path in zip(at_first, paths, strict=True) if _dotted(path) not in set_by_it]
+        params0 = [o for o, path in zip(at_first, paths, strict=True) if dotted(path) not in set_by_it]
         sc = loads.load(spec.scenario_of(variant), own + params0)
         if not isinstance(sc, ScenarioError):
             horizons[variant.name] = _horizon(spec, set_by_it, sc.start, sc.end)
             checked.append((i, variant, own))
             continue
         # an error on a parameter's path is the parameter's (reported below, at the parameter), not the variant's
-        varied = [p for p in paths if _dotted(p) not in set_by_it]
+        varied = [p for p in paths if dotted(p) not in set_by_it]
         of_params = [e for e in sc.errors if e.file == "--set" and _on_paths(e.path, varied)]
         bad_set = [e for e in sc.errors if e.file == "--set" and e not in of_params]
         if bad_set:  # an override written in the sweep file: fixing it changes the design, so refuse now
@@ -343,7 +342,7 @@ def _horizon(spec: SweepSpec, set_by_variant: set[str], start: str, end: str) ->
     (at design point 0), widened to the ends of an uncertain ``start`` or ``end`` the policy does not set."""
     starts, ends = [start], [end]
     for param in spec.uncertain:
-        key = _dotted(param.path)
+        key = dotted(param.path)
         if key in ("start", "end") and key not in set_by_variant:
             values = [v for v, _ in _extremes(param) if isinstance(v, str)]
             (starts if key == "start" else ends).extend(values)
@@ -390,8 +389,8 @@ def _check_parameters(spec: SweepSpec, checked: list[tuple[int, Any, list[str]]]
     failures: dict[int, dict[str, tuple[str, str]]] = {}  # param -> variant -> (key blamed, message)
     tried: dict[int, list[str]] = {j: [] for j in range(len(params))}
     for _i, variant, own in checked:
-        set_by_it = {_dotted(o.split("=", 1)[0]) for o in own}
-        mine = [j for j, path in enumerate(paths) if _dotted(path) not in set_by_it]  # (a set path is reported)
+        set_by_it = {dotted(o.split("=", 1)[0]) for o in own}
+        mine = [j for j, path in enumerate(paths) if dotted(path) not in set_by_it]  # (a set path is reported)
         for j in mine:
             tried[j].append(variant.name)
         scenario = spec.scenario_of(variant)
@@ -441,7 +440,7 @@ def _check_type(j: int, param: Any, value: Any, sc: Any, variant: str, failures:
     draw values like 3.7 that the scenario refuses). An integer on a real-valued key is fine."""
     from experiments.sweep_spec import BooleanParam, CategoricalParam, yaml_value
 
-    got = _value_at(sc, _dotted(param.path).split("."))
+    got = _value_at(sc, dotted(param.path).split("."))
     have, want = _kind(got), _kind(value)
     if have is None or want is None or have == want or (want == "integer" and have == "real"):
         return
@@ -485,15 +484,10 @@ def _value_at(obj: Any, parts: list[str]) -> Any:
     return obj
 
 
-def _dotted(key: str) -> str:
-    """A key path written ``a[0].b`` or `` a.0.b``, as ``a.0.b``."""
-    return key.strip().replace("[", ".").replace("]", "")
-
-
 def _shadowing(spec: SweepSpec) -> list:
     """An override of the sweep file (``set`` or a policy's ``set``) of a path that is also an
     uncertain parameter: the sweep's value would replace it in every run, so it is refused."""
-    params = {_dotted(p.path): j for j, p in enumerate(spec.uncertain)}
+    params = {dotted(p.path): j for j, p in enumerate(spec.uncertain)}
     out = []
     blocks = [(("set",), spec.set, "the sweep's set")] + [
         (("policies", i, "set"), v.set, f"policy {v.name!r}") for i, v in enumerate(spec.policies)]
@@ -501,7 +495,7 @@ def _shadowing(spec: SweepSpec) -> list:
         keys = (_leaf_keys(block) if isinstance(block, dict)
                 else [((k,), str(o).split("=", 1)[0]) for k, o in enumerate(block)])
         for at, key in keys:
-            j = params.get(_dotted(key))
+            j = params.get(dotted(key))
             if j is not None:
                 out.append(issue_at(spec.file, (*where, *at), (
                     f"{who} sets {key.strip()}, which is also an uncertain parameter (uncertain[{j}]): the sweep's "
@@ -523,7 +517,7 @@ def _leaf_keys(block: dict, at: tuple = (), prefix: str = "") -> list[tuple[tupl
 
 def _on_paths(path: str, paths: list[str]) -> bool:
     """True if the key path ``path`` (``a[0].b`` or ``a.0.b``) is one of ``paths`` or lies under one."""
-    return any(_dotted(path) == _dotted(p) or _dotted(path).startswith(_dotted(p) + ".") for p in paths)
+    return any(dotted(path) == dotted(p) or dotted(path).startswith(dotted(p) + ".") for p in paths)
 
 
 def _set_issue(spec: SweepSpec, i: int | None, variant: Any, err: Any) -> Any:

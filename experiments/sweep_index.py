@@ -78,6 +78,9 @@ class SweepFolder:
         self.journal = self.root / "journal.jsonl"
         self.meta = self.root / "sweep.json"
         self.spec_copy = self.root / "sweep.yaml"
+        self.lock_file = self.root / ".lock"
+        # every file a sweep writes at its top (runs/ aside)
+        self.files = (self.spec_copy, self.meta, self.points, self.design, self.index, self.journal, self.lock_file)
 
     def exists(self) -> bool:
         return self.design.is_file()
@@ -134,9 +137,9 @@ class SweepFolder:
             raise SweepError(f"cannot create the sweep folder {self.root}: {err.strerror or err}; "
                              "choose another --out") from None
         try:  # "a+", not "w": a process refused the lock must not wipe the holder's pid
-            fh = open(self.root / ".lock", "a+", encoding="utf-8")
+            fh = open(self.lock_file, "a+", encoding="utf-8")
         except OSError as err:
-            raise SweepError(f"cannot lock the sweep folder {self.root}: {self.root / '.lock'}: "
+            raise SweepError(f"cannot lock the sweep folder {self.root}: {self.lock_file}: "
                              f"{err.strerror or err}") from None
         with fh:
             try:

@@ -96,9 +96,14 @@ class Variant(_Strict):
     set: Overrides = Field(default_factory=list, description="overrides: ['key.path=VALUE', ...] or {key.path: value}")
 
 
+def dotted(key: str) -> str:
+    """A key path written ``firm_groups[0].count`` (as messages print it and ``--set`` takes it) or
+    `` firm_groups.0.count``, as ``firm_groups.0.count``."""
+    return re.sub(r"\[(-?\d+)\]", r".\1", key.strip())
+
+
 def _dotted_path(value: object) -> object:
-    """``firm_groups[0].count``, the form messages print and ``--set`` takes, as ``firm_groups.0.count``."""
-    return re.sub(r"\[(\d+)\]", r".\1", value.strip()) if isinstance(value, str) else value
+    return dotted(value) if isinstance(value, str) else value
 
 
 class _Param(_Strict):
