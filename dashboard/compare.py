@@ -56,6 +56,14 @@ def fan_table(members: list[RunEntry], indicator: str) -> pd.DataFrame:
     return q.reset_index()
 
 
+def _isolated(y: np.ndarray) -> np.ndarray:
+    """Where ``y`` has a value but neither neighbour has one: points a line cannot show."""
+    ok = np.isfinite(y)
+    before = np.concatenate(([False], ok[:-1]))
+    after = np.concatenate((ok[1:], [False]))
+    return ok & ~before & ~after
+
+
 def draw_compare(selected: dict[str, list[RunEntry]], indicator: str, tr) -> Chart:
     """One indicator for every selected group: a line per group, bands when it has several runs."""
     fig = new_figure(12.0, 5.0)
@@ -72,8 +80,12 @@ def draw_compare(selected: dict[str, list[RunEntry]], indicator: str, tr) -> Cha
         if len(members) > 1:
             ax.fill_between(x, tab["p05"] * scale, tab["p95"] * scale, color=colour, alpha=0.15, lw=0)
             ax.fill_between(x, tab["p25"] * scale, tab["p75"] * scale, color=colour, alpha=0.3, lw=0)
-        ax.plot(x, tab["median"] * scale, color=colour, lw=2.2,
+        median = tab["median"].to_numpy(dtype=float) * scale
+        ax.plot(x, median, color=colour, lw=2.2,
                 label=f"{label} ({tr('cmp.n_runs' if len(members) > 1 else 'cmp.one_run', n=len(members))})")
+        alone = _isolated(median)  # a line draws nothing for a month with no neighbour (a one-month run)
+        if alone.any():
+            ax.plot(x[alone], median[alone], "o", color=colour, ms=6)
         rows.append(tab.assign(group=label, indicator=indicator))
     ax.set_xlabel(tr("cmp.year" if span[1] - span[0] >= 2.5 else "cmp.month"), fontsize=11)
     ax.set_ylabel(tr(f"ind.{indicator}") + (" (%)" if scale == 100 else ""), fontsize=10)

@@ -137,7 +137,7 @@ def Playback(runs: list[RunEntry], tr, lang: str, skipped: Sequence[SkippedRun] 
         with solara.Column(style={"flex-grow": "1"}):
             solara.SliderInt("", value=cur, min=1, max=n, on_value=step.set, thumb_label=False)
     man = idx.manifest
-    solara.Text(tr("pb.info", scenario=(man.get("scenario") or {}).get("name", "?"), seed=man.get("seed"),
+    solara.Text(tr("pb.info.one" if n == 1 else "pb.info", scenario=(man.get("scenario") or {}).get("name", "?"), seed=man.get("seed"),
                    start=man.get("start"), end=man.get("end"), n_months=n), classes=["cl-help"])
     stem = f"{idx.manifest.get('run_id', 'run')}_{idx.date(cur)}"
     with solara.Columns([1, 1], gutters_dense=True):

@@ -154,7 +154,7 @@ def ScenarioView(tr, lang: str) -> None:
         solara.Text(f"{tr('sc.description')}: {sc.description}")
     if sc.question:
         solara.Text(f"{tr('sc.question')}: {sc.question}")
-    solara.Text(tr("sc.horizon", start=sc.start, end=sc.end, n=n_months))
+    solara.Text(tr("sc.horizon.one" if n_months == 1 else "sc.horizon", start=sc.start, end=sc.end, n=n_months))
     solara.Text(tr("sc.firms", leads=len(sc.lead_firms), groups=len(sc.firm_groups),
                    firms=sum(g.count for g in sc.firm_groups), insts=len(sc.institutions)))
     solara.HTML(tag="h4", unsafe_innerHTML=escape(tr("sc.levers")))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args, get_origin
 
+import numpy as np
+
 from dashboard.data import find_runs, groups
 from dashboard.frames import run_index
 from dashboard.i18n import EN, VI, make_tr
@@ -67,3 +69,13 @@ def test_a_playback_frame_of_a_recorded_run(results: Path) -> None:
 def test_an_invalid_scenario_gives_messages_not_a_traceback(scenarios: Path) -> None:
     sc, issues = load(scenarios / "broken.yaml")
     assert sc is None and any("smes_per_year" in i for i in issues)
+
+
+def test_compare_marks_months_a_line_cannot_show() -> None:
+    from dashboard.compare import _isolated
+
+    nan = float("nan")
+    assert _isolated(np.array([0.3])).tolist() == [True]  # a one-month run
+    assert _isolated(np.array([1.0, 2.0, 3.0])).tolist() == [False, False, False]
+    assert _isolated(np.array([1.0, nan, 2.0, 3.0, nan])).tolist() == [True, False, False, False, False]
+    assert _isolated(np.array([nan, nan])).tolist() == [False, False]
