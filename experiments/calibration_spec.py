@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from experiments.sweep_spec import _explain as _sweep_explain
 from model import yamlio
 from model.params import FieldProblem
-from model.yamlio import ConfigError, ConfigIssue
+from model.yamlio import ConfigError, ConfigIssue, did_you_mean
 
 PROVINCE_COLUMNS = ("n_fdi_firms", "n_domestic_firms", "n_park_firms", "employment_total", "employment_park",
                     "employment_fdi", "employment_domestic", "industrial_output", "domestic_output_share",
@@ -306,10 +306,11 @@ def _cross_check(spec: CalibrationSpec, at: Callable[[tuple, object, str], Confi
         cols = PROVINCE_COLUMNS if t.province else tuple(INDICATORS)
         if t.indicator not in cols:
             kind = "per-province" if t.province else "regional"
-            out.append(at(("targets", i, "indicator"), t.indicator, f"unknown {kind} indicator; allowed: {', '.join(cols)}"))
+            out.append(at(("targets", i, "indicator"), t.indicator, f"unknown {kind} indicator{did_you_mean(t.indicator, cols)}; allowed: {', '.join(cols)}"))
         if t.province and t.province not in sc.geography.provinces:
             out.append(at(("targets", i, "province"), t.province,
-                          f"unknown province; allowed: {', '.join(sc.geography.provinces)}"))
+                          f"unknown province{did_you_mean(t.province, sc.geography.provinces)}; "
+                          f"allowed: {', '.join(sc.geography.provinces)}"))
         if not first <= t.year <= last:
             out.append(at(("targets", i, "year"), t.year, f"outside the runs' horizon {first}–{last} (see 'end')"))
         if t.key in keys:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from model.yamlio import ConfigError
+from model.yamlio import ConfigError, did_you_mean
 
 EXIT_FAILED, EXIT_INVALID = 1, 2
 DEFAULT_COMPARE_OUT = Path("results/compare")
@@ -108,7 +108,8 @@ def _check_compare_inputs(paths: list[Path], loaded: list, indicators: list[str]
 
     bad = [i for i in indicators or [] if i not in known]
     if bad:
-        raise _fail(f"--indicator: unknown {', '.join(map(repr, bad))}; allowed: {', '.join(known)}")
+        hint = did_you_mean(bad[0], known) if len(bad) == 1 else ""
+        raise _fail(f"--indicator: unknown {', '.join(map(repr, bad))}{hint}; allowed: {', '.join(known)}")
     spans = {str(p): (int(sc.start[:4]), int(sc.end[:4])) for p, sc in zip(paths, loaded, strict=True)}
     first, last = max(a for a, _ in spans.values()), min(b for _, b in spans.values())
     horizons = "; ".join(f"{p} {a}–{b}" for p, (a, b) in spans.items())

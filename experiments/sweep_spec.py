@@ -41,7 +41,7 @@ from pydantic import (
 
 from model import yamlio
 from model.params import TYPE_ERRORS, type_message
-from model.yamlio import ConfigError, ConfigIssue
+from model.yamlio import ConfigError, ConfigIssue, did_you_mean
 
 __all__ = ["SweepSpec", "SweepSpecError", "load_sweep", "overrides_of", "yaml_value"]
 
@@ -275,7 +275,8 @@ class Outcome(_Strict):
         from model.metrics import INDICATOR_COLUMNS as known
 
         if self.indicator not in known:  # else the sweep would run and only `analyze` would say so
-            raise KeyProblem("indicator", f"unknown indicator {self.indicator!r}; indicators.parquet has: {', '.join(known)}")
+            raise KeyProblem("indicator", f"unknown indicator {self.indicator!r}{did_you_mean(self.indicator, known)}; "
+                                          f"indicators.parquet has: {', '.join(known)}")
         return self
 
 
@@ -453,11 +454,14 @@ def _strip_tags(data: Any, loc: tuple) -> tuple[tuple, type[BaseModel]]:
 def _explain(e: dict, path: tuple, model: type[BaseModel]) -> str:
     kind, ctx = e["type"], e.get("ctx") or {}
     if kind == "extra_forbidden":
-        return f"unknown key '{path[-1] if path else ''}'; allowed keys: {', '.join(sorted(model.model_fields))}"
+        hint = did_you_mean(path[-1], model.model_fields) if path else ""
+        return f"unknown key '{path[-1] if path else ''}'{hint}; allowed keys: {', '.join(sorted(model.model_fields))}"
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_invalid":
-        return f"unknown {ctx.get('discriminator', 'kind')} {ctx.get('tag')!r}; allowed: {ctx.get('expected_tags')}"
+        tags = re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))
+        return (f"unknown {ctx.get('discriminator', 'kind')} {ctx.get('tag')!r}{did_you_mean(ctx.get('tag'), tags)}; "
+                f"allowed: {ctx.get('expected_tags')}")
     if kind == "union_tag_not_found":
         return f"needs a {ctx.get('discriminator')} key"
     if kind == "literal_error":

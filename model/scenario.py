@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -343,7 +344,9 @@ def _explain(e: dict, path: tuple, data: Any) -> str:
     """Turn a pydantic error into 'what is allowed'."""
     kind, ctx = e["type"], e.get("ctx") or {}
     if kind == "extra_forbidden":
-        return f"unknown key '{path[-1] if path else ''}'; allowed keys: {_allowed_keys(path, data)}"
+        model, _ = _field_info(path[:-1], data)
+        hint = yamlio.did_you_mean(path[-1], getattr(model, "model_fields", ())) if path else ""
+        return f"unknown key '{path[-1] if path else ''}'{hint}; allowed keys: {_allowed_keys(path, data)}"
     if kind == "missing":
         return "required key is missing"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
@@ -351,7 +354,8 @@ def _explain(e: dict, path: tuple, data: Any) -> str:
     if kind == "literal_error":
         return f"allowed values: {ctx.get('expected')}"
     if kind == "union_tag_invalid":
-        return f"unknown policy type {ctx.get('tag')!r}; allowed: {ctx.get('expected_tags')}"
+        tags = re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))
+        return f"unknown policy type {ctx.get('tag')!r}{yamlio.did_you_mean(ctx.get('tag'), tags)}; allowed: {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
         _, field = _field_info(path, data)
         tags = ", ".join(repr(t) for t in _tags(_inner_models(field.annotation) if field else []))
@@ -483,7 +487,9 @@ def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:
 
     def need(value: Any, allowed: set | dict, path: tuple, what: str) -> None:
         if value not in allowed:
-            out.append((path, value, f"unknown {what}; allowed: {', '.join(sorted(allowed)) or '(none)'}"))
+            names = {k: getattr(v, "name", "") for k, v in allowed.items()} if isinstance(allowed, dict) else None
+            hint = yamlio.did_you_mean(value, allowed, names)
+            out.append((path, value, f"unknown {what}{hint}; allowed: {', '.join(sorted(allowed)) or '(none)'}"))
 
     for kind, items in (("district", g.districts), ("location", g.locations), ("category", sc.categories),
                         ("sector", sc.sectors), ("lead firm", sc.lead_firms), ("institution", sc.institutions)):

@@ -8,6 +8,7 @@ overrides, and formats pydantic errors as ``file:line: key.path: message``.
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -53,6 +54,38 @@ def _decomposed_hint(path: str, value: Any) -> str:
     return (f" (note: {_short(texts[0])} is written with decomposed accents, Unicode NFD: it looks like "
             f"{_short(unicodedata.normalize('NFC', texts[0]))} typed normally but is different text; retype it, "
             "or save the file in NFC)")
+
+
+def _folded(text: str) -> str:
+    """``text`` without accents, case or punctuation: 'KCN Yên Bình' and 'kcn_yen_binh' fold alike."""
+    plain = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(c for c in plain if not unicodedata.combining(c)).lower()
+    return re.sub(r"[^0-9a-z]+", "_", plain).strip("_")
+
+
+def did_you_mean(value: Any, allowed: Iterable[str], names: Mapping[str, str] | None = None) -> str:
+    """' (did you mean 'x'?)' for the allowed choice closest to a misspelt ``value``, or ''.
+
+    ``names`` maps a choice to its display name (a park's 'KCN Yên Bình' for 'tn_yen_binh'), so that
+    a name typed where the id belongs, accents or not, points at the id.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    forms: dict[str, str] = {}
+    for choice in allowed:
+        forms.setdefault(_folded(choice), choice)
+        if names and names.get(choice):
+            forms.setdefault(_folded(names[choice]), choice)
+    forms.pop("", None)
+    want = _folded(value)
+    if want in forms:
+        best = forms[want]
+    else:
+        close = difflib.get_close_matches(want, list(forms), n=1, cutoff=0.6)
+        if not close:
+            return ""
+        best = forms[close[0]]
+    return "" if best == value else f" (did you mean {best!r}?)"
 
 
 class _Missing:

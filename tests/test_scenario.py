@@ -74,6 +74,28 @@ def test_bad_date_and_unknown_reference(tmp_path):
     assert "park_a" in str(err.value)  # lists the allowed ids
 
 
+@pytest.mark.parametrize("old, new, hint", [
+    ("location: park_a, employees: 2000", "location: KCN A, employees: 2000", "did you mean 'park_a'?"),  # the name
+    ("sector: electronics_assembly, location", "sector: electronics, location", "did you mean 'electronics_assembly'?"),
+    ("end: 2023-12", "end: 2023-12\nlearnig: {}", "did you mean 'learning'?"),
+    ("end: 2023-12", "end: 2023-12\npolicies:\n  - {type: sme_credti, start: 2023-02}", "did you mean 'sme_credit'?"),
+])
+def test_a_misspelt_name_or_key_suggests_the_one_meant(tmp_path, old, new, hint):
+    path = write(tmp_path, TINY_TEXT.replace(old, new))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    assert hint in str(err.value)
+
+
+def test_did_you_mean_stays_quiet_when_nothing_is_close():
+    from model.yamlio import did_you_mean
+
+    assert did_you_mean("zzz", ["park_a", "park_b"]) == ""
+    assert did_you_mean("", ["park_a"]) == "" and did_you_mean(3, ["park_a"]) == ""
+    assert did_you_mean("Điềm Thụy", ["tn_diem_thuy", "tn_yen_binh"]) == " (did you mean 'tn_diem_thuy'?)"
+    assert did_you_mean("Yên Bình", ["a", "b"], {"a": "KCN Yên Bình", "b": "KCN Điềm Thụy"}) == " (did you mean 'a'?)"
+
+
 def test_unknown_policy_type_lists_the_levers(tmp_path):
     path = write(tmp_path, TINY_TEXT + "policies:\n  - type: free_money\n    start: 2023-02\n")
     with pytest.raises(ScenarioError) as err:
