@@ -229,6 +229,8 @@ def _parse(text: str, file: str, path: Path_ = (), lines: LineMap | None = None)
         if line is None and getattr(err, "position", None) is not None:  # a character the reader refuses
             line = text[: err.position].count("\n") + 1
         problem = getattr(err, "problem", None) or getattr(err, "reason", None) or str(err)
+        if "'\\t'" in problem:
+            problem += " (a tab: YAML indents with spaces only)"
         raise ConfigError([ConfigIssue(file, line, format_path(path), _MISSING, f"YAML syntax error: {problem}")]) from None
     lines = {} if lines is None else lines
     if node is None:

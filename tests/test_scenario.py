@@ -245,3 +245,10 @@ def test_a_policy_without_start_starts_with_the_scenario():
                               "{type: rd_subsidy, label: S, start: 2024-01}]"])
     assert [p.start for p in sc.policies] == ["2022-01", "2024-01"]
     assert sc.idle_policies() == ["policy 'S' starts 2024-01, after the scenario's end 2022-12: it never acts"]
+
+
+def test_a_tab_indent_is_named_as_such(tmp_path):
+    path = write(tmp_path, TINY_TEXT.replace("end: 2023-12", "end: 2023-12\n\tlearning: {}"))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    assert "s.yaml:" in str(err.value) and "a tab: YAML indents with spaces only" in str(err.value)
