@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from model.kernels import njit
-from model.tender_kernel import _location_table, _upper_bound
+from model.tender_kernel import _draw_locations, _location_table
 
 
 @njit(cache=True, nogil=True)
@@ -158,20 +158,20 @@ def best_job_offers(origin, targets, loc, loc_weight, u1, u2, wage):
     draws ``u1``, ``u2``), ``drop_duplicates``, dropping the seeker's own firm, and the
     first-maximum ``argmax`` of ``labour._best_offers`` operation by operation.
     """
-    rows, counts, offsets, slot, flat, reachable = _location_table(targets, origin, loc, loc_weight)
+    rows, counts, offsets, slot, flat, reachable, guide = _location_table(targets, origin, loc, loc_weight)
     n_loc = loc_weight.shape[0]
     nb, k = u1.shape
     n_rows = len(rows)
     dest = np.full(nb, -1, np.int64)
     best = np.full(nb, -np.inf)
     cand = np.empty(k, np.int64)
+    lps = np.empty(k, np.int64)
     for i in range(nb):
         inv = slot[loc[origin[i]]]
+        _draw_locations(flat, guide, inv, n_loc, u1[i], lps)
         for j in range(k):
             cand[j] = -1
-            # searchsorted(flat, x, side="right"), within row inv (rows before it are all <= x)
-            lp = _upper_bound(flat, inv * n_loc, n_loc, u1[i, j] + inv) - inv * n_loc
-            lp = min(max(lp, 0), n_loc - 1)
+            lp = lps[j]
             cnt = counts[lp]
             within = np.int64(u2[i, j] * cnt)
             pick = offsets[lp] + min(within, max(cnt - 1, 0))

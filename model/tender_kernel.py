@@ -71,11 +71,17 @@ def _pairwise_sum(a, lo, n):
     return vals[0]
 
 
+GUIDE = 64  # guide-table entries per buyer location (``_location_table``): a power of two, so g / GUIDE is exact
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _location_table(pool, buyers, loc, loc_weight):
-    """sampling.location_table for the pool and buyers of a round: rows, counts, offsets, slot, flat, reachable.
+    """sampling.location_table for the pool and buyers of a round: rows, counts, offsets, slot, flat,
+    reachable, and a guide table for ``_draw_location``.
 
     ``slot[l]`` is the index of buyer location ``l`` among the distinct buyer locations (-1: none).
+    ``guide[u, g]`` is ``searchsorted(flat row u, u + g / GUIDE, side="right")``: where the search for a
+    draw of at least g / GUIDE can start (the weights are >= 0, so a row rises to its last entry).
     """
     n_loc = loc_weight.shape[0]
     counts = np.zeros(n_loc, np.int64)
@@ -114,7 +120,38 @@ def _location_table(pool, buyers, loc, loc_weight):
             flat[u * n_loc + x] = acc / denom + u
         flat[u * n_loc + n_loc - 1] = 1.0 + u
         reachable[u] = total > 0
-    return rows, counts, offsets, slot, flat, reachable
+    guide = np.empty((n_u, GUIDE), np.int64)
+    for u in range(n_u):  # one merge-like pass per row
+        i = 0
+        for g in range(GUIDE):
+            t = u + g * (1.0 / GUIDE)
+            while i < n_loc and flat[u * n_loc + i] <= t:
+                i += 1
+            guide[u, g] = i
+    return rows, counts, offsets, slot, flat, reachable, guide
+
+
+@njit(cache=True, nogil=True)
+def _draw_locations(flat, guide, inv, n_loc, u, out):
+    """The locations uniform draws ``u`` pick in row ``inv``, into ``out``: ``searchsorted(flat, u + inv,
+    side="right")`` within the row, clipped to it, as ``sampling.sample_by_location`` finds them.
+
+    Below the row's last entry, the entries above ``x = u + inv`` are a suffix of the row (it rises up
+    to there), and ``fl(inv + g / GUIDE) <= x`` for ``g = floor(u × GUIDE)``, so the first of them is at
+    or after ``guide[inv, g]``: a scan of a step or two instead of a binary search. At or above it (``x``
+    rounded up to ``inv + 1``), the binary search, as before. (A buyer's draws in one call: called per
+    draw, the tender loop ran 15 % slower.)
+    """
+    lo = inv * n_loc
+    for j in range(len(u)):
+        x = u[j] + inv
+        if x < flat[lo + n_loc - 1]:
+            lp = guide[inv, np.int64(u[j] * GUIDE)]
+            while flat[lo + lp] <= x:
+                lp += 1
+        else:
+            lp = min(max(_upper_bound(flat, lo, n_loc, x) - lo, 0), n_loc - 1)
+        out[j] = lp
 
 
 @njit(cache=True, nogil=True)
@@ -184,7 +221,7 @@ def key_segments(keys, n, per):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, loc, foreign,
+def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, guide, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, unit, km, transport, history_weight,
                   score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max, key_base, segments, pair_filter,
                   filter_shift, spare, cap_share, left, min_value):
@@ -226,6 +263,7 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
     cost = np.empty(k)
     valid = np.empty(k, np.bool_)
     key_sort = np.empty(k)
+    u_loc, lps = np.empty(k), np.empty(k, np.int64)
     idx = np.empty(k, np.int64)
     win = np.empty((nb, k), np.int64)
     ok = np.zeros((nb, k), np.bool_)
@@ -234,13 +272,13 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
     for i in range(nb):
         b = buyers[i]
         inv = slot[loc[b]]
+        for j in range(k):
+            u_loc[j] = _random(cur1)
+        _draw_locations(flat, guide, inv, n_loc, u_loc, lps)
         for j in range(k):  # location by cumulative weight, then a candidate within it
             cand[j] = -1
             valid[j] = False
-            x = _random(cur1) + inv
-            # searchsorted(flat, x, side="right"), within row inv (rows before it are all <= x)
-            lp = _upper_bound(flat, inv * n_loc, n_loc, x) - inv * n_loc
-            lp = min(max(lp, 0), n_loc - 1)
+            lp = lps[j]
             cnt = counts[lp]
             within = np.int64(_random(cur2) * cnt)
             pick = offsets[lp] + min(within, max(cnt - 1, 0))
@@ -297,16 +335,12 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
         # rank by cost (stable; invalid last), then offers and asks
         for j in range(k):
             key_sort[j] = cost[j] if valid[j] else np.inf
-            idx[j] = j
-        for j in range(1, k):  # insertion sort: stable
-            v, t = key_sort[j], idx[j]
-            jj = j - 1
-            while jj >= 0 and key_sort[jj] > v:
-                key_sort[jj + 1] = key_sort[jj]
-                idx[jj + 1] = idx[jj]
-                jj -= 1
-            key_sort[jj + 1] = v
-            idx[jj + 1] = t
+        for j in range(k):  # a stable sort by counting (no branches): j's rank is the keys below its own
+            v = key_sort[j]  # and the equal ones before it (keys are never NaN)
+            rank = 0
+            for jj in range(k):
+                rank += (key_sort[jj] < v) | ((key_sort[jj] == v) & (jj < j))
+            idx[rank] = j
         run = 0.0
         for j in range(k):
             win[i, j] = cand[idx[j]]
@@ -348,6 +382,26 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, l
 
 
 @njit(cache=True, nogil=True)
+def _above(left, min_value, n, out):
+    """``np.flatnonzero(left[:n] > min_value)`` in one pass, into the front of ``out``."""
+    m = 0
+    for i in range(n):
+        out[m] = i
+        m += left[i] > min_value
+    return out[:m]
+
+
+@njit(cache=True, nogil=True)
+def _spare_pool(qualified, spare, n, out):
+    """``np.flatnonzero(qualified & (spare[:n] > 1e-9))`` in one pass, into the front of ``out``."""
+    m = 0
+    for i in range(n):
+        out[m] = i
+        m += qualified[i] & (spare[i] > 1e-9)
+    return out[:m]
+
+
+@njit(cache=True, nogil=True)
 def _grown(a, size):
     out = np.empty(size, a.dtype)
     out[: len(a)] = a
@@ -386,9 +440,10 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
     n_ev = 0
     status, need, drawn = 0, 0, 0
     r = round0
+    scratch_b, scratch_p = np.empty(n, np.int64), np.empty(n, np.int64)
     while r < rounds:
-        buyers = np.flatnonzero(left > min_value)
-        pool = np.flatnonzero(qualified & (spare[:n] > 1e-9))
+        buyers = _above(left, min_value, n, scratch_b)
+        pool = _spare_pool(qualified, spare, n, scratch_p)
         nb = len(buyers)
         if nb == 0 or len(pool) == 0:
             break
@@ -400,9 +455,9 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
             ev_tag, ev_pos, ev_val = _grown(ev_tag, size), _grown(ev_pos, size), _grown(ev_val, size)
         if n_book - first_new + nb * k > len(new_next):
             new_next = _grown(new_next, max(2 * len(new_next), n_book - first_new + nb * k))
-        rows, counts, offsets, slot, flat, reachable = _location_table(pool, buyers, loc, loc_weight)
+        rows, counts, offsets, slot, flat, reachable, guide = _location_table(pool, buyers, loc, loc_weight)
         drawn += nb * k
-        bb, ss, vv = _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, loc,
+        bb, ss, vv = _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, guide, loc,
                                    foreign, coached_until, credit_of_loc, month, matchmaking, unit, km, transport,
                                    history_weight, score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max,
                                    key_base, segments, pair_filter, filter_shift, spare, cap_share, left, min_value)

@@ -83,6 +83,33 @@ def test_pairwise_sum_is_numpys():
         assert (w.sum(axis=1) == [tender_kernel._pairwise_sum(np.ascontiguousarray(row), 0, n) for row in w]).all()
 
 
+def test_location_draws_find_what_searchsorted_finds():
+    """The guide table's short scan (``_draw_locations``) picks the location NumPy's
+    ``sample_by_location`` does (``searchsorted`` on the cumulative weights, side right), also for
+    locations of no weight, rows of no weight, many locations, and draws next to 0, 1 and the guide's
+    steps, where a row's entries and ``u + inv`` round."""
+    from model.sampling import location_table
+
+    rng = np.random.default_rng(11)
+    edges = np.concatenate([np.arange(tender_kernel.GUIDE + 1) / tender_kernel.GUIDE, [1 - 2.0**-53]])
+    near = np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, 1)])
+    u = np.concatenate([near[(near >= 0) & (near < 1)], rng.random(3000)])
+    for n_loc in (1, 2, 7, 40, 200):
+        weight = rng.random((n_loc, n_loc)) * (rng.random((n_loc, n_loc)) < 0.5)  # half the entries 0
+        weight[0] = 0.0  # a location nothing is in reach of
+        pool = rng.integers(0, n_loc, 5 * n_loc)
+        loc = np.concatenate([pool, np.arange(n_loc)])
+        pool_rows, buyers = np.arange(len(pool)), len(pool) + np.arange(n_loc)
+        rows, counts, offsets, slot, flat, reachable, guide = tender_kernel._location_table(pool_rows, buyers, loc, weight)
+        ref = location_table(loc[buyers], pool_rows, loc[pool_rows], weight)
+        assert np.array_equal(flat, ref.flat)
+        for inv in range(len(reachable)):
+            want = np.minimum(np.searchsorted(flat, u + inv, side="right") - inv * n_loc, n_loc - 1).clip(0)
+            got = np.empty(len(u), np.int64)
+            tender_kernel._draw_locations(flat, guide, inv, n_loc, u, got)
+            assert got.tolist() == want.tolist(), (n_loc, inv)
+
+
 def test_kernel_stream_jumps_ahead_as_numpy():
     """``advanced(st, d)`` is the state ``d`` draws on, as PCG64's own advance (the tender kernel reads
     a round's three blocks of draws with three such cursors)."""
