@@ -68,7 +68,11 @@ def outcome_values(con, outcome: OutcomeSpec) -> pd.DataFrame:
     _check_indicator(con, outcome)
     col = '"' + outcome.indicator + '"'
     if outcome.at == "end":
-        sub = f"SELECT run_id, arg_max({col}, step) AS value FROM indicators GROUP BY run_id"
+        # the last month's row, whatever it holds (arg_max would skip a NULL, an indicator over an empty
+        # set, and give an earlier month's value as the run's end)
+        sub = f"""SELECT i.run_id, any_value(i.{col}) AS value FROM indicators i
+                  JOIN (SELECT run_id, max(step) AS last FROM indicators GROUP BY run_id) e
+                    ON i.run_id = e.run_id AND i.step = e.last GROUP BY i.run_id"""
     else:
         sub = f"SELECT run_id, any_value({col}) AS value FROM indicators WHERE date = '{outcome.at}' GROUP BY run_id"
     return con.execute(f"""SELECT r.run_id, r.policy, r.point, r.replicate, r.status, CAST(v.value AS DOUBLE) AS value
@@ -141,10 +145,13 @@ def morris_indices(meta: dict, unit: np.ndarray, y: np.ndarray, seed: int) -> tu
 def fan_table(con, indicator: str) -> pd.DataFrame:
     """Quantiles (5, 25, 50, 75, 95%) of an indicator per policy and date over complete runs."""
     col = '"' + indicator + '"'
-    q = con.execute(f"""SELECT policy, date, count(*) AS n,
+    q = con.execute(f"""SELECT policy, date, count({col}) AS n,
                           quantile_cont({col}, [0.05, 0.25, 0.5, 0.75, 0.95]) AS q
                         FROM indicators GROUP BY policy, date ORDER BY policy, date""").df()
-    qs = pd.DataFrame(q.pop("q").tolist(), columns=["q05", "q25", "q50", "q75", "q95"])
+    # a month in which no run has a value (an indicator over an empty set) is a gap in the fan
+    none = [np.nan] * 5
+    qs = pd.DataFrame([none if v is None or np.ndim(v) == 0 else list(v) for v in q.pop("q")],
+                      columns=["q05", "q25", "q50", "q75", "q95"], dtype=float)
     return pd.concat([q, qs], axis=1)
 
 
@@ -235,7 +242,8 @@ def _analyze(folder: SweepFolder, meta: dict, dest: Path, outcomes: list[Outcome
         missing = values[values["value"].isna()]
         rep.add(f"{len(values) - len(missing)} of {len(values)} runs give a value; "
                 f"{len(missing)} do not ({(missing['status'] != 'complete').sum()} not complete, "
-                f"{(missing['status'] == 'complete').sum()} complete without that date).", "")
+                f"{(missing['status'] == 'complete').sum()} complete with no value then: the indicator is undefined "
+                "there, over an empty set, or the run ends before that date).", "")
         _policy_table(rep, values)
         if method in ("sobol", "morris") and meta["problem"]["num_vars"]:
             _sensitivity(rep, meta, method, values, points, oc, dest, seed, plots)
