@@ -54,7 +54,8 @@ def compare(
     """Run scenarios over the same seeds; print median, 90% band and the paired difference to the
     first scenario (with its band) for the main indicators at chosen years; write CSV and fan charts.
 
-    A year's value is the mean over its simulated months. By default the years reported are whole
+    A year's value is the mean over its simulated months (cumulative policy spending: the total at
+    the last of them). By default the years reported are whole
     years (a run ending in, say, February leaves its last year out); a year the runs cover only in
     part, asked for with --years, is reported with a note naming the months it covers."""
     from experiments import output_folder

@@ -2,8 +2,9 @@
 
 Every scenario runs with the same seeds (common random numbers), so the difference to the first
 scenario is taken seed by seed and its band is the 5–95% quantile range of those paired
-differences. An indicator's value in a year is its mean over that year's simulated months; the
-default years are whole years, and a year the runs cover only in part gets a note (``Comparison.notes``).
+differences. An indicator's value in a year is its mean over that year's simulated months (a
+running total's, such as cumulative policy spending, is its value in the last of them); ``n`` counts
+the runs with a value (an indicator over an empty set has none). The default years are whole years, and a year the runs cover only in part gets a note (``Comparison.notes``).
 """
 
 from __future__ import annotations
@@ -52,10 +53,18 @@ def unique_labels(labels: list[str]) -> list[str]:
 
 
 def yearly_values(monthly: pd.DataFrame, indicators: Sequence[str]) -> pd.DataFrame:
-    """Mean of each indicator over each calendar year, per scenario and seed (long format)."""
+    """Each indicator's value in each calendar year, per scenario and seed (long format): the mean over
+    the year's months, or for a running total (``metrics.RUNNING_TOTALS``) its value in the last month."""
+    from model.metrics import RUNNING_TOTALS
+
     df = monthly.assign(year=monthly["date"].str[:4].astype(int))
-    wide = df.groupby(["scenario", "seed", "year"], sort=False)[list(indicators)].mean().reset_index()
-    return wide.melt(id_vars=["scenario", "seed", "year"], var_name="indicator", value_name="value")
+    keys = ["scenario", "seed", "year"]
+    wide = df.groupby(keys, sort=False)[list(indicators)].mean().reset_index()
+    totals = [i for i in indicators if i in RUNNING_TOTALS]
+    if totals:
+        last = df.sort_values([*keys, "date"], kind="stable").drop_duplicates(keys, keep="last")
+        wide = wide.drop(columns=totals).merge(last[[*keys, *totals]], on=keys, how="left")[[*keys, *indicators]]
+    return wide.melt(id_vars=keys, var_name="indicator", value_name="value")
 
 
 def summarise(yearly: pd.DataFrame, years: Sequence[int], scenarios: Sequence[str]) -> pd.DataFrame:
@@ -69,7 +78,7 @@ def summarise(yearly: pd.DataFrame, years: Sequence[int], scenarios: Sequence[st
         for sc in scenarios:
             v = g[g["scenario"] == sc].set_index("seed")["value"]
             d = (v - ref).dropna()
-            rows.append(dict(indicator=ind, year=int(year), scenario=sc, n=len(v),
+            rows.append(dict(indicator=ind, year=int(year), scenario=sc, n=int(v.notna().sum()),
                              median=v.median(), q05=v.quantile(Q_LO), q95=v.quantile(Q_HI),
                              diff_median=d.median() if sc != first else 0.0,
                              diff_q05=d.quantile(Q_LO) if sc != first else 0.0,

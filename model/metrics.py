@@ -387,6 +387,8 @@ EVENT_COUNTS = {
     "policy_spend_cumulative": ("VND bn", "policy spending since the start"),
 }
 INDICATOR_COLUMNS = (*INDICATORS, *EVENT_COUNTS)
+RUNNING_TOTALS = ("policy_spend_cumulative",)
+"""Indicators that add up from the start: a period's value is the total at its end, not a mean."""
 """The columns of the indicators table besides step and date, in order."""
 
 

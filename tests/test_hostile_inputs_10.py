@@ -44,3 +44,22 @@ def test_analyze_draws_a_gap_for_a_month_no_run_has_a_value(tmp_path):
     fan = pd.read_csv(report.parent / "fan_localisation_rate.csv")
     assert list(fan["n"]) == [0, 0, 0] and fan[["q05", "q25", "q50", "q75", "q95"]].isna().all().all()
     assert (report.parent / "fan_localisation_rate.png").is_file()
+
+
+def test_compare_takes_a_running_total_at_the_years_end_and_counts_runs_with_a_value():
+    """compare averaged cumulative spending over the year's months (2,436 for a year that ended at
+    4,466: the cost per point of localisation was understated by half a year's spending), and its
+    ``n`` counted runs whose indicator was NaN."""
+    from experiments.compare import summarise, yearly_values
+
+    months = [f"2024-{m:02d}" for m in range(1, 13)]
+    monthly = pd.DataFrame({"scenario": "a", "seed": 1, "date": ["2023-12", *months],
+                            "policy_spend_cumulative": [0.0, *[10.0 * m for m in range(1, 13)]],
+                            "policy_spend": [0.0, *[10.0] * 12], "mean_tech_domestic": [0.3] * 13})
+    monthly = pd.concat([monthly, monthly.assign(seed=2, mean_tech_domestic=math.nan)])
+    y = yearly_values(monthly, ["policy_spend_cumulative", "policy_spend", "mean_tech_domestic"])
+    y1 = y[y["seed"] == 1].set_index(["indicator", "year"])["value"]
+    assert y1["policy_spend_cumulative", 2024] == 120.0 and y1["policy_spend_cumulative", 2023] == 0.0
+    assert y1["policy_spend", 2024] == 10.0  # a flow stays the mean month
+    s = summarise(y, [2024], ["a"]).set_index("indicator")
+    assert s.loc["mean_tech_domestic", "n"] == 1 and s.loc["policy_spend", "n"] == 2
