@@ -191,7 +191,7 @@ class PolicyState:
         if quota and len(m.inst.names):
             q = m.inst.quality / m.inst.quality.sum() if m.inst.quality.sum() > 0 else None
             inst = int(m.rng_policy.choice(len(m.inst.names), p=q))
-            links += link_partners(m, inst, quota)
+            links += link_partners(m, inst, quota, m.rng_policy)  # not demography's: entries stay paired
             self.partner_links[i] = links
         self.book(i, min(links * b.cost_per_partnership / 12, self._room(i)))
 

@@ -156,11 +156,12 @@ def _nearby_parks(m: ClusterModel, loc: int, k: int, rng: np.random.Generator) -
 def _seed_partnerships(m: ClusterModel) -> None:
     """Starting firm–institution partnerships: each institution links to the nearest skilled SMEs."""
     for i, count in enumerate(s.partnerships for s in m.sc.institutions):
-        link_partners(m, i, count)
+        link_partners(m, i, count, m.rng_demography)
 
 
-def link_partners(m: ClusterModel, inst: int, count: int) -> int:
-    """Link up to ``count`` unlinked domestic firms to institution ``inst``, nearest and most skilled first."""
+def link_partners(m: ClusterModel, inst: int, count: int, rng: np.random.Generator) -> int:
+    """Link up to ``count`` unlinked domestic firms to institution ``inst``, nearest and most skilled first
+    (``rng``: the stream of whoever links them, the world's build or the partnership lever)."""
     f = m.firms
     n = f.n
     free = np.flatnonzero(f.alive[:n] & ~f.foreign[:n] & (f.uni_partner[:n] < 0))
@@ -168,7 +169,7 @@ def link_partners(m: ClusterModel, inst: int, count: int) -> int:
         return 0
     km = m.geo.km[m.inst.loc[inst], f.loc[free]]
     skilled = f.workers[free, 2] / np.maximum(f.workers[free].sum(axis=1), 1)
-    score = -km / 50.0 + 5 * skilled + 0.05 * m.rng_demography.standard_normal(len(free))
+    score = -km / 50.0 + 5 * skilled + 0.05 * rng.standard_normal(len(free))
     pick = free[np.argsort(-score, kind="stable")[:count]]
     f.uni_partner[pick] = inst
     return len(pick)
