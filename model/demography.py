@@ -93,7 +93,7 @@ def invest_and_upgrade(m: ClusterModel) -> None:
     can = m.policy.finance(m, want, up_cost)
     f.caps[np.flatnonzero(can), nxt[can]] = True
 
-    coached = f.coached_until[:n] >= m.month
+    coached = (f.coached_until[:n] >= m.month) & m.policy.coaching  # while a programme runs, as its other help
     p_cert = s.p_certify * np.where(coached, 2.0, 1.0)
     cert = sme & ~f.certified[:n] & (f.tech[:n] >= s.certification_tech) & (rng.random(n) < p_cert) \
         & (f.cash[:n] > s.certification_cost)

@@ -40,6 +40,7 @@ class PolicyState:
         self.done_events: set[tuple[int, int, str]] = set()
         self.closed_firms = 0
         self.partner_links: dict[int, int] = {}  # per university_partnership block, the links it made
+        self.coached_by = np.full(0, -1, np.int64)  # per firm, the supplier_development block coaching it
         self.base_quality = m.inst.quality.copy() if hasattr(m, "inst") else None
         self._reset(m)
 
@@ -50,6 +51,7 @@ class PolicyState:
         self.import_spike = np.zeros(n_c)
         self.qualification_bonus = 0.0
         self.matchmaking = 0.0
+        self.coaching = False  # a supplier_development block runs this month (coached SMEs get its help)
         self.learning_multiplier = 1.0
         self.rd_rate, self.rd_response, self.rd_block = 0.0, 0.0, -1
         self.credit: Any = None
@@ -110,10 +112,12 @@ class PolicyState:
     def _supplier_development(self, m: ClusterModel, i: int, b: Any) -> None:
         f = m.firms
         n = f.n
+        self.coaching = True
         self.learning_multiplier = max(self.learning_multiplier, b.learning_multiplier)
         self.qualification_bonus = max(self.qualification_bonus, b.qualification_bonus)
         self.matchmaking = max(self.matchmaking, b.matchmaking)
-        enrolled = (f.coached_until[:n] >= m.month) & f.alive[:n]
+        mine = self._coached_by(n) == i  # each block pays for the SMEs it enrolled, not another block's
+        enrolled = (f.coached_until[:n] >= m.month) & f.alive[:n] & mine
         monthly_cost = b.cost_per_sme / 12
         left = _months_to_december(m)
         # the enrolled SMEs' coaching this year comes first (it is paid from next year's budget after)
@@ -122,11 +126,17 @@ class PolicyState:
         if np.isfinite(room):  # enrol only as many as the budget left can carry through this year's coaching
             quota = int(min(quota, max(room // max(monthly_cost * min(b.months, left), 1e-9), 0)))
         if quota > 0:
-            self._enrol(m, b, quota)
-        enrolled = (f.coached_until[:n] >= m.month) & f.alive[:n]
+            self._enrol(m, i, b, quota)
+        enrolled = (f.coached_until[:n] >= m.month) & f.alive[:n] & (self.coached_by[:n] == i)
         self.book(i, min(enrolled.sum() * monthly_cost, self._room(i)))
 
-    def _enrol(self, m: ClusterModel, b: Any, quota: int) -> None:
+    def _coached_by(self, n: int) -> np.ndarray:
+        """``coached_by`` for the ``n`` firms there are (firms that entered since are coached by none)."""
+        if len(self.coached_by) < n:
+            self.coached_by = np.concatenate([self.coached_by, np.full(max(n, 2 * len(self.coached_by)) - len(self.coached_by), -1)])
+        return self.coached_by[:n]
+
+    def _enrol(self, m: ClusterModel, i: int, b: Any, quota: int) -> None:
         f = m.firms
         n = f.n
         cats = self._categories(m, b.categories)
@@ -147,6 +157,7 @@ class PolicyState:
             score = m.rng_policy.random(len(rows))
         pick = rows[np.argsort(-score, kind="stable")[:quota]]
         f.coached_until[pick] = m.month + b.months - 1
+        self._coached_by(n)[pick] = i
 
     def _local_content_incentive(self, m: ClusterModel, i: int, b: Any) -> None:
         sel = self._categories(m, b.categories)[:, None] & self._provinces(m, b)[None, :]

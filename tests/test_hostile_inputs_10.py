@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -102,3 +103,40 @@ def test_a_lever_draws_only_from_the_policy_stream(block):
     for _ in range(5):
         m.step()
     assert changed == []
+
+
+def _spend(block_lines: str, months: int = 6, sets: tuple[str, ...] = ()):
+    from model.cluster_model import ClusterModel
+    from model.scenario import load_scenario
+    from tests.conftest import TINY
+
+    m = ClusterModel(load_scenario(TINY, [f"end=2023-{months:02d}", f"policies=[{block_lines}]", *sets]), seed=2)
+    for _ in range(months):
+        m.step()
+    return m
+
+
+def test_each_supplier_development_block_pays_for_its_own_smes():
+    """Each of two blocks booked the cost of every coached SME (block B, enrolling none, was charged
+    as much as A, and the summary doubled): a block pays for the SMEs it enrolled."""
+    a = "{type: supplier_development, label: A, start: 2023-01, smes_per_year: 60, months: 12, cost_per_sme: 0.4}"
+    b = "{type: supplier_development, label: B, start: 2023-01, smes_per_year: 0, months: 12, cost_per_sme: 0.4}"
+    alone, both = _spend(a), _spend(f"{a}, {b}")
+    assert alone.policy.total_spend > 0
+    assert both.policy.year_spend.tolist() == [alone.policy.total_spend, 0.0]
+    assert both.policy.total_spend == alone.policy.total_spend
+
+
+def test_coaching_helps_only_while_its_programme_runs():
+    """An SME enrolled for 12 months by a block that ended after two kept its doubled chance of
+    certifying (the learning and matchmaking help stopped, as they should)."""
+    from model.demography import invest_and_upgrade
+
+    easy = ("sourcing.p_certify=0.5", "sourcing.certification_tech=0", "sourcing.certification_cost=0")
+    m = _spend("{type: supplier_development, start: 2023-01, end: 2023-02, smes_per_year: 240, months: 12}", 4, easy)
+    f = m.firms
+    coached = np.flatnonzero(f.alive[: f.n] & (f.coached_until[: f.n] >= m.month))
+    assert len(coached) >= 20  # still enrolled after the block's end
+    f.certified[coached] = False
+    invest_and_upgrade(m)  # a coached SME would certify surely (2 × 0.5); after the end, half of them
+    assert 0.2 < f.certified[coached].mean() < 0.8
