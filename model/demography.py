@@ -262,10 +262,9 @@ def arrive_fdi(m: ClusterModel) -> int:
     sectors = list(rng.choice(len(shares), n_base, p=shares)) if n_base else []
     if n_extra:
         sectors += list(rng.choice(len(shares), n_extra, p=pol.promo_sector_shares if pol.promo_sector_shares is not None else shares))
-        pol.spend_promotion(m, n_extra)
-    arrived = 0
+    arrived = promoted = 0
     counts: dict = {}  # per-sector supplier and peer counts by location, kept current as projects open
-    for sector in sectors:
+    for j, sector in enumerate(sectors):
         kind = LEAD if rng.random() < d.p_lead else SUPPLIER
         emp = d.fdi_employees * np.exp(0.8 * rng.standard_normal())
         pollutes = rng.random() < m.polluting_share[sector]
@@ -284,6 +283,8 @@ def arrive_fdi(m: ClusterModel) -> int:
                          staff_share=0.1)  # a new plant starts with a core team and hires the rest
         _occupy(m, rows)
         arrived += 1
+        promoted += j >= n_base
+    pol.spend_promotion(m, promoted)  # paid per project that opens: not for one refused or with no land
     return arrived
 
 

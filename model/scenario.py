@@ -283,7 +283,11 @@ PARAMETER_BLOCKS = {"economy": Economy, "sourcing": Sourcing, "learning": Learni
 
 def _fill_parameter_defaults(data: dict) -> None:
     """Start every parameter block from its defaults, so a file or ``--set`` may change one
-    nested value (``labour.p_search.operator``) and keep the others."""
+    nested value (``labour.p_search.operator``) and keep the others; likewise the default
+    ``categories`` and ``sectors`` lists of a file without its own (``sectors[0].polluting_share``)."""
+    for key, cls, defaults in (("categories", Category, DEFAULT_CATEGORIES), ("sectors", Sector, DEFAULT_SECTORS)):
+        if key not in data:
+            data[key] = [cls(**d).model_dump(mode="json") for d in defaults]
     for key, block in PARAMETER_BLOCKS.items():
         given = data.get(key, {})
         if isinstance(given, dict):

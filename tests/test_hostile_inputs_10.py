@@ -140,3 +140,38 @@ def test_coaching_helps_only_while_its_programme_runs():
     f.certified[coached] = False
     invest_and_upgrade(m)  # a coached SME would certify surely (2 × 0.5); after the end, half of them
     assert 0.2 < f.certified[coached].mean() < 0.8
+
+
+def test_investment_promotion_pays_only_for_projects_that_open():
+    """Promoted projects were paid for before the placement loop refused the polluting ones or found
+    them no land: 1,200 VND bn were spent on a promotion none of whose projects came."""
+    promo = ("{type: investment_promotion, start: 2023-01, extra_arrivals_per_year: 60, cost_per_project: 5, "
+             "sector_shares: {electronics_assembly: 1}}")
+    refuse = "{type: environmental_standard, start: 2023-01, refuse_polluting: true}"
+    dirty = ("sectors.0.polluting_share=1", "demography.fdi_arrivals_per_year=0")
+    refused = _spend(f"{promo}, {refuse}", 6, dirty)
+    assert refused.refused_projects > 0 and refused.policy.total_spend == 0.0
+    from model.cluster_model import ClusterModel
+    from model.scenario import load_scenario
+    from tests.conftest import TINY
+
+    opened = ClusterModel(load_scenario(TINY, ["end=2023-06", f"policies=[{promo}]", "demography.fdi_arrivals_per_year=0"]),
+                          seed=2)
+    n0 = opened.firms.n
+    for _ in range(6):
+        opened.step()
+    arrivals = int(opened.firms.foreign[n0 : opened.firms.n].sum())  # promotion is the only way in here
+    assert arrivals > 0 and opened.policy.total_spend == 5 * arrivals
+
+
+def test_set_reaches_the_default_sectors_and_categories():
+    """`--set sectors.0.polluting_share=1` failed with "sectors is not in the scenario" for a file
+    that keeps the default sectors, so neither --set nor a sweep could touch them."""
+    from model.scenario import load_scenario
+    from tests.conftest import TINY
+
+    plain = load_scenario(TINY)
+    sc = load_scenario(TINY, ["sectors.0.polluting_share=1", "categories[1].threshold=0.9"])
+    assert sc.sectors[0].polluting_share == 1 and sc.categories[1].threshold == 0.9
+    assert [s.id for s in sc.sectors] == [s.id for s in plain.sectors]
+    assert sc.sectors[1:] == plain.sectors[1:] and sc.economy == plain.economy
