@@ -47,7 +47,7 @@ class PolicyState:
     def _reset(self, m: ClusterModel) -> None:
         n_c, n_p = len(m.categories), len(m.geo.provinces)
         self.local_credit = np.zeros((n_c, n_p))
-        self.local_credit_block = np.full((n_c, n_p), -1)
+        self.credit_blocks: list[tuple[int, float, np.ndarray]] = []  # (block, rate, its (category, province) cells)
         self.import_spike = np.zeros(n_c)
         self.qualification_bonus = 0.0
         self.matchmaking = 0.0
@@ -161,22 +161,29 @@ class PolicyState:
 
     def _local_content_incentive(self, m: ClusterModel, i: int, b: Any) -> None:
         sel = self._categories(m, b.categories)[:, None] & self._provinces(m, b)[None, :]
-        higher = sel & (b.credit_rate > self.local_credit)  # the best rate applies, and its block pays it
-        self.local_credit = np.where(higher, b.credit_rate, self.local_credit)
-        self.local_credit_block = np.where(higher, i, self.local_credit_block)
+        self.local_credit = np.where(sel, np.maximum(self.local_credit, b.credit_rate), self.local_credit)  # the best rate
+        self.credit_blocks.append((i, b.credit_rate, sel))
 
     def account_local_credit(self, m: ClusterModel, delivered: np.ndarray) -> None:
-        """Book the credit paid on domestic inputs bought by foreign firms this month."""
+        """Book the credit paid on domestic inputs bought by foreign firms this month.
+
+        Where blocks overlap, the block of the best rate pays (the first of equal ones). A block whose
+        budget cannot cover its month pays what is left of it, pro rata, and the next best block pays
+        the credit on the rest of those inputs at its own rate, down to a block that can.
+        """
         book, f = m.contracts, m.firms
-        if not book.n or not (self.local_credit > 0).any():
+        if not book.n or not self.credit_blocks:
             return
         prov = m.geo.province[f.loc[book.buyer]]
-        rate = self.local_credit[book.cat, prov]
-        elig = ~f.foreign[book.supplier] & f.foreign[book.buyer] & (rate > 0)
-        blocks = self.local_credit_block[book.cat, prov]
-        for blk in np.unique(blocks[elig]):
-            sel = elig & (blocks == blk)
-            self.book(int(blk), min(float((rate[sel] * delivered[sel]).sum()), self._room(int(blk))))
+        uncovered = np.where(~f.foreign[book.supplier] & f.foreign[book.buyer], delivered, 0.0)  # not yet paid on
+        for i, rate, sel in sorted(self.credit_blocks, key=lambda blk: -blk[1]):  # stable: ties keep block order
+            mine = sel[book.cat, prov] & (uncovered > 0)
+            due = float((rate * uncovered[mine]).sum())
+            if due <= 0:
+                continue
+            paid = min(due, self._room(i))
+            self.book(i, paid)
+            uncovered[mine] *= 1 - paid / due
 
     def _training_expansion(self, m: ClusterModel, i: int, b: Any) -> None:
         j = m.inst.names.index(b.institution)

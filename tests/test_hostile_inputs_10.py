@@ -175,3 +175,23 @@ def test_set_reaches_the_default_sectors_and_categories():
     assert sc.sectors[0].polluting_share == 1 and sc.categories[1].threshold == 0.9
     assert [s.id for s in sc.sectors] == [s.id for s in plain.sectors]
     assert sc.sectors[1:] == plain.sectors[1:] and sc.economy == plain.economy
+
+
+def test_a_capped_top_up_credit_leaves_the_rest_to_the_main_credit():
+    """A 6% top-up with a small budget took every cell from an uncapped 5% credit: in its month it
+    paid its budget, and the main credit, which buyers counted on, was neither paid nor booked
+    (about 615 VND bn a January in the baseline region)."""
+    from model.cluster_model import ClusterModel
+    from model.scenario import load_scenario
+    from tests.conftest import TINY
+
+    main = "{type: local_content_incentive, label: main, start: 2023-01, credit_rate: 0.05}"
+    top = "{type: local_content_incentive, label: top, start: 2023-01, credit_rate: 0.06, budget: 0.001}"
+    spends = []
+    for blocks in (main, f"{main}, {top}"):
+        m = ClusterModel(load_scenario(TINY, ["end=2023-03", f"policies=[{blocks}]"]), seed=4)
+        m.step()
+        spends.append(m.policy.month_spend.copy())
+    alone, both = spends
+    assert alone[0] > 0.01 and both[1] == 0.001  # the top-up pays what its budget holds
+    assert both[0] == pytest.approx(alone[0] * (1 - 0.001 / (0.06 / 0.05 * alone[0])), rel=0.2)
