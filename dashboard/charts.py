@@ -313,7 +313,7 @@ def draw_network(idx: RunIndex, step: int, tr: Tr) -> Chart:
         m["edges"].set_colors(EDGE_RGBA[np.where(net.kind[s] == 2, 0, 1)][::-1])
         m["idle"].set_offsets(np.c_[net.x[~active], net.y[~active]])
         m["nodes"].set_offsets(np.c_[net.x[active], net.y[active]])
-        m["nodes"].set_sizes(4 + 80 * np.sqrt(node_value[active] / max(node_value.max(), 1e-9)))
+        m["nodes"].set_sizes(4 + 80 * np.sqrt(node_value[active] / max(node_value.max(initial=0.0), 1e-9)))
         m["nodes"].set_facecolors(NODE_RGBA[net.kind[active]])
         m["title"].set_text(tr("net.title", date=idx.date(step)))
         m["note"].set_text(note_lines(tr("net.note", shown=len(edges), total=n_links, active=int(active.sum())))[0])

@@ -99,6 +99,8 @@ def _offsets(firm_id: np.ndarray, count_at_location: np.ndarray) -> tuple[np.nda
 
 
 def _snapshots(firms: pd.DataFrame) -> list[Snapshot]:
+    if firms.empty:  # a world without firms or institutions: one empty snapshot serves every month
+        return [Snapshot(0, firms.reset_index(drop=True), np.zeros(0), np.zeros(0))]
     out = []
     for step, tab in firms.groupby("step", sort=True):
         tab = tab.reset_index(drop=True)

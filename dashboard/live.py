@@ -56,8 +56,18 @@ class LiveRun:
 
     def save(self, out: Path) -> Path:
         """Write what has been simulated so far as a run folder (through the results store)."""
+        sc = self.scenario
+        stamp = default_run_id(f"live-{sc.name}", self.seed)  # fits whatever the name's length
+        for k in range(1, 1000):  # a second save in the same second (or another tab's) gets -2, -3, ...
+            run_id = stamp if k == 1 else store.fit_run_id(stamp, f"-{k}")
+            try:
+                return self._write(out, run_id)
+            except store.RunExistsError:
+                continue
+        raise store.RunExistsError(f"{out}: a thousand live runs named {stamp}[-k] already exist")
+
+    def _write(self, out: Path, run_id: str) -> Path:
         sc, m = self.scenario, self.model
-        run_id = default_run_id(f"live-{sc.name}", self.seed)  # fits whatever the name's length
         manifest = {"run_id": run_id, "status": "complete",
                     "scenario": {"path": sc.source_path, "name": sc.name, "hash": sc.config_hash()},
                     "config": sc.resolved_dict(), "seed": self.seed, "start": sc.start, "end": m.current_date,
@@ -183,7 +193,11 @@ def Live(tr, lang: str, on_saved) -> None:
             message.set(str(err))
 
     def save() -> None:
-        path = run.value.save(results_dir())
+        try:
+            path = run.value.save(results_dir())
+        except (store.StoreError, OSError) as err:  # a full disk, a read-only results folder
+            message.set(tr("live.save_failed", error=str(err)))
+            return
         message.set(tr("live.saved", run_id=path.name))
         on_saved()
 

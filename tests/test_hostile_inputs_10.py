@@ -195,3 +195,42 @@ def test_a_capped_top_up_credit_leaves_the_rest_to_the_main_credit():
     alone, both = spends
     assert alone[0] > 0.01 and both[1] == 0.001  # the top-up pays what its budget holds
     assert both[0] == pytest.approx(alone[0] * (1 - 0.001 / (0.06 / 0.05 * alone[0])), rel=0.2)
+
+
+@pytest.mark.parametrize("world", [
+    ["lead_firms=[]", "firm_groups=[]", "institutions=[]", "demography.fdi_arrivals_per_year=0"],  # nothing at all
+    ["lead_firms=[]", "firm_groups=[]", "demography.fdi_arrivals_per_year=0"],  # a college, no contracts
+])
+def test_the_dashboard_plays_back_a_world_without_firms_or_contracts(tmp_path, world):
+    """Valid runs the model writes crashed playback: no firms at all (IndexError in snapshot_at), or
+    no contract ever (ValueError from node_value.max()). Playback opens the newest run, so one such
+    run in --results broke the page."""
+    from dashboard.frames import build_index
+    from dashboard.i18n import make_tr
+    from dashboard.playback import render_frame
+    from experiments.runner import execute_run
+    from tests.conftest import TINY
+
+    run = execute_run(TINY, 1, tmp_path, run_id="w", overrides=["end=2023-03", *world])
+    idx = build_index(run)
+    for step in (1, idx.n_steps):
+        for name, chart in render_frame(idx, step, make_tr("en")).items():
+            assert chart.png.startswith(b"\x89PNG"), name
+
+
+def test_live_runs_saved_in_the_same_second_get_their_own_folders(tmp_path):
+    """The live run's id went down to the second: a second "Save as a run" within it (a month of a
+    small world takes 30 ms), or another tab's, raised RunExistsError, which the page did not catch."""
+    from dashboard.live import start_run
+    from tests.conftest import TINY
+
+    live = start_run(TINY, 1, "2023-04", [])
+    live.step()
+    first = live.save(tmp_path)
+    live.step()
+    second, third = live.save(tmp_path), live.save(tmp_path)
+    assert len({first, second, third}) == 3 and all((p / "manifest.json").is_file() for p in (first, second, third))
+    import json
+
+    months = [json.loads((p / "manifest.json").read_text())["n_months"] for p in (first, second, third)]
+    assert months == [1, 2, 2]
