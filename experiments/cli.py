@@ -156,7 +156,7 @@ def run(
         raise _invalid(f"invalid scenario:\n{_blame_until(err, until)}") from None
     except (OSError, yaml.YAMLError) as err:
         raise _invalid(f"{scenario}: {err}") from None
-    for note in sc.idle_policies():
+    for note in sc.load_warnings():
         typer.echo(f"warning: {note}", err=True)
     if until is not None:
         _warn_if_extended(scenario, overrides[:-1], sc.end)
@@ -209,7 +209,7 @@ def validate(
             continue
         n_pol = len(sc.policies)
         typer.echo(f"OK   {file}: {sc.name}, {sc.start} to {sc.end}, {n_pol} polic{'ies' if n_pol != 1 else 'y'}")
-        for note in sc.idle_policies():
+        for note in sc.load_warnings():
             typer.echo(f"  warning: {note}")
     if failed:
         raise typer.Exit(EXIT_INVALID)

@@ -263,6 +263,8 @@ def _step_with_progress(model: Any, run_id: str, after_month: Callable[[], None]
 def _fmt(value: float, kind: str) -> str:
     if value is None or not np.isfinite(value):
         return "–"
+    if abs(value) >= 1e9 and kind not in ("share", "tau"):  # a number a table column would cut to "74,439,047,3…"
+        return f"{value:.3g}"
     if kind == "share":
         return f"{100 * value:.2f} %"
     if kind == "tau":
@@ -293,7 +295,8 @@ def run_summary(run_path: str | Path) -> Table:
         return Table(title=f"{run.run_id}: no months recorded")
     first, last = ind.iloc[0], ind.iloc[-1]
     table = Table(title=f"{run.run_id} (scenario {m.get('scenario', {}).get('name', '?')}, seed {m.get('seed')})",
-                  title_justify="left", caption="localisation rate: FDI lead firms' inputs bought from "
+                  title_justify="left", caption=f"{first['date']} and {last['date']}: the state at the end of the "
+                  "first and of the last simulated month; localisation rate: FDI lead firms' inputs bought from "
                   "domestic firms ÷ their output value; τ: technology relative to the world frontier",
                   caption_justify="left")
     table.add_column("indicator")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -220,6 +221,22 @@ class Scenario(Strict):
     def starting_firms(self) -> int:
         """Firms the world starts with: lead firms, their followers and every firm group."""
         return len(self.lead_firms) + sum(x.followers for x in self.lead_firms) + sum(g.count for g in self.firm_groups)
+
+    def load_warnings(self) -> list[str]:
+        """What is valid but likely a mistake: policies that never act, a world bigger than its people."""
+        return self.idle_policies() + self._oversized()
+
+    def _oversized(self) -> list[str]:
+        """A warning if the starting firms employ more people than the districts have of working age
+        (each group's size is log-normal: its mean is the median × exp(σ²/2))."""
+        workers = (sum(f.employees + f.followers * f.follower_employees for f in self.lead_firms)
+                   + sum(g.count * g.employees_median * math.exp(g.employees_sigma ** 2 / 2) for g in self.firm_groups))
+        people = sum(d.working_age for d in self.geography.districts)
+        if workers <= people:
+            return []
+        shown = f"{workers:,.0f}" if workers < 1e12 else f"{workers:.3g}"
+        return [f"the starting firms employ about {shown} persons, more than the {people:,} people of working age "
+                "in the geography's districts: check the firm groups' employees_median and employees_sigma"]
 
     def idle_policies(self) -> list[str]:
         """Policies that never act in the simulated months (a start after the end, or an end before

@@ -234,3 +234,22 @@ def test_live_runs_saved_in_the_same_second_get_their_own_folders(tmp_path):
 
     months = [json.loads((p / "manifest.json").read_text())["n_months"] for p in (first, second, third)]
     assert months == [1, 2, 2]
+
+
+def test_a_world_bigger_than_its_people_is_warned_and_its_numbers_are_not_cut(tmp_path):
+    """20,000 SMEs of median 100,000 workers and σ 5 (both allowed) employed 7.4e13 persons in a
+    region of 5.4 M of working age, without a word; the summary cut the figure to "74,439,047,3…"."""
+    from experiments.runner import _fmt
+    from model.scenario import load_scenario
+    from tests.cli_helpers import invoke
+    from tests.conftest import TINY
+
+    huge = ["firm_groups.0.employees_median=100000", "firm_groups.0.employees_sigma=5", "firm_groups.0.count=2000"]
+    assert load_scenario(TINY).load_warnings() == []
+    assert "more than the 40,000 people of working age" in " ".join(load_scenario(TINY, huge).load_warnings())
+    assert _fmt(7.4439e13, "persons") == "7.44e+13" and _fmt(92_166_464_424.0, "vnd_month") == "9.22e+10"
+    assert _fmt(949_500.0, "persons") == "949,500"
+    res = invoke("run", TINY, "--seed", "1", "--until", "2023-01", "--out", tmp_path, "--no-progress",
+                 *[x for s in huge for x in ("--set", s)])
+    assert res.exit_code == 0 and "warning: the starting firms employ about" in res.output
+    assert "…" not in res.output.split("run folder")[0].split("┡")[-1]  # no figure in the table is cut
