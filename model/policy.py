@@ -132,8 +132,9 @@ class PolicyState:
 
     def _coached_by(self, n: int) -> np.ndarray:
         """``coached_by`` for the ``n`` firms there are (firms that entered since are coached by none)."""
-        if len(self.coached_by) < n:
-            self.coached_by = np.concatenate([self.coached_by, np.full(max(n, 2 * len(self.coached_by)) - len(self.coached_by), -1)])
+        have = len(self.coached_by)
+        if have < n:
+            self.coached_by = np.concatenate([self.coached_by, np.full(max(n, 2 * have) - have, -1)])
         return self.coached_by[:n]
 
     def _enrol(self, m: ClusterModel, i: int, b: Any, quota: int) -> None:
