@@ -58,7 +58,8 @@ class Report:
         self.lines.append("| " + " | ".join(map(str, cols)) + " |")
         self.lines.append("|" + "---|" * len(cols))
         for row in frame.itertuples(index=False):
-            cells = [format(v, floatfmt) if isinstance(v, float) else str(v) for v in row]
+            cells = ["–" if isinstance(v, float) and v != v else format(v, floatfmt) if isinstance(v, float) else str(v)
+                     for v in row]
             self.lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         self.lines.append("")
 
@@ -288,10 +289,10 @@ def _runs_section(rep: Report, runs: pd.DataFrame, dest: Path) -> None:
 
 def _policy_table(rep: Report, values: pd.DataFrame) -> None:
     """Median and 5–95% range of the outcome per policy variant."""
-    ok = values.dropna(subset=["value"])
-    if ok.empty:
+    if values["value"].isna().all():
         return
-    table = ok.groupby("policy", sort=False)["value"].agg(
+    # every variant, also one whose runs give no value (count 0, the figures NaN)
+    table = values.groupby("policy", sort=False)["value"].agg(
         runs="count", median="median", p05=lambda v: v.quantile(0.05), p95=lambda v: v.quantile(0.95)).reset_index()
     rep.table(table)
 

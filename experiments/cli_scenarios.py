@@ -139,7 +139,7 @@ def _print_comparison(cmp, seeds: int) -> None:
     from experiments.compare import fmt
 
     first = cmp.scenarios[0]
-    table = Table(title=f"{seeds} seeds per scenario; yearly means; median [5%–95%]; "
+    table = Table(title=f"{seeds} seeds per scenario; yearly means (running totals: at the year's end); median [5%–95%]; "
                         f"difference to {first} paired by seed", title_justify="left")
     for col in ("indicator", "year", "scenario", "median [90% band]", f"Δ vs {first} [90% band]", "P(Δ>0)"):
         table.add_column(col)

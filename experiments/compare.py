@@ -123,7 +123,7 @@ def partial_year_notes(monthly: pd.DataFrame, years: Sequence[int]) -> list[str]
         spans = {sc: span(m) for sc, m in by_sc.items()}
         where = (f"the runs cover only {next(iter(spans.values()))}" if len(set(spans.values())) == 1
                  else "; ".join(f"{sc} covers {s}" for sc, s in spans.items()))
-        notes.append(f"{year} is a partial year: {where}; its values are means over those months, not the whole year")
+        notes.append(f"{year} is a partial year: {where}; its values are means over those months (a running total's, its value in the last), not the whole year")
     return notes
 
 

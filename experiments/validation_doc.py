@@ -41,7 +41,7 @@ def package_section(summary: pd.DataFrame | None, seeds: int) -> list[str]:
     s = summary[summary["scenario"] == "combined_package"]
     lines = ["## The combined package to 2030", "",
              f"`clusterlink compare scenarios/baseline.yaml scenarios/combined_package.yaml --seeds {seeds}` "
-             "(full baseline world, 2023-01 to 2030-12; yearly means; difference paired by seed):", "",
+             "(full baseline world, 2023-01 to 2030-12; yearly means, cumulative spending at the year's end; difference paired by seed):", "",
              "| indicator | year | baseline median | package median | difference [90% band] | P(difference > 0) |",
              "|---|---|---|---|---|---|"]
     base = summary[summary["scenario"] == "baseline"].set_index(["indicator", "year"])

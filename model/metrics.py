@@ -387,9 +387,9 @@ EVENT_COUNTS = {
     "policy_spend_cumulative": ("VND bn", "policy spending since the start"),
 }
 INDICATOR_COLUMNS = (*INDICATORS, *EVENT_COUNTS)
+"""The columns of the indicators table besides step and date, in order."""
 RUNNING_TOTALS = ("policy_spend_cumulative",)
 """Indicators that add up from the start: a period's value is the total at its end, not a mean."""
-"""The columns of the indicators table besides step and date, in order."""
 
 
 def indicator_row(m: ClusterModel) -> dict[str, float]:

@@ -78,6 +78,8 @@ class PolicyState:
         f.demand_mult[: f.n] = 1.0
         for i, b in enumerate(self.blocks):
             self._events(m, i, b)  # dated events (parks, roads, exits) happen once (see _works, _events)
+            if b.type == "supplier_development" and m.month > self.end[i]:
+                self._end_coaching(m, i)
             if not (self.start[i] <= m.month <= self.end[i]) or self._exhausted(i, b):
                 continue
             getattr(self, "_" + b.type)(m, i, b)
@@ -129,6 +131,14 @@ class PolicyState:
             self._enrol(m, i, b, quota)
         enrolled = (f.coached_until[:n] >= m.month) & f.alive[:n] & (self.coached_by[:n] == i)
         self.book(i, min(enrolled.sum() * monthly_cost, self._room(i)))
+
+    def _end_coaching(self, m: ClusterModel, i: int) -> None:
+        """A programme that has ended coaches no more: its SMEs' enrolment ends with it (else another
+        block running would give them its help unpaid, and they could not join that block)."""
+        f = m.firms
+        n = f.n
+        mine = self._coached_by(n) == i
+        f.coached_until[:n][mine] = np.minimum(f.coached_until[:n][mine], self.end[i])
 
     def _coached_by(self, n: int) -> np.ndarray:
         """``coached_by`` for the ``n`` firms there are (firms that entered since are coached by none)."""

@@ -228,8 +228,9 @@ class Scenario(Strict):
 
     def _oversized(self) -> list[str]:
         """A warning if the starting firms employ more people than the districts have of working age
-        (each group's size is log-normal: its mean is the median × exp(σ²/2))."""
-        workers = (sum(f.employees + f.followers * f.follower_employees for f in self.lead_firms)
+        (sizes are log-normal: a group's mean is its median × exp(σ²/2), a follower's
+        follower_employees × exp(0.7²/2), as ``population`` draws them)."""
+        workers = (sum(f.employees + f.followers * f.follower_employees * math.exp(0.7 ** 2 / 2) for f in self.lead_firms)
                    + sum(g.count * g.employees_median * math.exp(g.employees_sigma ** 2 / 2) for g in self.firm_groups))
         people = sum(d.working_age for d in self.geography.districts)
         if workers <= people:
@@ -475,6 +476,12 @@ def _defaults_missing_categories(found: list[tuple[tuple, Any, str]], lines: yam
     names = sorted({str(v) for _, v in missing})
     users = " and ".join(".".join(root) for root in DEFAULT_CATEGORY_USERS if any(p[: len(root)] == root for p, _ in missing))
     rest = [(p, v, m) for p, v, m in found if not (m.startswith(UNKNOWN_CATEGORY) and from_defaults(p))]
+    if ("categories",) not in lines:  # the default list, changed by --set (it was filled in for that)
+        edited = [p for p, (file, _) in lines.items() if p[:1] == ("categories",) and file == "--set"]
+        message = (f"this changes the default categories, but the default {users} (not set in the scenario) use "
+                   f"categories it then lacks: {', '.join(names)}; keep their ids, or give the scenario categories: "
+                   f"and {users} of its own")
+        return [(edited[0] if edited else ("categories",), given, message), *rest]
     message = (f"this list replaces the default categories, but the default {users} (not set in the scenario) use "
                f"categories it lacks: {', '.join(names)}; add them here, or give {users} of your own")
     return [(("categories",), given, message), *rest]

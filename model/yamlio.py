@@ -58,8 +58,8 @@ def _decomposed_hint(path: str, value: Any) -> str:
 
 def _folded(text: str) -> str:
     """``text`` without accents, case or punctuation: 'KCN Yên Bình' and 'kcn_yen_binh' fold alike."""
-    plain = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    plain = "".join(c for c in plain if not unicodedata.combining(c)).lower()
+    plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))  # K: 'ｆｉ', 'ﬁ' read as 'fi'
+    plain = "".join(c for c in plain if not unicodedata.combining(c)).casefold()
     return re.sub(r"[^0-9a-z]+", "_", plain).strip("_")
 
 

@@ -135,8 +135,8 @@ def test_coaching_helps_only_while_its_programme_runs():
     easy = ("sourcing.p_certify=0.5", "sourcing.certification_tech=0", "sourcing.certification_cost=0")
     m = _spend("{type: supplier_development, start: 2023-01, end: 2023-02, smes_per_year: 240, months: 12}", 4, easy)
     f = m.firms
-    coached = np.flatnonzero(f.alive[: f.n] & (f.coached_until[: f.n] >= m.month))
-    assert len(coached) >= 20  # still enrolled after the block's end
+    coached = np.flatnonzero(f.alive[: f.n] & (m.policy.coached_by[: f.n] == 0))  # the block's SMEs (24 of them)
+    assert len(coached) >= 20
     f.certified[coached] = False
     invest_and_upgrade(m)  # a coached SME would certify surely (2 × 0.5); after the end, half of them
     assert 0.2 < f.certified[coached].mean() < 0.8
@@ -253,3 +253,31 @@ def test_a_world_bigger_than_its_people_is_warned_and_its_numbers_are_not_cut(tm
                  *[x for s in huge for x in ("--set", s)])
     assert res.exit_code == 0 and "warning: the starting firms employ about" in res.output
     assert "…" not in res.output.split("run folder")[0].split("┡")[-1]  # no figure in the table is cut
+
+
+def test_a_finished_programmes_smes_get_no_help_from_another_and_may_join_it():
+    """An SME enrolled for 24 months by a block that ended kept its enrolment: while another block
+    ran, it had that block's help (learning, matchmaking, certification) unpaid, and that block
+    could not enrol it. Its enrolment now ends with its block."""
+    short = "{type: supplier_development, label: S, start: 2023-01, end: 2023-02, smes_per_year: 120, months: 24}"
+    long_ = "{type: supplier_development, label: L, start: 2023-01, smes_per_year: 0, months: 12}"
+    m = _spend(f"{short}, {long_}", 5)
+    f, by = m.firms, m.policy.coached_by[: m.firms.n]
+    enrolled_by_s = by == 0
+    assert enrolled_by_s.sum() >= 10 and m.policy.coaching  # S enrolled some; L still runs
+    assert (f.coached_until[: f.n][enrolled_by_s] <= 1).all()  # S's enrolments ended with S (month index 1)
+
+
+def test_analyze_lists_a_policy_whose_runs_give_no_value():
+    """A variant whose indicator was NaN in every run (no SMEs at all) vanished from the outcome's
+    policy table, while the line above said half the runs gave no value."""
+    body = SWEEP.replace("policies: [{name: a}]", "policies: [{name: a}, {name: b}]")
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = fake_runs(write_sweep(Path(tmp), body), Path(tmp) / "out",
+                           lambda row: math.nan if row["policy"] == "b" else 0.5)
+        text = analyze(folder.root, [OutcomeSpec.parse("localisation_rate@end")]).read_text()
+    assert "6 of 12 runs give a value" in text
+    assert "| a | 6 | 0.5 |" in text and "| b | 0 | – | – | – |" in text
