@@ -77,11 +77,11 @@ GUIDE = 64  # guide-table entries per buyer location (``_location_table``): a po
 @njit(cache=True, nogil=True, error_model="numpy")
 def _location_table(pool, buyers, loc, loc_weight):
     """sampling.location_table for the pool and buyers of a round: rows, counts, offsets, slot, flat,
-    reachable, and a guide table for ``_draw_location``.
+    reachable, and a guide table for ``_draw_locations``.
 
     ``slot[l]`` is the index of buyer location ``l`` among the distinct buyer locations (-1: none).
     ``guide[u, g]`` is ``searchsorted(flat row u, u + g / GUIDE, side="right")``: where the search for a
-    draw of at least g / GUIDE can start (the weights are >= 0, so a row rises to its last entry).
+    draw of at least g / GUIDE can start (the weights are >= 0, so a row rises up to its last entry).
     """
     n_loc = loc_weight.shape[0]
     counts = np.zeros(n_loc, np.int64)
