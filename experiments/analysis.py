@@ -22,6 +22,7 @@ from experiments.prim import prim
 from experiments.query import connect
 from experiments.sweep import SweepFolder
 from experiments.sweep_index import SweepError, damage_message, require_sweep
+from model.yamlio import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,11 @@ def outcome_values(con, outcome: OutcomeSpec) -> pd.DataFrame:
 def _check_indicator(con, outcome: OutcomeSpec) -> None:
     """``ValueError`` unless the runs' indicators table has the outcome's indicator."""
     cols = {r[0] for r in con.execute("DESCRIBE indicators").fetchall()} if _has(con, "indicators") else set()
-    if outcome.indicator not in cols:  # the view also has each run's keys, parameters, step and date
-        keys = {r[0] for r in con.execute("DESCRIBE runs").fetchall()} | {"step", "date"}
-        raise ValueError(f"unknown indicator {outcome.indicator!r}; indicators.parquet has: "
-                         f"{', '.join(sorted(cols - keys))}")
+    # the view also has each run's keys, parameters, step and date: columns, but not indicators
+    keys = {r[0] for r in con.execute("DESCRIBE runs").fetchall()} | {"step", "date"} if _has(con, "runs") else set()
+    if outcome.indicator not in cols - keys:
+        raise ValueError(f"unknown indicator {outcome.indicator!r}{did_you_mean(outcome.indicator, cols - keys)}; "
+                         f"indicators.parquet has: {', '.join(sorted(cols - keys))}")
 
 
 def _has(con, view: str) -> bool:

@@ -69,6 +69,10 @@ class JournalError(Exception):
     """The calibration journal cannot be used; ``str(err)`` says why."""
 
 
+class UndefinedTargetError(Exception):
+    """A target's indicator has no value in the default scenario's runs; ``str(err)`` names it."""
+
+
 def _record(row: object) -> bool:
     """True if ``row`` is a journal record as ``Journal.add`` writes it (numbers as measures)."""
     if not (isinstance(row, dict) and isinstance(row.get("hash"), str) and type(row.get("seed")) is int
@@ -197,15 +201,22 @@ def fit(spec: CalibrationSpec, workdir: Path, workers: int | None = None, progre
     def record(params: dict[str, float], frame: pd.DataFrame, stage: str) -> float:
         j = objective(frame.mean().to_dict(), spec.targets)
         history.append(params | {"J": j, "stage": stage})
-        return j
+        return j if np.isfinite(j) else np.inf  # a candidate whose runs leave a target undefined is the worst
 
     default = default_params(spec)
     lhs = qmc.LatinHypercube(d=len(spec.parameters), seed=spec.search.seed).random(spec.search.initial)
     cands = [default] + [to_params(spec, u) for u in lhs]
-    for c, fr in zip(cands, ev.measures(cands, seeds), strict=True):
+    frames = ev.measures(cands, seeds)
+    if undefined := [t for t in spec.targets if frames[0][t.key].isna().all()]:
+        raise UndefinedTargetError(
+            "; ".join(f"target {t.key}: {t.indicator} has no value in {t.year} in the default scenario's runs"
+                      for t in undefined)
+            + " (an indicator over an empty set, such as a province without lead firms, is undefined); "
+              "drop the target or choose another indicator, province or year")
+    for c, fr in zip(cands, frames, strict=True):
         record(c, fr, "default" if c is default else "lhs")
     default_j = history[0]["J"]
-    best_i = int(np.argmin([h["J"] for h in history]))
+    best_i = int(np.argmin([h["J"] if np.isfinite(h["J"]) else np.inf for h in history]))
     log(f"Latin hypercube: {len(cands)} candidates, best J = {history[best_i]['J']:.3f} (default {default_j:.3f})")
 
     def f(u: np.ndarray) -> float:
@@ -220,7 +231,7 @@ def fit(spec: CalibrationSpec, workdir: Path, workers: int | None = None, progre
         minimize(f, x0, method="Nelder-Mead", bounds=[(0, 1)] * d,
                  options=dict(maxfev=spec.search.iterations, initial_simplex=simplex, xatol=1e-3, fatol=1e-4))
     hist = pd.DataFrame(history)
-    b = int(hist["J"].idxmin())
+    b = int(hist["J"].fillna(np.inf).idxmin())
     best = {k: float(hist.loc[b, k]) for k in default}
     log(f"best J = {hist.loc[b, 'J']:.3f} after {len(hist)} candidates ({ev.runs_made} runs made, the rest from the journal)")
     return FitResult(best, float(hist.loc[b, "J"]), default, default_j, hist, ev.runs_made)

@@ -163,7 +163,14 @@ def calibrate(
 ) -> None:
     """Fit the calibration file's parameters to its targets (method of simulated moments); resumable:
     runs already in the journal are reused. Writes the fitted scenario and the report."""
-    from experiments.calibrate import Evaluator, Journal, JournalError, fit, report_table
+    from experiments.calibrate import (
+        Evaluator,
+        Journal,
+        JournalError,
+        UndefinedTargetError,
+        fit,
+        report_table,
+    )
     from experiments.calibration_report import write_outputs
     from experiments.calibration_spec import (
         files_read,
@@ -196,6 +203,8 @@ def calibrate(
         raise typer.Exit(130) from None
     except JournalError as err:
         raise _fail(str(err), EXIT_FAILED) from None
+    except UndefinedTargetError as err:
+        raise _fail(f"{file}: {err}", EXIT_INVALID) from None
     table = report_table(spec, default_fr, fitted_fr)
     try:
         work.mkdir(parents=True, exist_ok=True)  # (there already unless every run came from the journal)

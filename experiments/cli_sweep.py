@@ -138,7 +138,8 @@ def _own_file(sweep_folder: SweepFolder, path: Path) -> bool:
 def query(
     folder: Annotated[Path, typer.Argument(help="sweep folder")],
     sql: Annotated[str, typer.Argument(help="SQL over the views runs, indicators, indicators_province, firms, "
-                                            "contracts, flows, policy, locations")],
+                                            "contracts, flows, policy, locations (SQL that starts with a -- "
+                                            "comment goes after a lone --: query DIR -- \"$SQL\")")],
     csv: Annotated[Path | None, typer.Option("--csv", help="write the whole result to this CSV file")] = None,
     limit: Annotated[int, typer.Option(min=0, help="rows to print")] = 50,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="let --csv replace a file that exists")] = False,
@@ -170,9 +171,9 @@ def query(
         try:
             if csv:
                 n = q.export_csv(folder, sql, csv)
-                typer.echo(f"{n} rows written to {csv}")
+                typer.echo(f"{n} row{'s' if n != 1 else ''} written to {csv}")
                 return
-            frame = q.query(folder, sql)
+            frame, total = q.query_head(folder, sql, limit)
         except (duckdb.IOException, duckdb.InvalidInputException, pa.ArrowException) as err:
             if csv is not None and str(csv) in str(err):
                 raise SweepError(f"--csv {csv}: cannot write it: {str(err).splitlines()[0]}") from None
@@ -184,17 +185,17 @@ def query(
         _fail(str(err), EXIT_INVALID)
     except SweepError as err:
         _fail(str(err))
-    if frame.empty:
+    if not total:
         typer.echo("  ".join(map(str, frame.columns)))
         typer.echo("(no rows)")
         return
     if not limit:
-        typer.echo(f"{len(frame)} row{'s' if len(frame) != 1 else ''} (--limit 0 prints none)")
+        typer.echo(f"{total} row{'s' if total != 1 else ''} (--limit 0 prints none)")
         return
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_colwidth", 60):
-        typer.echo(frame.head(limit).to_string(index=False))
-    if len(frame) > limit:
-        more = len(frame) - limit
+        typer.echo(frame.to_string(index=False))
+    if total > limit:
+        more = total - limit
         typer.echo(f"... {more} more row{'s' if more != 1 else ''} (use --limit or --csv)")
 
 

@@ -109,6 +109,18 @@ def query(out: str | Path, sql: str) -> pd.DataFrame:
         con.close()
 
 
+def query_head(out: str | Path, sql: str, limit: int) -> tuple[pd.DataFrame, int]:
+    """The first ``limit`` rows of a query and its number of rows, without holding the whole result
+    (DuckDB counts it in a second, streaming pass): what ``clusterlink query`` prints."""
+    con = connect(out)
+    try:
+        rel = _run(con, out, sql)
+        total = int(rel.aggregate("count(*)").fetchall()[0][0])
+        return rel.limit(limit).df(), total
+    finally:
+        con.close()
+
+
 def export_csv(out: str | Path, sql: str, path: str | Path) -> int:
     """Write a query's result to CSV (streamed by DuckDB); return the number of rows."""
     con = connect(out)

@@ -281,3 +281,42 @@ def test_analyze_lists_a_policy_whose_runs_give_no_value():
         text = analyze(folder.root, [OutcomeSpec.parse("localisation_rate@end")]).read_text()
     assert "6 of 12 runs give a value" in text
     assert "| a | 6 | 0.5 |" in text and "| b | 0 | – | – | – |" in text
+
+
+def test_calibrate_names_a_target_that_has_no_value_instead_of_crashing(tmp_path):
+    """A target on a province without lead firms (localisation NaN in every month) made every J NaN,
+    and calibrate ended in "ValueError: Encountered all NA values" from pandas."""
+    from tests.cli_helpers import invoke, no_traceback
+    from tests.test_hostile_inputs_9 import _calibration
+
+    path = _calibration(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "indicator: localisation_rate, year", "indicator: localisation_rate, province: Bắc Giang, year"), encoding="utf-8")
+    res = invoke("calibrate", path, "--workdir", tmp_path / "w", "--workers", "1", "--no-progress")
+    no_traceback(res)
+    assert res.exit_code == 2 and "target loc: localisation_rate has no value in 2023" in " ".join(res.output.split())
+    assert not (tmp_path / "fitted.yaml").exists()
+
+
+@pytest.mark.parametrize("column", ["step", "seed", "export_growth", "date", "run_id"])
+def test_analyze_refuses_a_column_that_is_not_an_indicator(tmp_path, column):
+    """`-i step` or `-i seed` 'analysed' the column (medians, Sobol' indices of the seeds), `-i date`
+    ended in a DuckDB ConversionException traceback: the check let through any column of the view."""
+    folder = fake_runs(write_sweep(tmp_path, SWEEP), tmp_path / "out", lambda row: 0.5)
+    with pytest.raises(ValueError, match=f"unknown indicator '{column}'"):
+        analyze(folder.root, [OutcomeSpec.parse(column)])
+
+
+def test_query_prints_its_first_rows_without_holding_the_whole_result(tmp_path):
+    """`query --limit 2` of 20 million rows took 1.2 GB: the whole result was made a DataFrame to print
+    two rows of it. Now the rows printed are fetched, and the count is a streaming pass."""
+    from experiments.query import query_head
+    from tests.cli_helpers import invoke
+
+    folder = fake_runs(write_sweep(tmp_path, SWEEP), tmp_path / "out", lambda row: 0.5)
+    head, total = query_head(folder.root, "SELECT range AS i FROM range(5000000)", 3)
+    assert total == 5_000_000 and head["i"].tolist() == [0, 1, 2]
+    res = invoke("query", folder.root, "SELECT range AS i FROM range(1000)", "--limit", "2")
+    assert res.exit_code == 0 and "... 998 more rows" in res.output
+    res = invoke("query", folder.root, "SELECT 1 AS x", "--csv", tmp_path / "one.csv")
+    assert "1 row written to" in res.output
