@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from experiments import designs
@@ -45,7 +46,14 @@ from experiments.sweep_index import (  # noqa: F401  (re-exported: the sweep API
     update_row,
     write_index,
 )
-from experiments.sweep_spec import SweepSpec, SweepSpecError, dotted, issue_at, load_sweep
+from experiments.sweep_spec import (
+    RealParam,
+    SweepSpec,
+    SweepSpecError,
+    dotted,
+    issue_at,
+    load_sweep,
+)
 
 COMPACT_EVERY_S = 15.0
 
@@ -318,6 +326,7 @@ def preflight(spec: SweepSpec, tasks: pd.DataFrame) -> list[str]:
         warnings.append(f"design: samples {spec.design.samples} is not used: with no uncertain parameters the "
                         "design is one point per policy; to run each policy several times over different seeds, "
                         "set replications")
+    warnings += _uneven_morris_levels(spec)
     for k, oc in enumerate(spec.outcomes):
         if oc.at == "end":
             continue
@@ -630,6 +639,31 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, *, workers: 
     counts = index["status"].value_counts()
     return SweepSummary(folder.root, len(index), int(counts.get("complete", 0)), int(counts.get("failed", 0)),
                         ran, skipped, time.time() - t0)
+
+
+def _uneven_morris_levels(spec: SweepSpec) -> list[str]:
+    """Morris divides each elementary effect by its step in the unit cube; a whole-number or
+    categorical parameter whose levels land on its values unevenly (3 values on 4 levels: 10, 11,
+    12, 12) mixes steps of different sizes in real units: a warning, with the levels that fit."""
+    to_values = designs.to_values
+    if spec.design.method != "morris":
+        return []
+    out = []
+    for p in spec.uncertain:
+        if isinstance(p, RealParam):
+            continue
+        rank = {v: i for i, v in enumerate(dict.fromkeys(to_values(p, np.linspace(0.0, 1.0, 4096))))}
+
+        def even(levels: int, p=p, rank=rank) -> bool:
+            return len(set(np.diff([rank[v] for v in to_values(p, np.linspace(0.0, 1.0, levels))]).tolist())) == 1
+
+        if not even(spec.design.levels):
+            fits = [n for n in range(2, len(rank) + 1, 2) if even(n)]  # Morris's levels are even
+            shown = to_values(p, np.linspace(0.0, 1.0, spec.design.levels))
+            out.append(f"uncertain {p.path}: Morris's {spec.design.levels} levels land on its values unevenly "
+                       f"({shown}), so its elementary effects mix steps of different sizes; levels: {max(fits)} "
+                       "lands on them evenly")
+    return out
 
 
 def _tasks(todo: pd.DataFrame, folder: SweepFolder) -> Iterator[RunTask]:

@@ -320,3 +320,19 @@ def test_query_prints_its_first_rows_without_holding_the_whole_result(tmp_path):
     assert res.exit_code == 0 and "... 998 more rows" in res.output
     res = invoke("query", folder.root, "SELECT 1 AS x", "--csv", tmp_path / "one.csv")
     assert "1 row written to" in res.output
+
+
+@pytest.mark.parametrize("rng, levels, warned", [([10, 12], 4, True), ([10, 13], 4, False), ([10, 12], 2, False)])
+def test_morris_warns_when_its_levels_land_on_whole_numbers_unevenly(tmp_path, rng, levels, warned):
+    """Three values on four Morris levels gave 10, 11, 12, 12: one trajectory's step was 2 and
+    another's 1, both divided by the same 2/3 in the unit cube, without a word."""
+    from experiments.sweep import _uneven_morris_levels
+    from experiments.sweep_spec import load_sweep
+
+    body = (f"name: m\nseed: 1\nuncertain:\n  - {{path: firm_groups.0.count, type: integer, range: {rng}}}\n"
+            f"  - {{path: economy.export_growth, type: real, range: [0.0, 0.1]}}\n"
+            f"design: {{method: morris, samples: 2, levels: {levels}}}\n")
+    notes = _uneven_morris_levels(load_sweep(write_sweep(tmp_path, body)))
+    assert bool(notes) == warned
+    if warned:
+        assert "firm_groups.0.count" in notes[0] and "[10, 11, 12, 12]" in notes[0] and "levels: 2" in notes[0]
