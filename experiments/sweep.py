@@ -645,21 +645,20 @@ def _uneven_morris_levels(spec: SweepSpec) -> list[str]:
     """Morris divides each elementary effect by its step in the unit cube; a whole-number or
     categorical parameter whose levels land on its values unevenly (3 values on 4 levels: 10, 11,
     12, 12) mixes steps of different sizes in real units: a warning, with the levels that fit."""
-    to_values = designs.to_values
     if spec.design.method != "morris":
         return []
     out = []
     for p in spec.uncertain:
         if isinstance(p, RealParam):
             continue
-        rank = {v: i for i, v in enumerate(dict.fromkeys(to_values(p, np.linspace(0.0, 1.0, 4096))))}
+        rank = {v: i for i, v in enumerate(dict.fromkeys(designs.to_values(p, np.linspace(0.0, 1.0, 4096))))}
 
         def even(levels: int, p=p, rank=rank) -> bool:
-            return len(set(np.diff([rank[v] for v in to_values(p, np.linspace(0.0, 1.0, levels))]).tolist())) == 1
+            return len(set(np.diff([rank[v] for v in designs.to_values(p, np.linspace(0.0, 1.0, levels))]).tolist())) == 1
 
         if not even(spec.design.levels):
             fits = [n for n in range(2, len(rank) + 1, 2) if even(n)]  # Morris's levels are even
-            shown = to_values(p, np.linspace(0.0, 1.0, spec.design.levels))
+            shown = designs.to_values(p, np.linspace(0.0, 1.0, spec.design.levels))
             out.append(f"uncertain {p.path}: Morris's {spec.design.levels} levels land on its values unevenly "
                        f"({shown}), so its elementary effects mix steps of different sizes; levels: {max(fits)} "
                        "lands on them evenly")

@@ -459,8 +459,7 @@ def _explain(e: dict, path: tuple, model: type[BaseModel]) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_invalid":
-        tags = re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))
-        return (f"unknown {ctx.get('discriminator', 'kind')} {ctx.get('tag')!r}{did_you_mean(ctx.get('tag'), tags)}; "
+        return (f"unknown {ctx.get('discriminator', 'kind')} {ctx.get('tag')!r}{yamlio.tag_hint(ctx)}; "
                 f"allowed: {ctx.get('expected_tags')}")
     if kind == "union_tag_not_found":
         return f"needs a {ctx.get('discriminator')} key"

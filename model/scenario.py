@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -376,8 +375,7 @@ def _explain(e: dict, path: tuple, data: Any) -> str:
     if kind == "literal_error":
         return f"allowed values: {ctx.get('expected')}"
     if kind == "union_tag_invalid":
-        tags = re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))
-        return f"unknown policy type {ctx.get('tag')!r}{yamlio.did_you_mean(ctx.get('tag'), tags)}; allowed: {ctx.get('expected_tags')}"
+        return f"unknown policy type {ctx.get('tag')!r}{yamlio.tag_hint(ctx)}; allowed: {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
         _, field = _field_info(path, data)
         tags = ", ".join(repr(t) for t in _tags(_inner_models(field.annotation) if field else []))

@@ -63,6 +63,11 @@ def _folded(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", plain).strip("_")
 
 
+def tag_hint(ctx: Mapping[str, Any]) -> str:
+    """``did_you_mean`` for pydantic's ``union_tag_invalid`` error (its tags come as one quoted string)."""
+    return did_you_mean(ctx.get("tag"), re.findall(r"'([^']+)'", str(ctx.get("expected_tags", ""))))
+
+
 def did_you_mean(value: Any, allowed: Iterable[str], names: Mapping[str, str] | None = None) -> str:
     """' (did you mean 'x'?)' for the allowed choice closest to a misspelt ``value``, or ''.
 
