@@ -140,16 +140,15 @@ def history_update(pair, perf, hist, keep_factor, gain, floor, work):
     """ContractBook.update_history in one pass: fade, move pairs with contracts toward 1, drop faded.
     ``work``: scratch space of 2 × len(hist) (ContractBook.scratch)."""
     n_pairs = len(hist)
-    acc = work[: 2 * n_pairs].reshape(n_pairs, 2)
-    for p in range(n_pairs):  # per pair: contracts, summed delivery (one cache line per contract)
-        acc[p, 0] = 0.0
-        acc[p, 1] = 0.0
+    count, total = work[:n_pairs], work[n_pairs : 2 * n_pairs]  # per pair: contracts, summed delivery
+    count[:] = 0.0
+    total[:] = 0.0
     for i in range(len(pair)):
-        acc[pair[i], 0] += 1.0
-        acc[pair[i], 1] += perf[i]
+        count[pair[i]] += 1.0
+        total[pair[i]] += perf[i]
     for p in range(n_pairs):
         h = hist[p] * keep_factor
-        h += (1 - h) * gain * (acc[p, 1] / max(acc[p, 0], 1.0))  # no contract: + 0.0 (no branch)
+        h += (1 - h) * gain * (total[p] / max(count[p], 1.0))  # no contract: + 0.0 (no branch)
         hist[p] = 0.0 if h <= floor else h
 
 
@@ -308,34 +307,36 @@ def file_pairs(key_buf, id_buf, n, keys, next_id, seg, per):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def fit_volumes(buyer, supplier, cat, value, ended, need, floor):
-    """contracts.fit_to_needs' arithmetic in one pass: volumes scaled to ≤ need per (buyer, category),
+    """contracts.fit_to_needs' arithmetic in one call: volumes scaled to ≤ need per (buyer, category),
     counting only running contracts (not at the sorted positions ``ended``). Returns the positions of
     the running contracts that fell below ``floor``, the positions to drop (ended or too small, sorted)
     and, over the contracts that stay, in book order as np.bincount adds them, the value contracted
     per (buyer, category) and committed per supplier."""
-    n_pair = need.shape[0] * need.shape[1]
     n_cat = need.shape[1]
+    n_pair = need.shape[0] * n_cat
     n, n_end = len(value), len(ended)
-    # per (buyer, category): need, contracted before, contracted after, side by side so that a
-    # contract's look-ups share a cache line (the book visits pairs in no useful order)
-    acc = np.zeros((n_pair, 3))
+    # per (buyer, category), one flat array per quantity: the book visits pairs in no useful order, and
+    # three arrays of 8 bytes a pair stay in cache better than one of 24 (the pass took 3x as long)
     flat_need = need.ravel()
-    for p in range(n_pair):
-        acc[p, 0] = flat_need[p]
+    got = np.zeros(n_pair)
     e = 0
     for i in range(n):  # np.bincount(buyer * n_cat + cat, weights=...): in book order
         if e < n_end and ended[e] == i:
             e += 1  # counts for nothing (its weight 0.0 leaves a sum from +0.0 unchanged)
             continue
-        acc[buyer[i] * n_cat + cat[i], 1] += value[i]
+        got[buyer[i] * n_cat + cat[i]] += value[i]
+    ratio = np.empty(n_pair)  # the factor a pair's volumes are scaled by
+    for p in range(n_pair):
+        want, g = flat_need[p], got[p]
+        ratio[p] = want / max(g, 1e-12) if g > want else 1.0
+    after = np.zeros(n_pair)
     tiny = np.empty(n, np.int64)
     drops = np.empty(n, np.int64)
     committed = np.zeros(need.shape[0])
     n_tiny = n_drop = e = 0
     for i in range(n):
         p = buyer[i] * n_cat + cat[i]
-        want, got = acc[p, 0], acc[p, 1]
-        value[i] *= want / max(got, 1e-12) if got > want else 1.0
+        value[i] *= ratio[p]
         if e < n_end and ended[e] == i:
             e += 1
             drops[n_drop] = i
@@ -346,9 +347,9 @@ def fit_volumes(buyer, supplier, cat, value, ended, need, floor):
             n_tiny += 1
             n_drop += 1
         else:
-            acc[p, 2] += value[i]
+            after[p] += value[i]
             committed[supplier[i]] += value[i]
-    return tiny[:n_tiny].copy(), drops[:n_drop].copy(), acc[:, 2].copy().reshape(need.shape[0], n_cat), committed
+    return tiny[:n_tiny].copy(), drops[:n_drop].copy(), after.reshape(need.shape[0], n_cat), committed
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
