@@ -89,8 +89,8 @@ def lever_lines(sc: Scenario, tr) -> list[tuple[str, list[str]]]:
         head = tr("sc.lever_line", lever=(pol.label + " · " if pol.label else "") + tr(f"lever.{pol.type}"),
                   window=window)
         parts = [tr("sc.budget", budget=_value(pol.budget, tr))] if pol.budget is not None else []
-        if pol.provinces:
-            parts.append(f"{tr('field.provinces')}: {', '.join(pol.provinces)}")
+        if getattr(pol, "provinces", []):
+            parts.append(f"{tr('field.provinces')}: {', '.join(getattr(pol, 'provinces', []))}")
         dumped = pol.model_dump(mode="json")
         for name in type(pol).model_fields:
             if name not in COMMON:

@@ -65,10 +65,12 @@ def parameter_table() -> str:
         for name, field in model.model_fields.items():
             desc = (field.description or "").replace("|", "/")
             out.append(f"| `{prefix}.{name}` | {_default(field)} | {_bounds(field)} | {desc} |")
-    out.append("\n**Policy levers** (`policies[]`, each with `type`, `label`, `start`, `end`, `budget`, `provinces`)\n")
+    out.append("\n**Policy levers** (`policies[]`, each with `type`, `label`, `start`, `end`, `budget`; those acting on "
+               "firms or parks of a province also `provinces`, marked below)\n")
     for model in LEVERS:
         lever = model.model_fields["type"].annotation.__args__[0]
-        out.append(f"\n`{lever}` — {_summary(model)}\n")
+        targeted = " Takes `provinces` (empty = all)." if "provinces" in model.model_fields else ""
+        out.append(f"\n`{lever}` — {_summary(model)}{targeted}\n")
         out.append("| key | default | range | unit and source |\n|---|---|---|---|")
         for name, field in model.model_fields.items():
             if name in ("type", "label", "start", "end", "budget", "provinces"):

@@ -9,7 +9,7 @@ import numpy as np
 
 from model.firms import LEAD, SME, SUPPLIER
 from model.labour import firm_wages, spinoff_founders
-from model.population import add_firms, land_needed
+from model.population import add_firms, draw_pollutes, land_needed
 
 if TYPE_CHECKING:
     from model.cluster_model import ClusterModel
@@ -62,14 +62,20 @@ def account(m: ClusterModel) -> None:
     materials = np.where(lead, m.bom_total[f.sector[:n]], (s.material_share + s.supplier_input_share) * efficiency) * f.output[:n]
     fixed = fin.fixed_cost_share * f.capacity[:n]
     sme = (f.kind[:n] == SME) & f.alive[:n]
-    rd_rate = learn.rd_share * (1 + m.policy.rd_rate * m.policy.rd_response)
+    rate = m.policy.rd_rate[m.geo.province[f.loc[:n]]]  # the R&D subsidy's rate where each firm is
+    rd_rate = learn.rd_share * (1 + rate * m.policy.rd_response)
     rd = np.where(sme & (f.cash[:n] > 0), rd_rate * f.revenue[:n], 0.0)
-    subsidy = m.policy.spend_rd(m, rd * m.policy.rd_rate)
+    subsidy = m.policy.spend_rd(m, rd * rate)
     profit = f.revenue[:n] - wages - materials - fixed - rd + subsidy
     f.rd_spend[:n] = rd
     f.profit[:n] = np.where(f.alive[:n], profit, 0.0)
     f.cash[:n] += f.profit[:n]
     f.loss_months[:n] = np.where(f.profit[:n] < 0, f.loss_months[:n] + 1, 0)
+    # SME credit: the month's instalments (a firm's loans together; the last one pays what is left)
+    pay = np.minimum(f.instalment[:n], f.debt[:n]) * f.alive[:n]
+    f.cash[:n] -= pay
+    f.debt[:n] -= pay
+    f.instalment[:n] = np.where(f.debt[:n] > 1e-12, f.instalment[:n], 0.0)
 
 
 def invest_and_upgrade(m: ClusterModel) -> None:
@@ -180,17 +186,20 @@ def enter_smes(m: ClusterModel, imports_by_buyer_cat: np.ndarray) -> int:
         sector = f.sector[peers[rng.integers(0, len(peers), k)]] if len(peers) else np.zeros(k, np.int64)
         tech = np.clip(d.entrant_tech + 0.07 * rng.standard_normal(k), 0.02, 0.9)
         emp = d.entrant_employees * np.exp(0.6 * rng.standard_normal(k))
-        loc = np.array([_take_place(locs, free, x, rng) for x in land_needed(m, emp)], dtype=np.int64)
-        placed = loc >= 0  # an entrant for which no place in its province has the land is not founded
+        pollutes = draw_pollutes(m, sector, rng)
+        admits = m.geo.admits(sector, pollutes)[:, locs]  # (entrant, place of the province)
+        loc = np.array([_take_place(locs[ok], free, x, rng) for x, ok in zip(land_needed(m, emp), admits, strict=True)],
+                       dtype=np.int64)
+        placed = loc >= 0  # an entrant for which no place in its province admits it with the land is not founded
         if not placed.any():
             continue
-        loc, sector, tech, emp = loc[placed], sector[placed], tech[placed], emp[placed]
+        loc, sector, tech, emp, pollutes = loc[placed], sector[placed], tech[placed], emp[placed], pollutes[placed]
         if len(peers):
             staff = f.workers[peers]
             opw = np.full(len(loc), np.median(np.divide(f.output[peers], np.maximum(staff[:, 0] + staff[:, 1] + staff[:, 2], 1))))
         else:
             opw = np.full(len(loc), 0.06)
-        rows = add_firms(m, SME, loc, sector, tech, emp, opw, certified=np.zeros(len(loc), bool))
+        rows = add_firms(m, SME, loc, sector, tech, emp, opw, certified=np.zeros(len(loc), bool), pollutes=pollutes)
         _occupy(m, rows)
         total += len(loc)
     return total
@@ -214,9 +223,10 @@ def spin_off(m: ClusterModel) -> int:
     if not len(parents):
         return 0
     emp = 8.0
-    locs = _beside_or_outside(m, f.loc[parents], float(land_needed(m, emp)))
+    pollutes = draw_pollutes(m, f.sector[parents], rng)
+    locs = _beside_or_outside(m, f.loc[parents], float(land_needed(m, emp)), m.geo.admits(f.sector[parents], pollutes))
     placed = locs >= 0  # a founder who finds no land stays with the parent
-    parents, locs = parents[placed], locs[placed]
+    parents, locs, pollutes = parents[placed], locs[placed], pollutes[placed]
     if not len(parents):
         return 0
     # a firm may lose several engineers in a month (founders <= engineers)
@@ -224,23 +234,23 @@ def spin_off(m: ClusterModel) -> int:
     k = len(parents)
     tech = np.clip(0.6 * f.tech[parents] + 0.03 * rng.standard_normal(k), 0.02, 0.95)
     rows = add_firms(m, SME, locs, f.sector[parents], tech, np.full(k, emp), np.full(k, 0.06),
-                     certified=np.zeros(k, bool), parent=parents)
-    m.labour.inflow_total -= k  # the founder came from the parent firm, not from outside
+                     certified=np.zeros(k, bool), parent=parents, pollutes=pollutes, founders=True)
     _occupy(m, rows)
     m.recorder.flows(m, "spinoff", parents, rows, 2, np.ones(k, dtype=np.int64))
     return k
 
 
-def _beside_or_outside(m: ClusterModel, locs: np.ndarray, land: float) -> np.ndarray:
+def _beside_or_outside(m: ClusterModel, locs: np.ndarray, land: float, admits: np.ndarray) -> np.ndarray:
     """Where each founder's SME starts: its parent's place while that has ``land`` ha free, else the
-    province's first place outside parks; -1 where neither has room (the land is taken as it goes)."""
+    province's first place outside parks; only places that admit it (``admits``: founder, place); -1
+    where neither has room or admits it (the land is taken as it goes)."""
     geo = m.geo
     free = geo.free_ha(m.month)
     outside = {p: np.flatnonzero((geo.province == p) & (geo.kind == 3)) for p in range(len(geo.provinces))}
     out = np.full(len(locs), -1, np.int64)
     for i, loc in enumerate(locs):
         for place in (loc, *outside[geo.province[loc]][:1]):
-            if free[place] >= land:
+            if admits[i, place] and free[place] >= land:
                 out[i] = place
                 free[place] -= land
                 break
@@ -280,7 +290,7 @@ def arrive_fdi(m: ClusterModel) -> int:
         opw = 0.15 if kind == LEAD else 0.1
         rows = add_firms(m, kind, np.array([loc]), np.array([sector]), np.array([tech]), np.array([emp]),
                          np.array([opw]), base_output=np.array([emp * opw]) if kind == LEAD else None,
-                         staff_share=0.1)  # a new plant starts with a core team and hires the rest
+                         staff_share=0.1, pollutes=np.array([pollutes]))  # a core team, hiring the rest
         _occupy(m, rows)
         arrived += 1
         promoted += j >= n_base
@@ -298,7 +308,7 @@ def choose_park(m: ClusterModel, sector: int, land: float, pollutes: bool, rng: 
     """
     d, geo, f = m.sc.demography, m.geo, m.firms
     free = geo.free_ha(m.month)
-    ok = (geo.kind != 3) & (free >= land) & geo.allows_sector[:, sector] & ~(geo.clean_only & pollutes)
+    ok = (geo.kind != 3) & (free >= land) & geo.admits(sector, pollutes)
     if not ok.any():
         return -1
     labour = geo.reach.astype(float) @ m.labour.pools.sum(axis=1).astype(float)
@@ -345,7 +355,7 @@ def relocate(m: ClusterModel) -> None:
         prov = geo.province[f.loc[r]]
         free = geo.free_ha(m.month)
         cand = np.flatnonzero((geo.province == prov) & (geo.kind != 3) & (free >= f.land_ha[r])
-                              & ~np.isin(geo.district, pol.relocate_districts))
+                              & ~np.isin(geo.district, pol.relocate_districts) & geo.admits(f.sector[r], f.pollutes[r]))
         if not len(cand):
             continue
         dest = cand[np.argmin(geo.km[f.loc[r], cand])]

@@ -18,7 +18,7 @@ class FirmTable:
 
     FLOAT = ("tech", "tech0", "capacity", "labour_coef", "cash", "base_output", "demand_mult", "output",
              "sales_contract", "sales_other", "revenue", "profit", "rd_spend", "land_ha", "committed",
-             "deliver_share", "wage_tech")
+             "deliver_share", "wage_tech", "debt", "instalment")
     INT = ("kind", "sector", "loc", "loss_months", "parent", "coached_until", "entry_step", "uni_partner",
            "agent_id")
     BOOL = ("foreign", "alive", "certified", "pollutes")

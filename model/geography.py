@@ -107,6 +107,13 @@ class Geography:
         self.district_km[b, a] = self.district_km[a, b]
         self._refresh_reach()
 
+    def admits(self, sector: int | np.ndarray, pollutes: bool | np.ndarray) -> np.ndarray:
+        """Which places a firm of ``sector`` may sit in: those whose sector list allows it, and, for a
+        polluting firm, those that are not clean-only (given arrays, one row per firm)."""
+        sector, pollutes = np.asarray(sector), np.asarray(pollutes)
+        return self.allows_sector[:, sector].T & ~(self.clean_only[None, :] & pollutes[..., None]) if sector.ndim \
+            else self.allows_sector[:, sector] & ~(self.clean_only & pollutes)
+
     def is_open(self, step: int) -> np.ndarray:
         """Locations open for firms at month index ``step`` (outside-park places always are)."""
         return ((self.opens <= step) & ~self.blocked) | (self.kind == KINDS.index("outside"))

@@ -75,8 +75,13 @@ def labour_demand(m: ClusterModel) -> np.ndarray:
     """Workers each firm wants by skill for this month's output plan (eq. 5.2)."""
     f = m.firms
     n = f.n
-    plan = np.where(f.kind[:n] == LEAD, f.base_output[:n] * f.demand_mult[:n],
-                    np.minimum(f.capacity[:n], f.committed[:n] + f.sales_other[:n]))
+    lead = f.kind[:n] == LEAD
+    plan = np.where(lead, f.base_output[:n] * f.demand_mult[:n], np.minimum(f.capacity[:n], f.committed[:n] + f.sales_other[:n]))
+    # a firm founded since the last sales phase has no sales to plan on yet: it plans on the output it
+    # was founded for (an entrant keeps its staff, a new plant hires toward its workforce) rather than
+    # shedding everyone before its first month of selling (and, with no workers, never selling)
+    new = slice(min(getattr(m, "produced_n", n), n), n)
+    plan[new] = np.where(lead[new], plan[new], np.minimum(f.capacity[new], np.maximum(plan[new], f.output[new])))
     need = plan * f.labour_need_per_output(m.sc.labour.labour_tech_elasticity)
     return np.ceil(need[:, None] * f.skill_mix[:n]).astype(np.int64) * f.alive[:n, None]
 
@@ -110,13 +115,14 @@ def run_labour_phase(m: ClusterModel) -> None:
     vac = np.maximum(want - f.workers[:n], 0)
     hires = _hire_from_pools(m, vac)
     vac -= hires
+    m.recorder.pool_flows(m, "hire", hires, to_pool=False)
     migrants = np.floor(vac[:, 0] * p.migration + rng.random(n)).astype(np.int64)
     migrants = np.minimum(migrants, vac[:, 0])
     f.workers[:n, 0] += migrants
     vac[:, 0] -= migrants
     lm.inflow_total += int(migrants.sum())
-    hires[:, 0] += migrants
-    m.recorder.pool_flows(m, "hire", hires, to_pool=False)
+    m.recorder.pool_flows(m, "hire", np.stack([migrants, 0 * migrants, 0 * migrants], axis=1), to_pool=False,
+                          party="outside")  # operators from outside the region, never in a pool
     wages = firm_wages(m)
     _job_moves(m, vac, wages)
     f.wage_tech[:n] = (wages * f.skill_mix[:n]).sum(axis=1)

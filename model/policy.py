@@ -39,7 +39,7 @@ class PolicyState:
         self.total_spend = 0.0
         self.done_events: set[tuple[int, int, str]] = set()
         self.closed_firms = 0
-        self.partner_links: dict[int, int] = {}  # per university_partnership block, the links it made
+        self.partner_links: dict[int, np.ndarray] = {}  # per university_partnership block, the firms it linked
         self.coached_by = np.full(0, -1, np.int64)  # per firm, the supplier_development block coaching it
         self.base_quality = m.inst.quality.copy() if hasattr(m, "inst") else None
         self._reset(m)
@@ -53,7 +53,7 @@ class PolicyState:
         self.matchmaking = 0.0
         self.coaching = False  # a supplier_development block runs this month (coached SMEs get its help)
         self.learning_multiplier = 1.0
-        self.rd_rate, self.rd_response, self.rd_block = 0.0, 0.0, -1
+        self.rd_rate, self.rd_response, self.rd_block = np.zeros(n_p), 0.0, -1  # rate per province
         self.credit: Any = None
         self.credit_block = -1
         self.extra_graduates = np.zeros((len(m.sc.institutions), 3))
@@ -63,7 +63,7 @@ class PolicyState:
         self.relocate_districts: list[int] = []
         self.relocate_deadline: int | None = None
         self.relocation_cost = 0.0
-        self.sector_demand = np.ones(len(m.sector_ids))
+        self.sector_demand = np.ones((len(m.sector_ids), n_p))  # lead firms' demand factor by sector and province
 
     # -- the monthly switch -------------------------------------------------------------------------
     def apply(self, m: ClusterModel) -> None:
@@ -83,7 +83,7 @@ class PolicyState:
             if not (self.start[i] <= m.month <= self.end[i]) or self._exhausted(i, b):
                 continue
             getattr(self, "_" + b.type)(m, i, b)
-        f.demand_mult[: f.n] *= self.sector_demand[f.sector[: f.n]]
+        f.demand_mult[: f.n] *= self.sector_demand[f.sector[: f.n], m.geo.province[f.loc[: f.n]]]
 
     def _exhausted(self, i: int, b: Any) -> bool:
         return b.budget is not None and self.year_spend[i] >= b.budget
@@ -208,7 +208,8 @@ class PolicyState:
         self.book(i, cost)
 
     def _university_partnership(self, m: ClusterModel, i: int, b: Any) -> None:
-        links = self.partner_links.get(i, 0)
+        linked = self.partner_links.get(i, np.zeros(0, np.int64))
+        links = int(np.count_nonzero(m.firms.alive[linked]))  # a link ends, and is no longer paid, when its firm closes
         quota = int(np.floor(b.partnerships_per_year / 12 + m.rng_policy.random()))
         if b.budget is not None and b.cost_per_partnership > 0:
             # a new link only if the block can pay for all its links through December, and for a full
@@ -220,8 +221,9 @@ class PolicyState:
         if quota and len(m.inst.names):
             q = m.inst.quality / m.inst.quality.sum() if m.inst.quality.sum() > 0 else None
             inst = int(m.rng_policy.choice(len(m.inst.names), p=q))
-            links += link_partners(m, inst, quota, m.rng_policy)  # not demography's: entries stay paired
-            self.partner_links[i] = links
+            new = link_partners(m, inst, quota, m.rng_policy, self._provinces(m, b))  # not demography's stream
+            self.partner_links[i] = np.concatenate((linked, new))
+            links += len(new)
         self.book(i, min(links * b.cost_per_partnership / 12, self._room(i)))
 
     def _sme_credit(self, m: ClusterModel, i: int, b: Any) -> None:
@@ -243,14 +245,19 @@ class PolicyState:
         grant = c.subsidy_share * cover[rows]
         ok = np.cumsum(grant) <= self._room(self.credit_block)
         rows = rows[ok]
-        f.cash[rows] -= cost[rows] - c.subsidy_share * cover[rows]  # the loan is repaid but for the grant equivalent
+        # the firm pays its own share now; the loan, less its grant equivalent, is repaid in monthly
+        # instalments (demography.account), so credit lets a cash-poor SME invest without emptying its cash
+        f.cash[rows] -= cost[rows] - cover[rows]
+        owed = cover[rows] - grant[ok]
+        f.debt[rows] += owed
+        f.instalment[rows] += owed / c.repayment_months
         self.book(self.credit_block, float(grant[ok].sum()))
         got = own.copy()
         got[rows] = True
         return got
 
     def _rd_subsidy(self, m: ClusterModel, i: int, b: Any) -> None:
-        self.rd_rate, self.rd_response, self.rd_block = b.rate, b.rd_response, i
+        self.rd_rate, self.rd_response, self.rd_block = b.rate * self._provinces(m, b), b.rd_response, i
 
     def spend_rd(self, m: ClusterModel, subsidy: np.ndarray) -> np.ndarray:
         """Pay the R&D subsidy within budget; returns the subsidy each firm receives."""
@@ -292,7 +299,7 @@ class PolicyState:
             m.geo.blocked |= planned
 
     def _export_demand_shock(self, m: ClusterModel, i: int, b: Any) -> None:
-        hit = np.array([not b.sectors or s in b.sectors for s in m.sector_ids])
+        hit = np.array([not b.sectors or s in b.sectors for s in m.sector_ids])[:, None] & self._provinces(m, b)[None, :]
         self.sector_demand = np.where(hit, self.sector_demand * (1 + b.magnitude), self.sector_demand)
 
     def _lead_firm_exit(self, m: ClusterModel, i: int, b: Any) -> None:
@@ -321,19 +328,28 @@ class PolicyState:
         """Infrastructure's openings, expansions and roads, in the order listed: each is built in the
         first month from its date that lies in its block's window and in which the block's budget left
         this year covers its cost; until then it waits, and a work that never fits is never built
-        (scenario.py refuses dates outside the window and works dearer than a whole year's budget)."""
+        (scenario.py refuses dates outside the window and works dearer than a whole year's budget).
+        A park an environmental standard keeps from opening is neither opened nor expanded, and costs
+        nothing (scenario.py refuses the works it can see will be blocked)."""
         if not (self.start[i] <= m.month <= self.end[i]):
             return
         geo = m.geo
         for j, o in enumerate(b.park_openings):
             if self._due(m, i, j, "open", o.opens):
                 loc = geo.index[o.location]
+                if geo.blocked[loc]:
+                    self.done_events.add((i, j, "open"))
+                    continue
                 area = geo.area[loc] if o.area_ha is None else max(o.area_ha, geo.occupied[loc])  # never below the land taken
                 if self._pay(i, (i, j, "open"), b.cost_per_ha * max(area - geo.occupied[loc], 0.0)):
                     geo.opens[loc] = min(geo.opens[loc], m.month)
                     geo.area[loc] = area
         for j, o in enumerate(b.park_expansions):
-            if self._due(m, i, j, "expand", o.date) and self._pay(i, (i, j, "expand"), b.cost_per_ha * o.add_ha):
+            if not self._due(m, i, j, "expand", o.date):
+                continue
+            if geo.blocked[geo.index[o.location]]:
+                self.done_events.add((i, j, "expand"))
+            elif self._pay(i, (i, j, "expand"), b.cost_per_ha * o.add_ha):
                 geo.area[geo.index[o.location]] += o.add_ha
         for j, r in enumerate(b.roads):
             if self._due(m, i, j, "road", r.date) and self._pay(i, (i, j, "road"), b.cost_per_road):

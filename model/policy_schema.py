@@ -37,7 +37,6 @@ class PolicyBase(Strict):
                              "a block without one starts with the scenario")
     end: YearMonth | None = Field(None, description="last month active (YYYY-MM); none = to the horizon")
     budget: float | None = Field(None, ge=0, le=1e7, description="VND bn per year cap on spending; none = uncapped")
-    provinces: list[str] = Field(default_factory=list, description="provinces targeted (empty = all)")
 
     spends: ClassVar[bool] = True  # False: the lever costs the public purse nothing, so takes no budget
 
@@ -51,7 +50,14 @@ class PolicyBase(Strict):
         return self
 
 
-class SupplierDevelopment(PolicyBase):
+class Targeted(PolicyBase):
+    """A lever that acts on firms (or parks) of chosen provinces. Levers acting on a named firm,
+    institution or place, or on the whole country's imports, take no ``provinces``."""
+
+    provinces: list[str] = Field(default_factory=list, description="provinces targeted (empty = all)")
+
+
+class SupplierDevelopment(Targeted):
     """Coaching and matchmaking for N SMEs a year (seed policy 7: domestic–FDI linkage scheme)."""
 
     type: Literal["supplier_development"]
@@ -69,7 +75,7 @@ class SupplierDevelopment(PolicyBase):
     cost_per_sme: float = P(0.4, 0, 100, unit="VND bn per SME per year", source="Assumption: ~US$16k per firm-year")
 
 
-class LocalContentIncentive(PolicyBase):
+class LocalContentIncentive(Targeted):
     """A credit that lowers the delivered cost of domestic inputs to FDI buyers (seed policies 4, 7)."""
 
     type: Literal["local_content_incentive"]
@@ -89,15 +95,16 @@ class TrainingExpansion(PolicyBase):
                                  source="Assumption: ~US$2k per vocational/engineering place-year")
 
 
-class UniversityPartnership(PolicyBase):
-    """Industry–university partnerships: dual training and research collaboration (seed policy 8)."""
+class UniversityPartnership(Targeted):
+    """Industry–university partnerships: dual training and research collaboration (seed policy 8);
+    with ``provinces``, only firms there are linked."""
 
     type: Literal["university_partnership"]
     partnerships_per_year: int = P(20, 0, 10000, unit="new firm–institution links per year", source="Scenario choice")
     cost_per_partnership: float = P(0.5, 0, 100, unit="VND bn per link per year", source="Assumption")
 
 
-class SmeCredit(PolicyBase):
+class SmeCredit(Targeted):
     """Subsidised credit for SMEs' upgrading and capacity (seed policy 4)."""
 
     type: Literal["sme_credit"]
@@ -106,10 +113,12 @@ class SmeCredit(PolicyBase):
     subsidy_share: float = P(0.2, 0, 1, unit="grant equivalent of the credit (interest subsidy, defaults), fraction",
                              source="Assumption: soft loans ~3–5 points below market over ~5 years")
     min_tech: float = P(0.2, 0, 1, unit="lowest τ eligible", source="Scenario choice")
+    repayment_months: int = P(60, 1, 360, unit="months over which an SME repays the credit less its grant equivalent",
+                              source="Assumption: soft loans over ~5 years (as subsidy_share)")
 
 
-class RdSubsidy(PolicyBase):
-    """Reimburses part of SMEs' R&D (seed policy 1)."""
+class RdSubsidy(Targeted):
+    """Reimburses part of SMEs' R&D (seed policy 1); with ``provinces``, only SMEs there."""
 
     type: Literal["rd_subsidy"]
     rate: float = P(0.3, 0, 1, unit="fraction of R&D spending reimbursed", source="Scenario choice")
@@ -146,7 +155,7 @@ class Infrastructure(PolicyBase):
     cost_per_road: float = P(3000, 0, 1e6, unit="VND bn per road upgrade", source="Assumption: ring road segment")
 
 
-class InvestmentPromotion(PolicyBase):
+class InvestmentPromotion(Targeted):
     """More FDI arrivals, targeted by sector and province (seed policies 2, 6, 8)."""
 
     type: Literal["investment_promotion"]
@@ -191,8 +200,9 @@ class EnvironmentalStandard(PolicyBase):
         return self
 
 
-class ExportDemandShock(PolicyBase):
-    """A fall (or rise) in export demand for some sectors, e.g. the 2022 slump."""
+class ExportDemandShock(Targeted):
+    """A fall (or rise) in export demand for some sectors, e.g. the 2022 slump; with ``provinces``, only
+    the lead firms there are hit."""
 
     type: Literal["export_demand_shock"]
     spends: ClassVar[bool] = False
@@ -224,6 +234,15 @@ Policy = Annotated[
     | LeadFirmExit | ImportCostSpike,
     Field(discriminator="type"),
 ]
+
+# levers without ``provinces`` and why (named in the error for a block that gives them)
+UNTARGETED = {
+    "training_expansion": "it acts on the institution it names",
+    "infrastructure": "its works name their parks and districts",
+    "environmental_standard": "it refuses polluting projects everywhere, and its other rules name their districts",
+    "lead_firm_exit": "it acts on the lead firm it names",
+    "import_cost_spike": "imported components cost the same throughout the region",
+}
 
 LEVER_TYPES = ["supplier_development", "local_content_incentive", "training_expansion",
                "university_partnership", "sme_credit", "rd_subsidy", "infrastructure",

@@ -58,12 +58,14 @@ def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, t
               employees: np.ndarray, output_per_worker: np.ndarray, *, names: list[str] | None = None,
               certified: np.ndarray | None = None, base_output: np.ndarray | None = None,
               parent: np.ndarray | None = None, utilisation: float = 0.75,
-              staff_share: float = 1.0) -> np.ndarray:
+              staff_share: float = 1.0, pollutes: np.ndarray | None = None, founders: bool = False) -> np.ndarray:
     """Create firms (rows + agents); return their rows.
 
     A firm is sized by ``employees`` (its output plan follows), but starts with ``staff_share`` of
     that workforce and hires the rest. During a run its starting staff are new to the industry
-    and booked as a labour inflow.
+    and booked as a labour inflow. ``pollutes``: whether each pollutes, where it was drawn before the
+    firm was placed (``draw_pollutes``; a clean-only park takes no polluting firm), else drawn here.
+    ``founders``: each is founded by an engineer come from another firm (a spin-off), one of its staff.
     """
     f, rng, lab = m.firms, m.rng_demography, m.sc.labour
     count = len(loc)
@@ -78,8 +80,12 @@ def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, t
     if staff_share < 1.0:
         workers = np.maximum(np.floor(workers * staff_share).astype(np.int64), 0)
         workers[:, 0] = np.maximum(workers[:, 0], 1)
-    if hasattr(m, "labour"):
-        m.labour.inflow_total += int(workers.sum())
+    if founders:
+        workers[:, 2] = np.maximum(workers[:, 2], 1)
+    if hasattr(m, "labour"):  # during a run: the starting staff (but the founders) come from outside the industry
+        start = workers - np.array([0, 0, 1 if founders else 0])
+        m.labour.inflow_total += int(start.sum())
+        m.recorder.pool_flows(m, "start", start, to_pool=False, party="outside", first_row=f.n)
     output = emp * output_per_worker if base_output is None else np.asarray(base_output, dtype=float)
     capacity = output / (1.0 if kind == LEAD else utilisation)
     caps = np.zeros((count, len(m.categories)), bool) if kind == LEAD else capabilities_for(m, tech, sector, rng)
@@ -90,7 +96,7 @@ def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, t
         base_output=output if kind == LEAD else 0.0, demand_mult=1.0, output=output, certified=cert,
         parent=-1 if parent is None else parent, coached_until=-1, entry_step=m.month,
         land_ha=land_needed(m, employees), deliver_share=1.0, uni_partner=-1,
-        pollutes=rng.random(count) < m.polluting_share[sector])
+        pollutes=draw_pollutes(m, sector, rng) if pollutes is None else pollutes)
     f.caps[rows] = caps
     f.workers[rows] = workers
     f.skill_mix[rows] = mix
@@ -104,6 +110,11 @@ def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, t
     return rows
 
 
+def draw_pollutes(m: ClusterModel, sector: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Whether each new firm of ``sector`` pollutes (with its sector's polluting share)."""
+    return rng.random(len(sector)) < m.polluting_share[sector]
+
+
 def build_population(m: ClusterModel) -> None:
     """Create the scenario's lead firms, their followers, the firm groups and institutions."""
     sc, rng, geo = m.sc, m.rng_demography, m.geo
@@ -115,42 +126,72 @@ def build_population(m: ClusterModel) -> None:
                          base_output=np.array([spec.output]))
         if spec.followers:
             k = spec.followers
-            near = _nearby_parks(m, loc, k, rng)
+            sector = np.full(k, sector_index[spec.sector])
+            pollutes = draw_pollutes(m, sector, rng)
+            near = _nearby_parks(m, loc, sector[0], pollutes, rng)
             emp = spec.follower_employees * np.exp(0.7 * rng.standard_normal(k))
             tech = np.clip(spec.follower_tech + 0.08 * rng.standard_normal(k), 0.3, 0.98)
-            rows = add_firms(m, SUPPLIER, near, np.full(k, sector_index[spec.sector]), tech, emp,
+            rows = add_firms(m, SUPPLIER, near, sector, tech, emp,
                              np.full(k, spec.follower_output_per_worker), parent=np.full(k, lead[0]),
-                             names=[f"{spec.name} supplier {i + 1}" for i in range(k)])
+                             names=[f"{spec.name} supplier {i + 1}" for i in range(k)], pollutes=pollutes)
             m.contracts.seed_history(np.full(k, lead[0]), rows, 1.0)  # followers keep their lead firm's trust
     for grp in sc.firm_groups:
         if grp.count == 0:
             continue
-        loc_ids = list(grp.locations)
-        w = np.array([grp.locations[x] for x in loc_ids], float)
-        loc = np.array([geo.index[x] for x in loc_ids])[rng.choice(len(loc_ids), grp.count, p=w / w.sum())]
         sec_ids = list(grp.sectors)
         ws = np.array([grp.sectors[x] for x in sec_ids], float)
         sector = np.array([sector_index[x] for x in sec_ids])[rng.choice(len(sec_ids), grp.count, p=ws / ws.sum())]
+        pollutes = draw_pollutes(m, sector, rng)
+        loc = _group_places(m, grp, sector, pollutes, rng)
         emp = grp.employees_median * np.exp(grp.employees_sigma * rng.standard_normal(grp.count))
         tech = np.clip(grp.tech_mean + grp.tech_sd * rng.standard_normal(grp.count), 0.02, 0.98)
         cert = rng.random(grp.count) < grp.certified_share
         kind = KIND_CODE[grp.kind]
         base = emp * grp.output_per_worker if kind == LEAD else None
         add_firms(m, kind, loc, sector, tech, emp, np.full(grp.count, grp.output_per_worker), certified=cert,
-                  base_output=base)
+                  base_output=base, pollutes=pollutes)
     m.inst = Institutions(m)
     _seed_partnerships(m)
 
 
-def _nearby_parks(m: ClusterModel, loc: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Parks for followers: the lead firm's park or others within 30 km (weighted to its own);
-    the lead firm's own place when no park within 30 km is open."""
+def _nearby_parks(m: ClusterModel, loc: int, sector: int, pollutes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Parks for followers: the lead firm's park or others within 30 km (weighted to its own) that
+    admit the sector (and, for a polluting follower, are not clean-only); the lead firm's own place
+    when no such park within 30 km is open."""
     geo = m.geo
-    near = np.flatnonzero((geo.km[loc] <= 30) & (geo.kind != 3) & geo.is_open(0))
-    if not len(near):  # no open park nearby (a lead firm outside parks, or its park opens later)
-        near = np.array([loc])
-    w = np.where(near == loc, 3.0, 1.0)
-    return near[rng.choice(len(near), k, p=w / w.sum())]
+    out = np.empty(len(pollutes), np.int64)
+    for dirty in (False, True):
+        who = np.flatnonzero(pollutes == dirty)
+        if not len(who):
+            continue
+        near = np.flatnonzero((geo.km[loc] <= 30) & (geo.kind != 3) & geo.is_open(0) & geo.admits(sector, dirty))
+        if not len(near):  # no open park nearby (a lead firm outside parks, or its park opens later)
+            near = np.array([loc])
+        w = np.where(near == loc, 3.0, 1.0)
+        out[who] = near[rng.choice(len(near), len(who), p=w / w.sum())]
+    return out
+
+
+def _group_places(m: ClusterModel, grp, sector: np.ndarray, pollutes: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Where a firm group's firms sit: drawn by the group's location weights among the places that
+    admit each firm's sector (and, if it pollutes, are not clean-only). The scenario's checks make
+    sure every sector the group draws has such a place (scenario._placement_problems)."""
+    geo = m.geo
+    places = np.array([geo.index[x] for x in grp.locations])
+    w = np.array(list(grp.locations.values()), float)
+    out = np.empty(len(sector), np.int64)
+    for s in np.unique(sector):
+        for dirty in (False, True):
+            who = np.flatnonzero((sector == s) & (pollutes == dirty))
+            if not len(who):
+                continue
+            ws = w * geo.admits(int(s), dirty)[places]
+            if ws.sum() <= 0:  # the scenario's checks refuse such a group (scenario._placement_problems)
+                raise ValueError(f"firm group {grp.label!r}: none of its locations admits a "
+                                 f"{'polluting ' if dirty else ''}{m.sector_ids[s]} firm")
+            out[who] = places[rng.choice(len(places), len(who), p=ws / ws.sum())]
+    return out
 
 
 def _seed_partnerships(m: ClusterModel) -> None:
@@ -159,17 +200,22 @@ def _seed_partnerships(m: ClusterModel) -> None:
         link_partners(m, i, count, m.rng_demography)
 
 
-def link_partners(m: ClusterModel, inst: int, count: int, rng: np.random.Generator) -> int:
+def link_partners(m: ClusterModel, inst: int, count: int, rng: np.random.Generator,
+                  provinces: np.ndarray | None = None) -> np.ndarray:
     """Link up to ``count`` unlinked domestic firms to institution ``inst``, nearest and most skilled first
-    (``rng``: the stream of whoever links them, the world's build or the partnership lever)."""
+    (``rng``: the stream of whoever links them, the world's build or the partnership lever), only in
+    ``provinces`` (a mask over the geography's provinces) if given; returns their rows."""
     f = m.firms
     n = f.n
-    free = np.flatnonzero(f.alive[:n] & ~f.foreign[:n] & (f.uni_partner[:n] < 0))
+    ok = f.alive[:n] & ~f.foreign[:n] & (f.uni_partner[:n] < 0)
+    if provinces is not None:
+        ok &= provinces[m.geo.province[f.loc[:n]]]
+    free = np.flatnonzero(ok)
     if count <= 0 or not len(free):
-        return 0
+        return np.zeros(0, np.int64)
     km = m.geo.km[m.inst.loc[inst], f.loc[free]]
     skilled = f.workers[free, 2] / np.maximum(f.workers[free].sum(axis=1), 1)
     score = -km / 50.0 + 5 * skilled + 0.05 * rng.standard_normal(len(free))
     pick = free[np.argsort(-score, kind="stable")[:count]]
     f.uni_partner[pick] = inst
-    return len(pick)
+    return pick

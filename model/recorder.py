@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 SKILL_NAMES = np.array(["operator", "technician", "engineer"])
 OWNER = np.array(["domestic", "fdi"])
 PARTIES = np.array(["domestic", "fdi", "pool", "outside"])  # flow ends; codes 0/1 are OWNER's
-FLOW_KINDS = np.array(["move", "spinoff", "hire", "separation", "exit"])
+FLOW_KINDS = np.array(["move", "spinoff", "hire", "separation", "exit", "start"])
+INTO_FIRMS = ("hire", "start")  # flows with the pool or outside that go into a firm
 PARTY_CODE = {str(p): i for i, p in enumerate(PARTIES)}  # a label's code, looked up while running
 FLOW_KIND_CODE = {str(k): i for i, k in enumerate(FLOW_KINDS)}
 EVENT_NAMES = ("signed", "renewed", "extended", "ended")
@@ -71,8 +72,11 @@ class Recorder:
         self._flows.append(((m.steps, FLOW_KIND_CODE[kind], skill), {
             "origin": origin.astype(np.int32), "dest": dest.astype(np.int32), "count": _small(count)}))
 
-    def pool_flows(self, m: ClusterModel, kind: str, counts: np.ndarray, to_pool: bool) -> None:
-        """Log flows between firms and the pool/outside; ``counts`` is (firms, skills)."""
+    def pool_flows(self, m: ClusterModel, kind: str, counts: np.ndarray, to_pool: bool, party: str | None = None,
+                   first_row: int = 0) -> None:
+        """Log flows between firms and the pool/outside; ``counts`` is (firms, skills), its rows the
+        firm rows from ``first_row``; ``party``: the other end, if not the pool (``to_pool`` or a hire)
+        or else outside."""
         if not self.enabled or self.flows_detail != "all":
             return
         flat = counts.reshape(-1)
@@ -82,9 +86,9 @@ class Recorder:
         if not len(at):
             return
         rows, skills = np.divmod(at, counts.shape[1])
-        pool = PARTY_CODE["pool" if to_pool or kind == "hire" else "outside"]
-        self._flows.append(((m.steps, FLOW_KIND_CODE[kind], None, kind != "hire", pool), {
-            "rows": rows.astype(np.int32), "skill": skills.astype(np.int8), "count": _small(flat[at])}))
+        pool = PARTY_CODE[party or ("pool" if to_pool or kind == "hire" else "outside")]
+        self._flows.append(((m.steps, FLOW_KIND_CODE[kind], None, kind not in INTO_FIRMS, pool), {
+            "rows": (rows + first_row).astype(np.int32), "skill": skills.astype(np.int8), "count": _small(flat[at])}))
 
     # -- per-month records --------------------------------------------------------------------------
     def record_month(self, m: ClusterModel) -> None:

@@ -37,7 +37,7 @@ from model.params import (
     check_weights,
     type_message,
 )
-from model.policy_schema import Policy, YearMonth, policy_label
+from model.policy_schema import UNTARGETED, Policy, YearMonth, policy_label
 from model.yamlio import ConfigError as ScenarioError
 from model.yamlio import ConfigIssue as ScenarioIssue
 
@@ -156,7 +156,7 @@ class Recording(Strict):
 
     snapshot_every: int = P(12, 1, 600, unit="months between firm snapshots (the last month is always kept)",
                             source="Design choice")
-    flows: Literal["moves", "all"] = Field("all", description="'moves': firm-to-firm moves and spin-offs only; 'all': also hires, separations, exits")
+    flows: Literal["moves", "all"] = Field("all", description="'moves': firm-to-firm moves and spin-offs only; 'all': also hires, separations, exits, new firms' starting staff")
 
 
 class Scenario(Strict):
@@ -367,6 +367,10 @@ def _explain(e: dict, path: tuple, data: Any) -> str:
     if kind == "extra_forbidden":
         model, _ = _field_info(path[:-1], data)
         hint = yamlio.did_you_mean(path[-1], getattr(model, "model_fields", ())) if path else ""
+        lever = getattr(model, "model_fields", {}).get("type")
+        if path and path[-1] == "provinces" and lever is not None:  # a policy block's lever acting region-wide
+            why = UNTARGETED.get(get_args(lever.annotation)[0], "")
+            hint = f" ({get_args(lever.annotation)[0]} takes no provinces: {why})" if why else hint
         return f"unknown key '{path[-1] if path else ''}'{hint}; allowed keys: {_allowed_keys(path, data)}"
     if kind == "missing":
         return "required key is missing"
@@ -574,6 +578,91 @@ def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:
         if pol.type == "infrastructure":
             out.extend(_infrastructure_problems(pol, ("policies", i), g))
     out.extend(_overlapping_levers(sc))
+    out.extend(_placement_problems(sc, locs, sectors))
+    out.extend(_blocked_works(sc, locs))
+    return out
+
+
+def _blocked_works(sc: Scenario, locs: dict) -> list[tuple[tuple, Any, str]]:
+    """Park openings and expansions an environmental standard's ``no_new_parks_in`` keeps from ever
+    happening: from its start it blocks, for good, every park of those districts not yet open (a park
+    opening in the standard's first month is blocked when the standard is listed first)."""
+    out = []
+    standards = [(k, pol) for k, pol in enumerate(sc.policies) if pol.type == "environmental_standard" and pol.no_new_parks_in]
+    if not standards:
+        return out
+    opened: dict[str, list[tuple[str, int]]] = {}  # park -> (date, block) of the openings scheduled for it
+    for i, pol in enumerate(sc.policies):
+        if pol.type == "infrastructure":
+            for o in pol.park_openings:
+                opened.setdefault(o.location, []).append((o.opens, i))
+
+    def blocker(park: Location, at: tuple[str, int] | None) -> tuple[int, Any] | None:
+        """The standard that blocks ``park`` before it opens (geography's date or the opening ``at``)."""
+        first = min([(park.opens, -1)] + opened.get(park.id, []))  # the geography's date: blocked only strictly before
+        when = at or first
+        for k, env in standards:
+            if park.district in env.no_new_parks_in and (env.start < when[0] or (env.start == when[0] and k < when[1])):
+                return k, env
+        return None
+
+    for i, pol in enumerate(sc.policies):
+        if pol.type != "infrastructure":
+            continue
+        works = [(("park_openings", j), o.location, (o.opens, i), "opening") for j, o in enumerate(pol.park_openings)]
+        works += [(("park_expansions", j), o.location, None, "expansion") for j, o in enumerate(pol.park_expansions)]
+        for key, park_id, at, what in works:
+            park = locs.get(park_id)
+            if park is None or park.kind == "outside":
+                continue  # reported elsewhere
+            found = blocker(park, at)  # an expansion: of a park that opens at all
+            if found is None:
+                continue
+            k, env = found
+            out.append((("policies", i) + key + ("location",), park_id,
+                        f"the {what} of {park_id} would never happen: it lies in district {park.district}, where "
+                        f"{policy_label(env, k)!r} (policies[{k}], from {env.start}) keeps new parks from opening "
+                        "(no_new_parks_in), so the park stays closed; open it before the standard starts or drop "
+                        f"{park.district} from no_new_parks_in"))
+    return out
+
+
+def _admits(loc: Location, sector: str, pollutes: bool) -> bool:
+    """Whether a place takes a firm of ``sector`` (geography.Geography.admits)."""
+    return (not loc.sectors or sector in loc.sectors) and not (loc.clean_only and pollutes)
+
+
+def _placement_problems(sc: Scenario, locs: dict, sectors: set) -> list[tuple[tuple, Any, str]]:
+    """Firms the build could not place by the geography's rules: a lead firm in a place whose sector
+    list leaves its sector out; a firm group drawing a sector (or, where the sector pollutes, a
+    polluting firm of it) that none of its weighted locations admits."""
+    out = []
+    share = {s.id: s.polluting_share for s in sc.sectors}
+
+    def allowed(loc: Location) -> str:
+        return ", ".join(loc.sectors) + (" (clean-only)" if loc.clean_only else "")
+
+    for i, f in enumerate(sc.lead_firms):
+        loc = locs.get(f.location)
+        if loc is not None and f.sector in sectors and not _admits(loc, f.sector, False):
+            out.append((("lead_firms", i, "location"), f.location,
+                        f"{f.name} makes {f.sector}, which {f.location} does not admit (its sectors: {allowed(loc)}); "
+                        "move the firm or add the sector to the location's sectors"))
+    for i, grp in enumerate(sc.firm_groups):
+        places = [locs[x] for x, w in grp.locations.items() if w > 0 and x in locs]
+        if grp.count == 0 or len(places) < sum(1 for x, w in grp.locations.items() if w > 0):
+            continue  # an unknown location is reported as such
+        for s, w in grp.sectors.items():
+            if w <= 0 or s not in sectors:
+                continue
+            for dirty in (False, True) if share[s] > 0 else (False,):
+                if not any(_admits(loc, s, dirty) for loc in places):
+                    listed = "; ".join(f"{loc.id}: {allowed(loc) or 'all sectors'}" for loc in places)
+                    what = f"a polluting {s} firm (polluting_share {share[s]:g})" if dirty else f"a {s} firm"
+                    out.append((("firm_groups", i, "sectors", s), w,
+                                f"the group {grp.label!r} draws {what}, but none of its locations admits one "
+                                f"({listed}); give the group a location that does, or drop the sector"))
+                    break
     return out
 
 
@@ -641,6 +730,12 @@ def _infrastructure_problems(pol: Any, path: tuple, g: Any) -> list[tuple[tuple,
             check(("park_openings", j, "opens"), o.opens, pol.cost_per_ha * (area - loc.occupied_ha),
                   f"opening of {o.location}")
     for j, o in enumerate(pol.park_expansions):
+        loc = by_id.get(o.location)
+        if loc is not None and loc.kind == "outside":
+            out.append((path + ("park_expansions", j, "location"), o.location,
+                        f"{o.location} is a place outside parks (kind outside), whose land is not limited: only a "
+                        "park's (kcn, ccn, hitech) land is expanded"))
+            continue
         check(("park_expansions", j, "date"), o.date, pol.cost_per_ha * o.add_ha, f"expansion of {o.location}")
     for j, r in enumerate(pol.roads):
         if r.a == r.b:
@@ -658,7 +753,7 @@ def _collection(kind: str) -> tuple[str, ...]:
 
 def _check_policy(pol: Any, path: tuple, need: Any, provinces: set, districts: dict, locs: dict,
                   sectors: set, cats: set, leads: set, insts: set) -> None:
-    for j, p in enumerate(pol.provinces):
+    for j, p in enumerate(getattr(pol, "provinces", [])):
         need(p, provinces, path + ("provinces", j), "province")
     for j, c in enumerate(getattr(pol, "categories", [])):
         need(c, cats, path + ("categories", j), "component category")

@@ -135,6 +135,10 @@ def _node_to_data(node: yaml.Node, file: str, path: Path_, lines: LineMap, budge
         raise ConfigError([ConfigIssue(file, node.start_mark.line + 1, format_path(path), _MISSING,
                                        f"file too complex (more than {MAX_NODES} YAML nodes)")])
     lines[path] = (file, node.start_mark.line + 1)
+    plain = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}.get(type(node))
+    if plain is not None and node.tag != plain:  # a scalar's unknown tag is refused by its constructor
+        raise ConfigError([ConfigIssue(file, node.start_mark.line + 1, format_path(path), _MISSING,
+                                       f"YAML tag {node.tag!r} is not allowed: write plain lists and mappings")])
     if len(path) > MAX_DEPTH:
         raise ConfigError([ConfigIssue(file, node.start_mark.line + 1, format_path(path[:3]) + " ...", _MISSING,
                                        f"nested more than {MAX_DEPTH} levels deep")])

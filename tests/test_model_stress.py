@@ -134,15 +134,18 @@ def test_worker_counts_beyond_32_bits_are_recorded_exactly(tiny):
 
 
 def test_compounding_sme_entry_stops_with_a_message_not_out_of_memory(tmp_path):
-    """sme_entry_rate at its bound makes entry compound (entrants add to the SMEs that spawn
-    entrants before they sell); the run stops at GROWTH_LIMIT x its start with a message naming the
-    parameters, and the CLI exits 1 without a traceback or a run folder."""
+    """sme_entry_rate at its bound, with entry_opportunity_ref at its floor (entry at twice the rate
+    while any easy category is imported), makes entry compound: entrants add to the SMEs that spawn
+    entrants faster than their sales lower the opportunity. (With the reference at its default, the
+    entry rate alone compounded only while entrants were left without staff and never sold.) The run
+    stops at GROWTH_LIMIT x its start with a message naming the parameters, and the CLI exits 1
+    without a traceback or a run folder."""
     from typer.testing import CliRunner
 
     from experiments import cli
     from model.demography import GROWTH_FLOOR, RunawayGrowth
 
-    sets = ["end=2045-12", "demography.sme_entry_rate=2"]
+    sets = ["end=2045-12", "demography.sme_entry_rate=2", "demography.entry_opportunity_ref=0.001"]
     m = ClusterModel(load_scenario(DATA / "tiny.yaml", sets), seed=1)
     with pytest.raises(RunawayGrowth, match="sme_entry_rate=2") as err:
         while m.running:
