@@ -16,7 +16,7 @@ from model.contracts import run_demand_phase, run_sourcing_phase
 from model.demography import run_demography_phase
 from model.firms import LEAD, FirmTable
 from model.geography import Geography, month_index, month_label
-from model.labour import LabourMarket, run_labour_phase
+from model.labour import LabourMarket, run_labour_phase, set_wage_bills
 from model.metrics import EVENT_COUNTS
 from model.policy import PolicyState
 from model.population import build_population
@@ -115,6 +115,7 @@ class ClusterModel(Model):
     def _init_counters(self) -> None:
         self.stats: dict = {k: 0.0 for k in EVENT_COUNTS}
         self.demand_shock = 0.0
+        self.demand_trend = 1.0  # lead firms' demand factor this month (trend × shock), for arrivals' sizing
         self.refused_projects = self.unplaced_projects = self.relocations = 0
         self.learning_channels: dict[str, float] = {}
         self.candidates_drawn = 0  # tender candidates drawn so far, the start's included (for benchmarks)
@@ -123,6 +124,7 @@ class ClusterModel(Model):
         """Month 0 before the first step: the contracts and markets the region already has."""
         f = self.firms
         self.month = -1  # the contracts the region already has were signed before the first month
+        set_wage_bills(self)  # unit costs (eq. 3.1) price the start's wages too
         self.need = _initial_needs(self)
         run_sourcing_phase(self, initial=True)
         self.month = 0

@@ -347,6 +347,7 @@ def run_demand_phase(m: ClusterModel) -> None:
     e = m.sc.economy
     m.demand_shock = e.demand_persistence * m.demand_shock + e.demand_volatility * m.rng_demand.standard_normal()
     trend = (1 + e.export_growth) ** (m.month / 12) * np.exp(m.demand_shock)
+    m.demand_trend = float(trend)  # a lead plant arriving this month is sized for demand as it is now
     f = m.firms
     # lead firms' parents add plant capacity as demand requires (workers remain the constraint)
     if kernels.use_compiled():

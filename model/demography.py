@@ -187,7 +187,7 @@ def enter_smes(m: ClusterModel, imports_by_buyer_cat: np.ndarray) -> int:
         tech = np.clip(d.entrant_tech + 0.07 * rng.standard_normal(k), 0.02, 0.9)
         emp = d.entrant_employees * np.exp(0.6 * rng.standard_normal(k))
         pollutes = draw_pollutes(m, sector, rng)
-        admits = m.geo.admits(sector, pollutes)[:, locs]  # (entrant, place of the province)
+        admits = (m.geo.admits(sector, pollutes) & ~m.policy.closed_to_newcomers(m))[:, locs]  # (entrant, place of p)
         loc = np.array([_take_place(locs[ok], free, x, rng) for x, ok in zip(land_needed(m, emp), admits, strict=True)],
                        dtype=np.int64)
         placed = loc >= 0  # an entrant for which no place in its province admits it with the land is not founded
@@ -224,7 +224,8 @@ def spin_off(m: ClusterModel) -> int:
         return 0
     emp = 8.0
     pollutes = draw_pollutes(m, f.sector[parents], rng)
-    locs = _beside_or_outside(m, f.loc[parents], float(land_needed(m, emp)), m.geo.admits(f.sector[parents], pollutes))
+    admits = m.geo.admits(f.sector[parents], pollutes) & ~m.policy.closed_to_newcomers(m)
+    locs = _beside_or_outside(m, f.loc[parents], float(land_needed(m, emp)), admits)
     placed = locs >= 0  # a founder who finds no land stays with the parent
     parents, locs, pollutes = parents[placed], locs[placed], pollutes[placed]
     if not len(parents):
@@ -288,8 +289,11 @@ def arrive_fdi(m: ClusterModel) -> int:
             continue
         tech = float(np.clip(0.72 + 0.08 * rng.standard_normal(), 0.4, 0.98))
         opw = 0.15 if kind == LEAD else 0.1
+        # a lead plant's demand grows from its arrival: it starts at its planned size, not grown by the
+        # export growth of the years before (population.add_firms, demand_factor)
         rows = add_firms(m, kind, np.array([loc]), np.array([sector]), np.array([tech]), np.array([emp]),
                          np.array([opw]), base_output=np.array([emp * opw]) if kind == LEAD else None,
+                         demand_factor=m.demand_trend,
                          staff_share=0.1, pollutes=np.array([pollutes]))  # a core team, hiring the rest
         _occupy(m, rows)
         arrived += 1

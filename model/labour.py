@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model import kernels, kernels_phases
-from model.firms import LEAD, N_SKILLS
+from model.firms import LEAD, N_SKILLS, SME, SUPPLIER
 from model.sampling import drop_duplicates, group_floor_allocate, sample_by_location
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ class LabourMarket:
         n_d = len(m.geo.district_ids)
         self.pools = np.zeros((n_d, N_SKILLS), dtype=np.int64)
         self.wage_index = np.tile(np.array(p.wage.as_tuple()), (len(m.geo.provinces), 1))
+        # w̄ of eq. 3.1, the domestic average wage per worker (set from the firms each month, set_wage_bills)
         self.mean_wage_ref = float(np.dot(p.wage.as_tuple(), p.skill_mix_domestic.as_tuple()))
         self.knowledge_inflow = np.zeros(0)
         self.grad_remainder = np.zeros((len(m.inst.names), N_SKILLS))
@@ -71,12 +72,59 @@ def firm_wages(m: ClusterModel) -> np.ndarray:
     return base * np.maximum(premium, 0.5)[:, None]
 
 
+def other_sales_planned(m: ClusterModel) -> np.ndarray:
+    """The sales outside contracts each firm plans its staff on: last month's, except where those
+    were held down by last month's staff (demography.sell_and_produce sells only what the staff
+    can make), when it plans on what its market would buy from it fully staffed:
+
+    - a foreign supplier, on its networks abroad, which buy up to its starting utilisation of plant
+      capacity whatever its staff: a new plant that did not fill its vacancies in its first month
+      planned on the little it had sold and never hired the rest;
+    - an SME with neither contracts nor other sales (its contracts took all it could make, and then
+      ended), on its share of its province's domestic market at its spare plant capacity: it shed
+      every worker, and with none could never sell again (fuzzing round 11). SMEs that sold
+      something plan on it, as before (ODD eq. 5.2).
+    """
+    f, econ = m.firms, m.sc.economy
+    n = f.n
+    alive, kind, committed, last = f.alive[:n], f.kind[:n], f.committed[:n], f.sales_other[:n]
+    spare = np.maximum(f.capacity[:n] - committed, 0.0)
+    abroad = np.maximum(econ.initial_utilisation * f.capacity[:n] - committed, 0.0)
+    planned = np.where((kind == SUPPLIER) & alive, np.maximum(last, abroad), last)
+    idle = (kind == SME) & alive & (committed + last <= 0)
+    if idle.any():
+        sme = (kind == SME) & alive
+        n_p = len(m.geo.provinces)
+        prov = m.geo.province[f.loc[:n]]
+        w = np.where(sme, spare * (0.5 + f.tech[:n]), 0.0)
+        wsum = np.bincount(prov, weights=w, minlength=n_p)
+        market = getattr(m, "domestic_market", np.zeros(n_p)) * (1 + econ.domestic_market_growth) ** (m.month / 12)
+        share = np.minimum(spare, market[prov] * np.divide(w, wsum[prov], out=np.zeros(n), where=wsum[prov] > 0))
+        planned = np.where(idle, share, planned)
+    return planned
+
+
+def set_wage_bills(m: ClusterModel, wages: np.ndarray | None = None) -> None:
+    """Each firm's wage per worker at its skill mix, and their domestic average (w̄ of unit costs,
+    eq. 3.1): the average over domestic firms' workers, so that wages rising everywhere raise no
+    firm's cost against another's or against the world price, while an FDI firm's premium does."""
+    f = m.firms
+    n = f.n
+    wages = firm_wages(m) if wages is None else wages
+    f.wage_tech[:n] = (wages * f.skill_mix[:n]).sum(axis=1)
+    dom = f.alive[:n] & ~f.foreign[:n]
+    staff = f.employees * dom
+    if staff.sum() > 0:
+        m.labour.mean_wage_ref = float(np.dot(f.wage_tech[:n], staff) / staff.sum())
+
+
 def labour_demand(m: ClusterModel) -> np.ndarray:
     """Workers each firm wants by skill for this month's output plan (eq. 5.2)."""
     f = m.firms
     n = f.n
     lead = f.kind[:n] == LEAD
-    plan = np.where(lead, f.base_output[:n] * f.demand_mult[:n], np.minimum(f.capacity[:n], f.committed[:n] + f.sales_other[:n]))
+    plan = np.where(lead, f.base_output[:n] * f.demand_mult[:n],
+                    np.minimum(f.capacity[:n], f.committed[:n] + other_sales_planned(m)))
     # a firm founded since the last sales phase has no sales to plan on yet: it plans on the output it
     # was founded for (an entrant keeps its staff, a new plant hires toward its workforce) rather than
     # shedding everyone before its first month of selling (and, with no workers, never selling)
@@ -125,7 +173,7 @@ def run_labour_phase(m: ClusterModel) -> None:
                           party="outside")  # operators from outside the region, never in a pool
     wages = firm_wages(m)
     _job_moves(m, vac, wages)
-    f.wage_tech[:n] = (wages * f.skill_mix[:n]).sum(axis=1)
+    set_wage_bills(m, wages)
     _update_wage_index(m, want)
 
 

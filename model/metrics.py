@@ -241,8 +241,8 @@ def network_density(m: ClusterModel) -> float:
 
 def largest_component_share(m: ClusterModel) -> float:
     indptr, indices, n_alive = _edges(m)
-    if len(indices) == 0:
-        return 0.0
+    if len(indices) == 0:  # no contract: every firm is a component of its own
+        return _ratio(1.0 if n_alive else 0.0, n_alive)
     if kernels.use_compiled():
         return _ratio(_graph_counts(m)[1], n_alive)
     d, _ = _graph(m)
@@ -274,7 +274,7 @@ def _clustering(m: ClusterModel) -> float:
         deg = np.asarray(a.sum(axis=1)).ravel()
         tri = triangles(a, deg)
     ok = deg >= 2
-    return float((2 * tri[ok] / (deg[ok] * (deg[ok] - 1))).mean()) if ok.any() else 0.0
+    return float((2 * tri[ok] / (deg[ok] * (deg[ok] - 1))).mean()) if ok.any() else NAN  # no firm with two partners
 
 
 def triangles(a: sparse.csr_matrix, deg: np.ndarray) -> np.ndarray:
@@ -327,7 +327,7 @@ def domestic_output_share(m: ClusterModel) -> float:
 def ellison_glaeser_electronics(m: ClusterModel) -> float:
     """Ellison–Glaeser concentration of electronics-assembly employment across locations."""
     f = m.firms
-    sector = m.sector_ids.index("electronics_assembly") if "electronics_assembly" in m.sector_ids else 0
+    sector = m.sector_ids.index("electronics_assembly") if "electronics_assembly" in m.sector_ids else -1  # none: NaN
     alive = _alive(m)
     return ellison_glaeser(f.loc[: f.n], _employees(m), (f.sector[: f.n] == sector) & alive, alive, len(m.geo.ids))
 
@@ -338,7 +338,7 @@ def ellison_glaeser(area: np.ndarray, emp: np.ndarray, in_sector: np.ndarray, al
     sec = np.bincount(area[in_sector], weights=emp[in_sector], minlength=n_area)
     total_sum, sec_sum = total.sum(), sec.sum()
     if total_sum <= 0 or sec_sum <= 0:
-        return 0.0
+        return NAN  # no employment in the sector (or at all): the concentration of nothing is undefined
     x, s = total / total_sum, sec / sec_sum
     z = emp[in_sector] / sec_sum
     h = float((z**2).sum())
@@ -416,7 +416,7 @@ def province_rows(m: ClusterModel) -> list[dict]:
     loc = f.loc[rows]
     emp, output, tech, foreign = f.employees[rows], _made(m, rows), f.tech[rows], f.foreign[rows]
     park = ((geo.kind == 0) | (geo.kind == 2))[loc]  # industrial (KCN) and high-tech parks
-    elec = m.sector_ids.index("electronics_assembly") if "electronics_assembly" in m.sector_ids else 0
+    elec = m.sector_ids.index("electronics_assembly") if "electronics_assembly" in m.sector_ids else -1  # none: NaN
     is_elec = f.sector[rows] == elec
     # the integer columns' sums per province, as differences of running totals: integer sums are
     # the same in any order (wrapping included), so these equal the sums over each selection

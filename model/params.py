@@ -252,7 +252,7 @@ class Economy(Strict):
                                       source="Vietnam GDP growth 2022–2024 ~5–8% (GSO)")
     domestic_market_price: float = P(0.85, 0.1, 2, unit="price of SMEs' domestic-market sales relative to contract sales",
                                      source="Assumption: domestic buyers pay less than lead firms")
-    initial_utilisation: float = P(0.75, 0.1, 1, unit="SMEs' capacity utilisation in the first month",
+    initial_utilisation: float = P(0.75, 0.1, 1, unit="the starting firms' capacity utilisation (plant capacity = output ÷ it; foreign suppliers' sales abroad go up to it)",
                                    source="Assumption: sizes the domestic market at the start")
 
 

@@ -298,6 +298,15 @@ class PolicyState:
             planned = (m.geo.district == m.geo.district_ids.index(d)) & (m.geo.opens > m.month) & (m.geo.kind != 3)
             m.geo.blocked |= planned
 
+    def closed_to_newcomers(self, m: ClusterModel) -> np.ndarray:
+        """Places a new firm may not start in: while an environmental standard moves the outside-park
+        plants of some districts into parks, those districts' places outside parks (an entrant there
+        would be moved, and charged, within the month)."""
+        geo = m.geo
+        if not self.relocate_districts:
+            return np.zeros(len(geo.ids), bool)
+        return (geo.kind == 3) & np.isin(geo.district, self.relocate_districts)
+
     def _export_demand_shock(self, m: ClusterModel, i: int, b: Any) -> None:
         hit = np.array([not b.sectors or s in b.sectors for s in m.sector_ids])[:, None] & self._provinces(m, b)[None, :]
         self.sector_demand = np.where(hit, self.sector_demand * (1 + b.magnitude), self.sector_demand)
@@ -329,15 +338,16 @@ class PolicyState:
         first month from its date that lies in its block's window and in which the block's budget left
         this year covers its cost; until then it waits, and a work that never fits is never built
         (scenario.py refuses dates outside the window and works dearer than a whole year's budget).
-        A park an environmental standard keeps from opening is neither opened nor expanded, and costs
-        nothing (scenario.py refuses the works it can see will be blocked)."""
+        A park an environmental standard keeps from opening is neither opened nor expanded, and a park
+        already open is not opened again; neither costs anything (scenario.py refuses the works it can
+        see coming)."""
         if not (self.start[i] <= m.month <= self.end[i]):
             return
         geo = m.geo
         for j, o in enumerate(b.park_openings):
             if self._due(m, i, j, "open", o.opens):
                 loc = geo.index[o.location]
-                if geo.blocked[loc]:
+                if geo.blocked[loc] or geo.opens[loc] <= m.month:  # kept closed, or opened already (by another block)
                     self.done_events.add((i, j, "open"))
                     continue
                 area = geo.area[loc] if o.area_ha is None else max(o.area_ha, geo.occupied[loc])  # never below the land taken

@@ -70,7 +70,7 @@ class SupplierDevelopment(Targeted):
                                    source="Assumption: coaching raises absorptive effort")
     qualification_bonus: float = P(0.04, 0, 0.3, unit="τ below a threshold still accepted for coached SMEs",
                                    source="Assumption: buyer audits with coaching support")
-    matchmaking: float = P(0.04, 0, 1, unit="relationship-record credit with FDI buyers on enrolment",
+    matchmaking: float = P(0.04, 0, 1, unit="cost credit (fraction of the world price) in FDI buyers' tender scores, each month while coached",
                            source="Assumption: supplier fairs and introductions")
     cost_per_sme: float = P(0.4, 0, 100, unit="VND bn per SME per year", source="Assumption: ~US$16k per firm-year")
 

@@ -58,7 +58,8 @@ def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, t
               employees: np.ndarray, output_per_worker: np.ndarray, *, names: list[str] | None = None,
               certified: np.ndarray | None = None, base_output: np.ndarray | None = None,
               parent: np.ndarray | None = None, utilisation: float = 0.75,
-              staff_share: float = 1.0, pollutes: np.ndarray | None = None, founders: bool = False) -> np.ndarray:
+              staff_share: float = 1.0, pollutes: np.ndarray | None = None, founders: bool = False,
+              demand_factor: float = 1.0) -> np.ndarray:
     """Create firms (rows + agents); return their rows.
 
     A firm is sized by ``employees`` (its output plan follows), but starts with ``staff_share`` of
@@ -66,6 +67,8 @@ def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, t
     and booked as a labour inflow. ``pollutes``: whether each pollutes, where it was drawn before the
     firm was placed (``draw_pollutes``; a clean-only park takes no polluting firm), else drawn here.
     ``founders``: each is founded by an engineer come from another firm (a spin-off), one of its staff.
+    ``demand_factor``: lead firms' demand factor this month (trend × shock, which every lead firm's
+    demand is multiplied by); a lead firm's base output is its output now ÷ that factor.
     """
     f, rng, lab = m.firms, m.rng_demography, m.sc.labour
     count = len(loc)
@@ -93,7 +96,7 @@ def add_firms(m: ClusterModel, kind: int, loc: np.ndarray, sector: np.ndarray, t
     rows = f.add(
         count, kind=kind, foreign=foreign, sector=sector, loc=loc, tech=tech, tech0=tech, capacity=capacity,
         labour_coef=emp / np.maximum(output, 1e-9), cash=output * m.sc.finance.initial_cash_months,
-        base_output=output if kind == LEAD else 0.0, demand_mult=1.0, output=output, certified=cert,
+        base_output=output / demand_factor if kind == LEAD else 0.0, demand_mult=1.0, output=output, certified=cert,
         parent=-1 if parent is None else parent, coached_until=-1, entry_step=m.month,
         land_ha=land_needed(m, employees), deliver_share=1.0, uni_partner=-1,
         pollutes=draw_pollutes(m, sector, rng) if pollutes is None else pollutes)
@@ -133,7 +136,8 @@ def build_population(m: ClusterModel) -> None:
             tech = np.clip(spec.follower_tech + 0.08 * rng.standard_normal(k), 0.3, 0.98)
             rows = add_firms(m, SUPPLIER, near, sector, tech, emp,
                              np.full(k, spec.follower_output_per_worker), parent=np.full(k, lead[0]),
-                             names=[f"{spec.name} supplier {i + 1}" for i in range(k)], pollutes=pollutes)
+                             names=[f"{spec.name} supplier {i + 1}" for i in range(k)], pollutes=pollutes,
+                             utilisation=sc.economy.initial_utilisation)
             m.contracts.seed_history(np.full(k, lead[0]), rows, 1.0)  # followers keep their lead firm's trust
     for grp in sc.firm_groups:
         if grp.count == 0:
@@ -149,9 +153,26 @@ def build_population(m: ClusterModel) -> None:
         kind = KIND_CODE[grp.kind]
         base = emp * grp.output_per_worker if kind == LEAD else None
         add_firms(m, kind, loc, sector, tech, emp, np.full(grp.count, grp.output_per_worker), certified=cert,
-                  base_output=base, pollutes=pollutes)
+                  base_output=base, pollutes=pollutes, utilisation=sc.economy.initial_utilisation)
+    _book_starting_land(m)
     m.inst = Institutions(m)
     _seed_partnerships(m)
+
+
+def _book_starting_land(m: ClusterModel) -> None:
+    """The geography's occupied land of a park is its starting firms' land: each starting firm's
+    land is its share of that figure (by its planned employees), so that a firm that closes frees
+    what it held; a park with starting firms but no figure has their land booked. (The starting
+    firms' land was never booked: 10 of the baseline's 27 parks held more firm land than their
+    area, and a closing firm freed land the park's figure had never counted; fuzzing round 11.)"""
+    f, geo = m.firms, m.geo
+    n = f.n
+    in_park = geo.kind[f.loc[:n]] != 3
+    held = np.bincount(f.loc[:n][in_park], weights=f.land_ha[:n][in_park], minlength=len(geo.ids))
+    given = (geo.occupied > 0) & (held > 0)
+    scale = np.where(given, geo.occupied / np.maximum(held, 1e-12), 1.0)
+    f.land_ha[:n] = np.where(in_park, f.land_ha[:n] * scale[f.loc[:n]], f.land_ha[:n])
+    geo.occupied = np.where((geo.kind != 3) & (geo.occupied <= 0), held, geo.occupied)
 
 
 def _nearby_parks(m: ClusterModel, loc: int, sector: int, pollutes: np.ndarray, rng: np.random.Generator) -> np.ndarray:

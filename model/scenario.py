@@ -580,6 +580,25 @@ def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:
     out.extend(_overlapping_levers(sc))
     out.extend(_placement_problems(sc, locs, sectors))
     out.extend(_blocked_works(sc, locs))
+    out.extend(_twice_opened(sc))
+    return out
+
+
+def _twice_opened(sc: Scenario) -> list[tuple[tuple, Any, str]]:
+    """A park opened by two openings (of one block or of two): the later would pay for land that is open."""
+    out, first = [], {}
+    for i, pol in enumerate(sc.policies):
+        if pol.type != "infrastructure":
+            continue
+        for j, o in enumerate(pol.park_openings):
+            if o.location in first:
+                k, jj, date = first[o.location]
+                out.append((("policies", i, "park_openings", j, "location"), o.location,
+                            f"{o.location} is also opened by policies[{k}].park_openings[{jj}] ({date}): a park opens "
+                            "once (the later opening would pay again for land already open); keep one opening, and "
+                            "add land with park_expansions"))
+            else:
+                first[o.location] = (i, j, o.opens)
     return out
 
 
