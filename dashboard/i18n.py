@@ -84,7 +84,7 @@ EN: dict[str, str] = {
     "flow.fdi": "FDI firms",
     "flow.domestic": "Domestic firms",
     "flow.pool": "Labour pool",
-    "flow.outside": "Left the region",
+    "flow.outside": "Outside the industry (migrants, new firms' staff, leavers)",
     "flow.none": "No labour flows recorded this month",
     "flow.note": "FDI → domestic: {fdi_dom:,} workers; domestic → FDI: {dom_fdi:,} workers this month.",
     # indicators
@@ -309,7 +309,7 @@ VI: dict[str, str] = {
     "flow.fdi": "DN FDI",
     "flow.domestic": "DN trong nước",
     "flow.pool": "Người tìm việc",
-    "flow.outside": "Rời khỏi vùng",
+    "flow.outside": "Ngoài ngành (lao động nhập cư, nhân sự DN mới, người rời đi)",
     "flow.none": "Không có dòng lao động trong tháng này",
     "flow.note": "FDI → trong nước: {fdi_dom:,} người; trong nước → FDI: {dom_fdi:,} người trong tháng.",
     # indicators

@@ -23,7 +23,7 @@ from dashboard.widgets import ChartCard
 from model.policy_schema import LEVER_TYPES
 from model.scenario import Scenario, ScenarioError, load_scenario
 
-NOT_SCENARIOS = ("geography", "sweeps")
+NOT_SCENARIOS = ("geography", "sweeps", "calibration")
 COMMON = ("type", "label", "start", "end", "budget", "provinces")
 
 

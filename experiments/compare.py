@@ -75,14 +75,15 @@ def summarise(yearly: pd.DataFrame, years: Sequence[int], scenarios: Sequence[st
     sel = yearly[yearly["year"].isin(list(years))]
     for (ind, year), g in sel.groupby(["indicator", "year"], sort=False):
         ref = g[g["scenario"] == first].set_index("seed")["value"]
+        zero = 0.0 if ref.notna().any() else np.nan  # the first scenario against itself: 0 where it has a value
         for sc in scenarios:
             v = g[g["scenario"] == sc].set_index("seed")["value"]
             d = (v - ref).dropna()
             rows.append(dict(indicator=ind, year=int(year), scenario=sc, n=int(v.notna().sum()),
                              median=v.median(), q05=v.quantile(Q_LO), q95=v.quantile(Q_HI),
-                             diff_median=d.median() if sc != first else 0.0,
-                             diff_q05=d.quantile(Q_LO) if sc != first else 0.0,
-                             diff_q95=d.quantile(Q_HI) if sc != first else 0.0,
+                             diff_median=d.median() if sc != first else zero,
+                             diff_q05=d.quantile(Q_LO) if sc != first else zero,
+                             diff_q95=d.quantile(Q_HI) if sc != first else zero,
                              p_positive=float((d > 0).mean()) if sc != first else np.nan))
     out = pd.DataFrame(rows)
     order = {k: i for i, k in enumerate(yearly["indicator"].unique())}

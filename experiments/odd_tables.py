@@ -52,8 +52,8 @@ def _default(field) -> str:
 
 
 def _summary(model: type[BaseModel]) -> str:
-    lines = (model.__doc__ or "").strip().splitlines()
-    return lines[0] if lines else ""
+    first = (model.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(line.strip() for line in first.splitlines())
 
 
 def parameter_table() -> str:

@@ -338,9 +338,10 @@ class PolicyState:
         first month from its date that lies in its block's window and in which the block's budget left
         this year covers its cost; until then it waits, and a work that never fits is never built
         (scenario.py refuses dates outside the window and works dearer than a whole year's budget).
-        A park an environmental standard keeps from opening is neither opened nor expanded, and a park
-        already open is not opened again; neither costs anything (scenario.py refuses the works it can
-        see coming)."""
+        A park an environmental standard keeps from opening is neither opened nor expanded, a park not
+        yet open is not expanded (its opening sets its land, and would pay for the expansion again),
+        and a park already open is not opened again; none of these costs anything (scenario.py refuses
+        the works it can see coming)."""
         if not (self.start[i] <= m.month <= self.end[i]):
             return
         geo = m.geo
@@ -357,8 +358,8 @@ class PolicyState:
         for j, o in enumerate(b.park_expansions):
             if not self._due(m, i, j, "expand", o.date):
                 continue
-            if geo.blocked[geo.index[o.location]]:
-                self.done_events.add((i, j, "expand"))
+            if geo.blocked[geo.index[o.location]] or geo.opens[geo.index[o.location]] > m.month:
+                self.done_events.add((i, j, "expand"))  # kept closed, or not open yet: its opening sets its land
             elif self._pay(i, (i, j, "expand"), b.cost_per_ha * o.add_ha):
                 geo.area[geo.index[o.location]] += o.add_ha
         for j, r in enumerate(b.roads):

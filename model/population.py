@@ -124,9 +124,11 @@ def build_population(m: ClusterModel) -> None:
     sector_index = {s: i for i, s in enumerate(m.sector_ids)}
     for spec in sc.lead_firms:
         loc = geo.index[spec.location]
+        # a named lead firm sits where the scenario puts it: in a clean-only park, it is a clean plant
+        dirty = draw_pollutes(m, np.array([sector_index[spec.sector]]), rng) & ~geo.clean_only[[loc]]
         lead = add_firms(m, LEAD, np.array([loc]), np.array([sector_index[spec.sector]]), np.array([spec.tech]),
                          np.array([spec.employees]), np.array([0.0]), names=[spec.name],
-                         base_output=np.array([spec.output]))
+                         base_output=np.array([spec.output]), pollutes=dirty)
         if spec.followers:
             k = spec.followers
             sector = np.full(k, sector_index[spec.sector])
@@ -177,17 +179,23 @@ def _book_starting_land(m: ClusterModel) -> None:
 
 def _nearby_parks(m: ClusterModel, loc: int, sector: int, pollutes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Parks for followers: the lead firm's park or others within 30 km (weighted to its own) that
-    admit the sector (and, for a polluting follower, are not clean-only); the lead firm's own place
-    when no such park within 30 km is open."""
+    admit the sector (and, for a polluting follower, are not clean-only); when no such park within
+    30 km is open, the lead firm's own place if it admits them, else the nearest open park that does."""
     geo = m.geo
     out = np.empty(len(pollutes), np.int64)
     for dirty in (False, True):
         who = np.flatnonzero(pollutes == dirty)
         if not len(who):
             continue
-        near = np.flatnonzero((geo.km[loc] <= 30) & (geo.kind != 3) & geo.is_open(0) & geo.admits(sector, dirty))
-        if not len(near):  # no open park nearby (a lead firm outside parks, or its park opens later)
-            near = np.array([loc])
+        ok = geo.admits(sector, dirty)
+        near = np.flatnonzero((geo.km[loc] <= 30) & (geo.kind != 3) & geo.is_open(0) & ok)
+        if not len(near):  # none nearby (a lead firm outside parks, or its park opens later): its own place,
+            near = np.array([loc]) if ok[loc] else np.flatnonzero((geo.kind != 3) & geo.is_open(0) & ok)
+            if len(near) > 1:  # ... else the nearest open park that admits them
+                near = near[[np.argmin(geo.km[loc, near])]]
+            if not len(near):
+                raise ValueError(f"no open park admits a {'polluting ' if dirty else ''}{m.sector_ids[sector]} "
+                                 f"follower of the lead firm at {geo.ids[loc]}")
         w = np.where(near == loc, 3.0, 1.0)
         out[who] = near[rng.choice(len(near), len(who), p=w / w.sum())]
     return out

@@ -441,7 +441,8 @@ def _allowed_keys(path: tuple, data: Any) -> str:
     model, _ = _field_info(path[:-1], data)
     if model is None or not hasattr(model, "model_fields"):
         return "(see docs/ODD.md)"
-    return ", ".join(sorted(model.model_fields))
+    keys = [k for k in model.model_fields if not (k == "budget" and getattr(model, "spends", True) is False)]
+    return ", ".join(sorted(keys))
 
 
 def _bounds(path: tuple, data: Any) -> str:
@@ -581,16 +582,45 @@ def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:
     out.extend(_placement_problems(sc, locs, sectors))
     out.extend(_blocked_works(sc, locs))
     out.extend(_twice_opened(sc))
+    out.extend(_early_expansions(sc, locs))
+    return out
+
+
+def _early_expansions(sc: Scenario, locs: dict) -> list[tuple[tuple, Any, str]]:
+    """An expansion dated before its park opens (by the geography or an opening): the opening sets the
+    park's land and pays for all of it, so the expansion's land would be paid twice or lost."""
+    out = []
+    opened: dict[str, list[str]] = {}
+    for pol in sc.policies:
+        if pol.type == "infrastructure":
+            for o in pol.park_openings:
+                opened.setdefault(o.location, []).append(o.opens)
+    for i, pol in enumerate(sc.policies):
+        if pol.type != "infrastructure":
+            continue
+        for j, o in enumerate(pol.park_expansions):
+            park = locs.get(o.location)
+            if park is None or park.kind == "outside":
+                continue  # reported elsewhere
+            opens = min([park.opens] + opened.get(o.location, []))
+            if o.date < opens:
+                out.append((("policies", i, "park_expansions", j, "date"), o.date,
+                            f"{o.location} opens {opens} (geography or park_openings), after this expansion: an "
+                            "expansion adds land to an open park; date it on or after the opening, or give the "
+                            "opening the larger area_ha"))
     return out
 
 
 def _twice_opened(sc: Scenario) -> list[tuple[tuple, Any, str]]:
     """A park opened by two openings (of one block or of two): the later would pay for land that is open."""
+    outside = {loc.id for loc in sc.geography.locations if loc.kind == "outside"}  # reported as not parks
     out, first = [], {}
     for i, pol in enumerate(sc.policies):
         if pol.type != "infrastructure":
             continue
         for j, o in enumerate(pol.park_openings):
+            if o.location in outside:
+                continue
             if o.location in first:
                 k, jj, date = first[o.location]
                 out.append((("policies", i, "park_openings", j, "location"), o.location,
