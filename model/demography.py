@@ -30,11 +30,7 @@ def sell_and_produce(m: ClusterModel, delivered: np.ndarray) -> None:
     contract = np.bincount(m.contracts.supplier, weights=delivered, minlength=n)
     spare = np.maximum(cap - contract, 0.0) * f.alive[:n]
     sme = (f.kind[:n] == SME) & f.alive[:n]
-    prov = m.geo.province[f.loc[:n]]
-    w = np.where(sme, spare * (0.5 + f.tech[:n]), 0.0)
-    wsum = np.bincount(prov, weights=w, minlength=len(m.geo.provinces))
-    market = m.domestic_market * (1 + econ.domestic_market_growth) ** (m.month / 12)
-    dom = np.where(sme, np.minimum(spare, market[prov] * np.divide(w, wsum[prov], out=np.zeros(n), where=wsum[prov] > 0)), 0.0)
+    dom = domestic_sales(m, spare, sme)
     sup = (f.kind[:n] == SUPPLIER) & f.alive[:n]
     export = np.where(sup, np.minimum(spare, np.maximum(econ.initial_utilisation * f.capacity[:n] - contract, 0.0)), 0.0)
     lead = (f.kind[:n] == LEAD) & f.alive[:n]
@@ -44,6 +40,18 @@ def sell_and_produce(m: ClusterModel, delivered: np.ndarray) -> None:
     f.output[:n] = np.where(lead, lead_out, contract + dom + export)
     f.revenue[:n] = np.where(lead, lead_out, contract + dom * econ.domestic_market_price + export)
     m.produced_n = n  # firms founded later this month have produced nothing yet (metrics._made)
+
+
+def domestic_sales(m: ClusterModel, spare: np.ndarray, sme: np.ndarray) -> np.ndarray:
+    """What SMEs (``sme``) with ``spare`` capacity sell on their province's domestic market this
+    month: the market rationed ∝ spare × (0.5 + τ), at most the spare (eq. 6.1)."""
+    f, econ = m.firms, m.sc.economy
+    n = f.n
+    prov = m.geo.province[f.loc[:n]]
+    w = np.where(sme, spare * (0.5 + f.tech[:n]), 0.0)
+    wsum = np.bincount(prov, weights=w, minlength=len(m.geo.provinces))
+    market = m.domestic_market * (1 + econ.domestic_market_growth) ** (m.month / 12)
+    return np.where(sme, np.minimum(spare, market[prov] * np.divide(w, wsum[prov], out=np.zeros(n), where=wsum[prov] > 0)), 0.0)
 
 
 def account(m: ClusterModel) -> None:

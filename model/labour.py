@@ -93,14 +93,9 @@ def other_sales_planned(m: ClusterModel) -> np.ndarray:
     planned = np.where((kind == SUPPLIER) & alive, np.maximum(last, abroad), last)
     idle = (kind == SME) & alive & (committed + last <= 0)
     if idle.any():
-        sme = (kind == SME) & alive
-        n_p = len(m.geo.provinces)
-        prov = m.geo.province[f.loc[:n]]
-        w = np.where(sme, spare * (0.5 + f.tech[:n]), 0.0)
-        wsum = np.bincount(prov, weights=w, minlength=n_p)
-        market = getattr(m, "domestic_market", np.zeros(n_p)) * (1 + econ.domestic_market_growth) ** (m.month / 12)
-        share = np.minimum(spare, market[prov] * np.divide(w, wsum[prov], out=np.zeros(n), where=wsum[prov] > 0))
-        planned = np.where(idle, share, planned)
+        from model.demography import domestic_sales  # demography imports this module
+
+        planned = np.where(idle, domestic_sales(m, spare, (kind == SME) & alive), planned)
     return planned
 
 
