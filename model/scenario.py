@@ -586,15 +586,20 @@ def _cross_references(sc: Scenario) -> list[tuple[tuple, Any, str]]:
     return out
 
 
+def _openings(sc: Scenario) -> dict[str, list[tuple[str, int, int]]]:
+    """Per park, the infrastructure openings scheduled for it: (date, block, index), in block order."""
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    for i, pol in enumerate(sc.policies):
+        if pol.type == "infrastructure":
+            for j, o in enumerate(pol.park_openings):
+                out.setdefault(o.location, []).append((o.opens, i, j))
+    return out
+
+
 def _early_expansions(sc: Scenario, locs: dict) -> list[tuple[tuple, Any, str]]:
     """An expansion dated before its park opens (by the geography or an opening): the opening sets the
     park's land and pays for all of it, so the expansion's land would be paid twice or lost."""
-    out = []
-    opened: dict[str, list[str]] = {}
-    for pol in sc.policies:
-        if pol.type == "infrastructure":
-            for o in pol.park_openings:
-                opened.setdefault(o.location, []).append(o.opens)
+    out, opened = [], _openings(sc)
     for i, pol in enumerate(sc.policies):
         if pol.type != "infrastructure":
             continue
@@ -602,7 +607,7 @@ def _early_expansions(sc: Scenario, locs: dict) -> list[tuple[tuple, Any, str]]:
             park = locs.get(o.location)
             if park is None or park.kind == "outside":
                 continue  # reported elsewhere
-            opens = min([park.opens] + opened.get(o.location, []))
+            opens = min([park.opens] + [date for date, _, _ in opened.get(o.location, [])])
             if o.date < opens:
                 out.append((("policies", i, "park_expansions", j, "date"), o.date,
                             f"{o.location} opens {opens} (geography or park_openings), after this expansion: an "
@@ -614,21 +619,16 @@ def _early_expansions(sc: Scenario, locs: dict) -> list[tuple[tuple, Any, str]]:
 def _twice_opened(sc: Scenario) -> list[tuple[tuple, Any, str]]:
     """A park opened by two openings (of one block or of two): the later would pay for land that is open."""
     outside = {loc.id for loc in sc.geography.locations if loc.kind == "outside"}  # reported as not parks
-    out, first = [], {}
-    for i, pol in enumerate(sc.policies):
-        if pol.type != "infrastructure":
+    out = []
+    for park, scheduled in _openings(sc).items():
+        if park in outside:
             continue
-        for j, o in enumerate(pol.park_openings):
-            if o.location in outside:
-                continue
-            if o.location in first:
-                k, jj, date = first[o.location]
-                out.append((("policies", i, "park_openings", j, "location"), o.location,
-                            f"{o.location} is also opened by policies[{k}].park_openings[{jj}] ({date}): a park opens "
-                            "once (the later opening would pay again for land already open); keep one opening, and "
-                            "add land with park_expansions"))
-            else:
-                first[o.location] = (i, j, o.opens)
+        date, k, jj = scheduled[0]
+        for _, i, j in scheduled[1:]:
+            out.append((("policies", i, "park_openings", j, "location"), park,
+                        f"{park} is also opened by policies[{k}].park_openings[{jj}] ({date}): a park opens "
+                        "once (the later opening would pay again for land already open); keep one opening, and "
+                        "add land with park_expansions"))
     return out
 
 
@@ -640,15 +640,12 @@ def _blocked_works(sc: Scenario, locs: dict) -> list[tuple[tuple, Any, str]]:
     standards = [(k, pol) for k, pol in enumerate(sc.policies) if pol.type == "environmental_standard" and pol.no_new_parks_in]
     if not standards:
         return out
-    opened: dict[str, list[tuple[str, int]]] = {}  # park -> (date, block) of the openings scheduled for it
-    for i, pol in enumerate(sc.policies):
-        if pol.type == "infrastructure":
-            for o in pol.park_openings:
-                opened.setdefault(o.location, []).append((o.opens, i))
+    opened = _openings(sc)
 
     def blocker(park: Location, at: tuple[str, int] | None) -> tuple[int, Any] | None:
         """The standard that blocks ``park`` before it opens (geography's date or the opening ``at``)."""
-        first = min([(park.opens, -1)] + opened.get(park.id, []))  # the geography's date: blocked only strictly before
+        # the geography's date (block -1): blocked only by a standard that starts strictly before it
+        first = min([(park.opens, -1)] + [(date, i) for date, i, _ in opened.get(park.id, [])])
         when = at or first
         for k, env in standards:
             if park.district in env.no_new_parks_in and (env.start < when[0] or (env.start == when[0] and k < when[1])):
