@@ -81,8 +81,10 @@ def draw_compare(selected: dict[str, list[RunEntry]], indicator: str, tr) -> Cha
             ax.fill_between(x, tab["p05"] * scale, tab["p95"] * scale, color=colour, alpha=0.15, lw=0)
             ax.fill_between(x, tab["p25"] * scale, tab["p75"] * scale, color=colour, alpha=0.3, lw=0)
         median = tab["median"].to_numpy(dtype=float) * scale
-        ax.plot(x, median, color=colour, lw=2.2,
-                label=f"{label} ({tr('cmp.n_runs' if len(members) > 1 else 'cmp.one_run', n=len(members))})")
+        runs = tr('cmp.n_runs' if len(members) > 1 else 'cmp.one_run', n=len(members))
+        if not np.isfinite(median).any():  # undefined in every month (mean SME τ of a world without SMEs)
+            runs += "; " + tr("cmp.no_value")
+        ax.plot(x, median, color=colour, lw=2.2, label=f"{label} ({runs})")
         alone = _isolated(median)  # a line draws nothing for a month with no neighbour (a one-month run)
         if alone.any():
             ax.plot(x[alone], median[alone], "o", color=colour, ms=6)

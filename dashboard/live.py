@@ -186,8 +186,12 @@ def Live(tr, lang: str, on_saved) -> None:
             run.value.close()
         blocks = [block(t, {c.path: values.value.get(t, {}).get(c.path, c.value) for c in controls[t]})
                   for t in controls if on.value.get(t) and controls[t]]
+        text = str(seed.value).strip() or "0"
+        if not text.isdigit():  # the seed box takes any text: say what it wants, in the page's language
+            message.set(tr("live.bad_seed", seed=text))
+            return
         try:
-            run.set(start_run(root / choice.value, int(str(seed.value).strip() or 0), end.value or months[-1], blocks))
+            run.set(start_run(root / choice.value, int(text), end.value or months[-1], blocks))
             message.set("")
         except Exception as err:  # an invalid combination of levers: show the loader's message
             message.set(str(err))

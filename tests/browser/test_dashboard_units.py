@@ -79,3 +79,21 @@ def test_compare_marks_months_a_line_cannot_show() -> None:
     assert _isolated(np.array([1.0, 2.0, 3.0])).tolist() == [False, False, False]
     assert _isolated(np.array([1.0, nan, 2.0, 3.0, nan])).tolist() == [True, False, False, False, False]
     assert _isolated(np.array([nan, nan])).tolist() == [False, False]
+
+
+def test_the_flow_chart_names_each_side_of_the_outside_party(results: Path) -> None:
+    """Migrants and new firms' staff come from outside, leavers go there: one label for both sides
+    ("Left the region") called arrivals departures, and a long one was cut off at both edges."""
+    from dashboard.charts import _cached
+    from dashboard.flowchart import OWNER_CATS, draw_flows
+
+    idx = run_index(next(r.path for r in find_runs(results) if r.run_id == "baseline-s1"))
+    k = OWNER_CATS.index("outside")
+    for lang in ("en", "vi"):
+        tr = make_tr(lang)
+        draw_flows(idx, 3, tr)
+        texts = _cached(idx, ("flows", tr("app.lang"), False), lambda: None).moving
+        left, right = texts[f"l{k}"], texts[f"r{k}"]
+        assert left.get_visible() and right.get_visible()  # arrivals and departures both happen in month 3
+        assert left.get_text().startswith(tr("flow.outside_from")) and right.get_text().startswith(tr("flow.outside_to"))
+        assert tr("flow.outside_from") != tr("flow.outside_to")
