@@ -70,12 +70,18 @@ def _ym(text: str) -> float:
 
 def _value(v: object, tr) -> str:
     """A setting in words: numbers as written, named choices and per-skill keys translated."""
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return tr("sc.yes" if v else "sc.no")
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, dict):
         return ", ".join(f"{tr('field.' + k) if tr('field.' + k) != 'field.' + k else k}: {_value(x, tr)}"
-                         for k, x in v.items())
-    if isinstance(v, list):
+                         for k, x in v.items() if x is not None)  # an unset option (area_ha: None) says nothing
+    if isinstance(v, list):  # works (park openings, roads) one by one, in brackets
+        if v and all(isinstance(x, dict) for x in v):
+            return "; ".join(f"({_value(x, tr)})" for x in v)
         return ", ".join(_value(x, tr) for x in v) if v else "—"
     return choice_label(tr, v) if isinstance(v, str) else str(v)
 

@@ -97,3 +97,19 @@ def test_the_flow_chart_names_each_side_of_the_outside_party(results: Path) -> N
         assert left.get_visible() and right.get_visible()  # arrivals and departures both happen in month 3
         assert left.get_text().startswith(tr("flow.outside_from")) and right.get_text().startswith(tr("flow.outside_to"))
         assert tr("flow.outside_from") != tr("flow.outside_to")
+
+
+def test_the_scenario_page_writes_works_and_switches_in_words() -> None:
+    """Park openings ran together as "location: x, opens: y, area_ha: None, location: ..." and a
+    switch read "True", untranslated in both languages."""
+    from dashboard.scenario_view import lever_lines
+
+    for lang, yes in (("en", "yes"), ("vi", "có")):
+        tr = make_tr(lang)
+        lines = [p for sc in ("combined_package.yaml", "levers/environmental_standard.yaml")
+                 for _, parts in lever_lines(load_scenario(ROOT / "scenarios" / sc), tr) for p in parts]
+        text = "\n".join(lines)
+        assert "None" not in text and "True" not in text and "area_ha" not in text and "location:" not in text
+        assert f"{tr('field.refuse_polluting')}: {yes}" in text
+        openings = next(p for p in lines if p.startswith(tr("field.park_openings")))
+        assert openings.count("(") == 2 and "; (" in openings  # one bracket per opening
