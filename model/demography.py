@@ -187,6 +187,7 @@ def enter_smes(m: ClusterModel, imports_by_buyer_cat: np.ndarray) -> int:
     counts = rng.poisson(lam)
     total = 0
     free = m.geo.free_ha(m.month)  # taken down as entrants are placed, each province's and each month's
+    closed = m.policy.closed_to_newcomers(m)
     for p in np.flatnonzero(counts):
         k = int(counts[p])
         locs = np.flatnonzero(m.geo.province == p)
@@ -195,7 +196,7 @@ def enter_smes(m: ClusterModel, imports_by_buyer_cat: np.ndarray) -> int:
         tech = np.clip(d.entrant_tech + 0.07 * rng.standard_normal(k), 0.02, 0.9)
         emp = d.entrant_employees * np.exp(0.6 * rng.standard_normal(k))
         pollutes = draw_pollutes(m, sector, rng)
-        admits = (m.geo.admits(sector, pollutes) & ~m.policy.closed_to_newcomers(m))[:, locs]  # (entrant, place of p)
+        admits = (m.geo.admits(sector, pollutes) & ~closed)[:, locs]  # (entrant, place of p)
         loc = np.array([_take_place(locs[ok], free, x, rng) for x, ok in zip(land_needed(m, emp), admits, strict=True)],
                        dtype=np.int64)
         placed = loc >= 0  # an entrant for which no place in its province admits it with the land is not founded

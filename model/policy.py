@@ -358,10 +358,11 @@ class PolicyState:
         for j, o in enumerate(b.park_expansions):
             if not self._due(m, i, j, "expand", o.date):
                 continue
-            if geo.blocked[geo.index[o.location]] or geo.opens[geo.index[o.location]] > m.month:
+            loc = geo.index[o.location]
+            if geo.blocked[loc] or geo.opens[loc] > m.month:
                 self.done_events.add((i, j, "expand"))  # kept closed, or not open yet: its opening sets its land
             elif self._pay(i, (i, j, "expand"), b.cost_per_ha * o.add_ha):
-                geo.area[geo.index[o.location]] += o.add_ha
+                geo.area[loc] += o.add_ha
         for j, r in enumerate(b.roads):
             if self._due(m, i, j, "road", r.date) and self._pay(i, (i, j, "road"), b.cost_per_road):
                 geo.upgrade_road(r.a, r.b, r.factor)
