@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from model import kernels
-from model.tender_kernel import filter_add, key_segments
+from model.tender_kernel import filter_add, filter_layout, key_segments
 
 HISTORY_GAIN = 0.1  # share of the gap to a full record closed per month of good delivery
 HISTORY_FLOOR = 1e-3  # a record faded to this or below counts as none
 _NONE = np.zeros(0, np.int64)  # no per-owner starts to keep current
-FILTER_BITS_PER_PAIR = 16  # the pair filter is resized to 32 bits a pair when it falls below 16 ...
-FILTER_MAX_LOG2 = 23  # ... up to 2**23 bits (1 MiB): beyond the core's cache, a probe costs as much as a search
+FILTER_BITS_PER_PAIR = 16  # a buyer's region of the pair filter has 16-32 bits a pair when it is laid out ...
+FILTER_REGROW = 1.5  # ... and the filter is laid out afresh when the pairs or the firms have grown by half since
 
 
 class ContractBook:
@@ -42,7 +42,10 @@ class ContractBook:
         self.pair_keys, self.pair_ids = (buf[:0] for buf in self._pair_buf)
         self._hist_buf = np.zeros(4096, dtype=np.float64)
         self.hist = self._hist_buf[:0]
-        self._filter_for(0)
+        # the pair filter (see pair_filter_for): its words, and each buyer's region as first word and shift
+        self.pair_filter, self.filter_start, self.filter_shift = np.zeros(0, np.uint64), np.zeros(1, np.int64), \
+            np.zeros(0, np.uint64)
+        self._filter_pairs = 0  # pairs on file when it was laid out
         self._scratch = np.zeros(0)  # see scratch
         # per-buyer starts (pair_segments, base_segments), each as (the table they are of, starts for
         # owners with room to spare), kept current as pairs join and base entries leave
@@ -195,8 +198,7 @@ class ContractBook:
                 self.pair_keys, self.pair_ids = key_buf[: n + n_new], id_buf[: n + n_new]
                 self._add_records(n_new)
                 self._segments = (self.pair_keys, seg) if len(seg) else None  # the starts were kept current
-                if not self._filter_for(len(self.pair_keys)):
-                    filter_add(self.pair_filter, keys, self.filter_shift)
+                filter_add(self.pair_filter, self.filter_start, self.filter_shift, keys, self._key_base)
             ids = np.empty(len(keys), np.int64)
             ids[order] = sorted_ids
             return ids
@@ -209,27 +211,29 @@ class ContractBook:
             self._add_records(len(uk))
             self.pair_keys, self.pair_ids = _merge_sorted(self.pair_keys, self.pair_ids, uk, new_ids)
             self._segments = None
-            if not self._filter_for(len(self.pair_keys)):
-                filter_add(self.pair_filter, uk, self.filter_shift)
+            filter_add(self.pair_filter, self.filter_start, self.filter_shift, uk, self._key_base)
             ids[miss] = new_ids[inv]
         return ids
 
-    def _filter_for(self, n_pairs: int) -> bool:
-        """Size the pair filter for ``n_pairs`` pairs; True if it was remade (from the whole table).
+    def pair_filter_for(self, n_firms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pair filter, laid out afresh first if the pairs or the firms have outgrown it: (words,
+        each buyer's first word, each buyer's shift), as the tender kernel reads it.
 
-        ``pair_filter`` is a one-hash Bloom filter over ``pair_keys`` (bit ``_filter_slot(key)`` set for
-        every pair on file), so the tender kernel skips the search of a buyer's pairs for the ~99 % of
-        candidates it has no record with; with 16–32 bits a pair, 3–6 % of the others pass it too and
-        are searched as before. Pairs never leave the table, so bits are only ever set.
+        ``pair_filter`` is a one-hash Bloom filter over ``pair_keys`` in which each buyer has a region
+        of its own (tender_kernel.filter_layout: 16-32 bits for each of its pairs when laid out), so
+        the tender kernel skips the search of a buyer's pairs for the ~99 % of candidates it has no
+        record with, and a buyer's candidates probe one or a few cache lines, not the whole filter
+        (which, at 100k firms, is several times the core's cache). A few per cent of the others pass
+        it too and are searched as before. Pairs never leave the table, so bits are only ever set;
+        buyers newer than the layout are not covered, and their pairs are always searched.
         """
-        bits = getattr(self, "pair_filter", _NONE).size * 64
-        if bits and (n_pairs * FILTER_BITS_PER_PAIR <= bits or bits >= 1 << FILTER_MAX_LOG2):
-            return False
-        log2 = min(FILTER_MAX_LOG2, max(16, int(np.ceil(np.log2(max(n_pairs, 1) * 2 * FILTER_BITS_PER_PAIR)))))
-        self.pair_filter = np.zeros(1 << (log2 - 6), np.uint64)
-        self.filter_shift = np.uint64(64 - log2)
-        filter_add(self.pair_filter, self.pair_keys, self.filter_shift)
-        return True
+        n_pairs, covered = len(self.pair_keys), len(self.filter_shift)
+        if n_pairs > FILTER_REGROW * self._filter_pairs or n_firms > FILTER_REGROW * covered:
+            self.filter_start, self.filter_shift = filter_layout(self.pair_segments(n_firms), FILTER_BITS_PER_PAIR)
+            self.pair_filter = np.zeros(self.filter_start[-1], np.uint64)
+            filter_add(self.pair_filter, self.filter_start, self.filter_shift, self.pair_keys, self._key_base)
+            self._filter_pairs = n_pairs
+        return self.pair_filter, self.filter_start, self.filter_shift
 
     def scratch(self, size: int) -> np.ndarray:
         """Work space of at least ``size`` float64 (contents undefined) for the book's kernels, kept

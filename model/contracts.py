@@ -282,7 +282,7 @@ def _tenders_compiled(m: ClusterModel, order: np.ndarray, rounds: int, open_t: n
             order, ci, r, rounds, s.n_candidates, s.min_tender_value, *table[:4], spare, f.loc, f.foreign,
             f.coached_until, table[4], m.month, float(pol.matchmaking), geo.km, m.sc.economy.transport_cost_per_km,
             s.history_weight, s.score_noise, limit, reach, book.pair_keys, book.pair_ids, book.hist, h_max,
-            book._key_base, segments, book.pair_filter, book.filter_shift, base_keys, base_pos, base_seg,
+            book._key_base, segments, *book.pair_filter_for(f.n), base_keys, base_pos, base_seg,
             tail_keys, tail_pos, b["cid"], b["buyer"], b["supplier"], b["cat"], b["value"], b["start"], b["end"],
             b["perf"], b["pair"], book.n, book.next_id, lo, s.contract_months_max - lo, stream.st, first_new, new_head, new_next)
         book.appended(n_book, next_id)

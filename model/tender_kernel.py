@@ -188,23 +188,48 @@ _FILTER_MUL = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2**64 / golden
 
 @njit(cache=True, nogil=True)
 def _filter_slot(key, shift):
-    """The bit of pair ``key`` in a pair filter of 2**(64 - shift) bits (the product's top bits)."""
+    """The bit of pair ``key`` in a region of 2**(64 - shift) bits (the product's top bits)."""
     return (np.uint64(key) * _FILTER_MUL) >> shift
 
 
 @njit(cache=True, nogil=True)
-def filter_add(bits, keys, shift):
-    """Set the bits of pair ``keys`` in ``bits`` (uint64 words; see ``ContractBook.pair_filter``)."""
-    for q in keys:
-        h = _filter_slot(q, shift)
-        bits[np.int64(h >> np.uint64(6))] |= np.uint64(1) << (h & np.uint64(63))
+def filter_layout(segments, bits_per_pair):
+    """Each buyer's region of a pair filter (``ContractBook.pair_filter``): its first word and its
+    shift (64 - log2 of its bits), at least ``bits_per_pair`` bits for each of its pairs now
+    (``segments``: where each buyer's pairs start), a power of two and at least one word."""
+    n = len(segments) - 1
+    start = np.empty(n + 1, np.int64)
+    shift = np.empty(n, np.uint64)
+    w = 0
+    for b in range(n):
+        need = (segments[b + 1] - segments[b]) * bits_per_pair
+        lb = 6
+        while (1 << lb) < need:
+            lb += 1
+        start[b] = w
+        shift[b] = 64 - lb
+        w += 1 << (lb - 6)
+    start[n] = w
+    return start, shift
 
 
 @njit(cache=True, nogil=True)
-def _may_hold(bits, key, shift):
-    """False only if pair ``key`` is surely not in the pair table ``bits`` was filled from."""
-    h = _filter_slot(key, shift)
-    return (bits[np.int64(h >> np.uint64(6))] >> (h & np.uint64(63))) & np.uint64(1) != np.uint64(0)
+def filter_add(bits, start, shift, keys, key_base):
+    """Set the bits of pair ``keys`` in their buyers' regions of ``bits`` (uint64 words; see
+    ``ContractBook.pair_filter``); buyers the layout does not cover are left out."""
+    for q in keys:
+        b = q // key_base
+        if b < len(shift):
+            h = _filter_slot(q, shift[b])
+            bits[start[b] + np.int64(h >> np.uint64(6))] |= np.uint64(1) << (h & np.uint64(63))
+
+
+@njit(cache=True, nogil=True)
+def _may_hold(bits, start, shift, b, key):
+    """False only if pair ``key`` of buyer ``b`` (covered by the layout) is surely not in the pair table
+    ``bits`` was filled from."""
+    h = _filter_slot(key, shift[b])
+    return (bits[start[b] + np.int64(h >> np.uint64(6))] >> (h & np.uint64(63))) & np.uint64(1) != np.uint64(0)
 
 
 @njit(cache=True, nogil=True)
@@ -224,7 +249,7 @@ def key_segments(keys, n, per):
 def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, guide, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, unit, km, transport, history_weight,
                   score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max, key_base, segments, pair_filter,
-                  filter_shift, spare, cap_share, left, min_value):
+                  filter_start, filter_shift, spare, cap_share, left, min_value):
     """Awards of one round, (buyer, supplier, value) in buyer-major, rank order: ``contracts._awards``
     (sample_by_location, drop_duplicates, scoring, ranking, offers, rationing) operation by operation.
 
@@ -292,6 +317,8 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, g
                     cand[j] = -1
                     break
         b_loc, b_foreign, b_credit = loc[b], foreign[b], credit_of_loc[loc[b]]
+        seg_lo, seg_hi = segments[b], segments[b + 1]
+        filtered = b < len(filter_shift)  # a buyer newer than the filter's layout: its pairs are searched
         for j in range(k):
             pk = cand[j]
             if pk < 0:  # not a candidate: its cost is never used (NumPy scores row 0 for it)
@@ -323,10 +350,11 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, g
                 continue
             key = b * key_base + s  # relationship record, as ContractBook.history (within b's pairs)
             h = 0.0
-            if n_pairs and _may_hold(pair_filter, key, filter_shift):  # most candidates have no record
-                lo = _lower_bound(pair_keys, segments[b], segments[b + 1] - segments[b], key)
+            # most candidates have no record: the filter spares their search
+            if seg_lo < seg_hi and (not filtered or _may_hold(pair_filter, filter_start, filter_shift, b, key)):
+                lo = _lower_bound(pair_keys, seg_lo, seg_hi - seg_lo, key)
                 at = min(lo, n_pairs - 1)
-                if lo < segments[b + 1] and pair_keys[at] == key and pair_ids[at] >= 0:
+                if lo < seg_hi and pair_keys[at] == key and pair_ids[at] >= 0:
                     h = hist[pair_ids[at]]
             c -= history_weight * h
             c += noise
@@ -411,7 +439,7 @@ def _grown(a, size):
 @njit(cache=True, nogil=True, error_model="numpy")
 def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share, left, spare, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, km, transport, history_weight, score_noise,
-                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, pair_filter, filter_shift,
+                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, pair_filter, filter_start, filter_shift,
                   base_keys, base_pos, base_seg, tail_keys,
                   tail_pos, cid, buyer, supplier, cat_col, value, start, end, perf, pair, n_book, next_id, dur_lo,
                   dur_span, st, first_new, new_head, new_next):
@@ -460,7 +488,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
         bb, ss, vv = _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, guide, loc,
                                    foreign, coached_until, credit_of_loc, month, matchmaking, unit, km, transport,
                                    history_weight, score_noise, noise_floor, limit, pair_keys, pair_ids, hist, h_max,
-                                   key_base, segments, pair_filter, filter_shift, spare, cap_share, left, min_value)
+                                   key_base, segments, pair_filter, filter_start, filter_shift, spare, cap_share, left, min_value)
         r += 1
         if not len(bb):
             for b in buyers:  # nothing beat the import price: import the rest this month
@@ -511,7 +539,7 @@ def tender_rounds(cat, round0, rounds, k, min_value, qualified, unit, cap_share,
 @njit(cache=True, nogil=True, error_model="numpy")
 def month_tenders(order, ci0, round0, rounds, k, min_value, qualified, unit, cap_share, left, spare, loc, foreign,
                   coached_until, credit_of_loc, month, matchmaking, km, transport, history_weight, score_noise,
-                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, pair_filter, filter_shift,
+                  limit, loc_weight, pair_keys, pair_ids, hist, h_max, key_base, segments, pair_filter, filter_start, filter_shift,
                   base_keys, base_pos, base_seg, tail_keys, tail_pos, cid, buyer, supplier, cat_col, value, start,
                   end, perf, pair, n_book, next_id, dur_lo, dur_span, st, first_new, new_head, new_next):
     """Every category's ``tender_rounds`` of a month in one call: category ``order[i]`` uses row ``i``
@@ -536,7 +564,7 @@ def month_tenders(order, ci0, round0, rounds, k, min_value, qualified, unit, cap
             order[ci], r0, rounds, k, min_value, qualified[ci], unit[ci], cap_share[ci], left[ci], spare, loc,
             foreign, coached_until, credit_of_loc[ci], month, matchmaking, km, transport, history_weight,
             score_noise, limit[ci], loc_weight[ci], pair_keys, pair_ids, hist, h_max, key_base, segments,
-            pair_filter, filter_shift, base_keys, base_pos, base_seg, tail_keys, tail_pos, cid, buyer, supplier,
+            pair_filter, filter_start, filter_shift, base_keys, base_pos, base_seg, tail_keys, tail_pos, cid, buyer, supplier,
             cat_col, value, start, end, perf, pair, n_book, next_id, dur_lo, dur_span, st, first_new, new_head,
             new_next)
         ev_tag = np.concatenate((ev_tag, tag))

@@ -194,23 +194,35 @@ def test_book_segments_stay_current(seed):
 def test_pair_filter_passes_every_pair_on_file_and_rejects_most_others(compiled):
     """The tender kernel skips the search of a buyer's pairs where the pair filter says 'surely not
     on file': a pair on file that it rejected would lose its relationship record. Checked as the
-    table grows (the filter is remade larger), on both paths of pair filing."""
-    from model.contract_book import FILTER_MAX_LOG2, ContractBook
+    table grows (pairs are added to a layout, which is remade when outgrown), on both paths of pair
+    filing, with buyers the layout does not cover yet."""
+    from model.contract_book import FILTER_BITS_PER_PAIR, FILTER_REGROW, ContractBook
 
     rng = np.random.default_rng(3)
     with kernel_path(compiled):
         book = ContractBook(capacity=8)
-        sizes = set()
+        layouts = set()
         for month in range(30):
             m = int(rng.integers(0, 3000))
-            buyer, supplier = rng.integers(0, 50 + 20 * month, m), rng.integers(0, 400, m)
+            n_buyers = 50 + 20 * month
+            buyer, supplier = rng.integers(0, n_buyers, m), rng.integers(0, 400, m)
             book.add(buyer, supplier, rng.integers(0, 9, m), rng.random(m), month, month + rng.integers(1, 9, m))
             book._file_pairs(book.buyer[-m:] if m else buyer, book.supplier[-m:] if m else supplier)
-            sizes.add(book.pair_filter.size)
-            assert all(tender_kernel._may_hold(book.pair_filter, k, book.filter_shift) for k in book.pair_keys)
+            if month % 3 == 0:  # the kernel asks for the filter; in the months between, pairs are only added
+                bits, start, shift = book.pair_filter_for(n_buyers)
+                layouts.add(len(bits))
+                region_bits = 64 * np.diff(start)
+                assert np.all(region_bits >= 64) and np.all(region_bits & (region_bits - 1) == 0)
+                assert np.all(np.left_shift(1, 64 - shift.astype(np.int64)) == region_bits)
+            owner = book.pair_keys // book._key_base
+            covered = owner < len(book.filter_shift)
+            assert 0 < covered.sum()
+            assert all(tender_kernel._may_hold(book.pair_filter, book.filter_start, book.filter_shift, b, k)
+                       for b, k in zip(owner[covered], book.pair_keys[covered], strict=True))
+        bits, start, shift = book.pair_filter_for(n_buyers)
+        assert 64 * len(bits) >= FILTER_BITS_PER_PAIR / FILTER_REGROW * len(book.pair_keys)  # remade when outgrown
         others = np.setdiff1d(rng.integers(0, int(book.pair_keys.max()), 20000), book.pair_keys)
-        passed = np.mean([tender_kernel._may_hold(book.pair_filter, k, book.filter_shift) for k in others])
-        assert len(sizes) > 1 and len(book.pair_keys) > 10000
+        others = others[others // book._key_base < len(shift)]
+        passed = np.mean([tender_kernel._may_hold(bits, start, shift, k // book._key_base, k) for k in others])
+        assert len(layouts) > 2 and len(book.pair_keys) > 10000
         assert passed < 0.1  # 16-32 bits a pair: a few per cent of pairs not on file are searched
-        book._filter_for(10**8)
-        assert book.pair_filter.size * 64 <= 1 << FILTER_MAX_LOG2  # capped to stay in the core's cache
