@@ -292,7 +292,8 @@ def arrive_fdi(m: ClusterModel) -> int:
             m.refused_projects += 1
             continue
         land = float(land_needed(m, emp))  # what add_firms will book for it
-        loc = choose_park(m, sector, land, pollutes, rng, counts)
+        # a promoted project was brought by the promotion of its provinces, and settles there or not at all
+        loc = choose_park(m, sector, land, pollutes, rng, counts, pol.promo_provinces if j >= n_base else None)
         if loc < 0:
             m.unplaced_projects += 1
             continue
@@ -312,16 +313,19 @@ def arrive_fdi(m: ClusterModel) -> int:
 
 
 def choose_park(m: ClusterModel, sector: int, land: float, pollutes: bool, rng: np.random.Generator,
-                counts: dict | None = None) -> int:
+                counts: dict | None = None, provinces: np.ndarray | None = None) -> int:
     """Logit over open parks with room: land, labour, suppliers, agglomeration, incentives, distance.
 
     ``counts`` (optional, one per month's arrivals) keeps the per-location counts of a sector's
     suppliers and peers and updates them with the firms added since, instead of a pass over
-    every firm per project.
+    every firm per project. ``provinces`` (a mask over provinces, optional) limits the choice to
+    their parks.
     """
     d, geo, f = m.sc.demography, m.geo, m.firms
     free = geo.free_ha(m.month)
     ok = (geo.kind != 3) & (free >= land) & geo.admits(sector, pollutes)
+    if provinces is not None:
+        ok &= provinces[geo.province]
     if not ok.any():
         return -1
     labour = geo.reach.astype(float) @ m.labour.pools.sum(axis=1).astype(float)

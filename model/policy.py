@@ -58,6 +58,7 @@ class PolicyState:
         self.credit_block = -1
         self.extra_graduates = np.zeros((len(m.sc.institutions), 3))
         self.extra_arrivals, self.promo_sector_shares, self.promo_block, self.promo_cost = 0.0, None, -1, 0.0
+        self.promo_provinces = np.ones(n_p, bool)  # where promoted projects may settle
         self.incentive = np.zeros(n_p)
         self.refuse_polluting = False
         self.relocate_districts: list[int] = []
@@ -278,6 +279,7 @@ class PolicyState:
             w = np.array([b.sector_shares.get(s, 0.0) for s in m.sector_ids])
             self.promo_sector_shares = w / w.sum() if w.sum() > 0 else None
         self.incentive = np.maximum(self.incentive, b.incentive * self._provinces(m, b))
+        self.promo_provinces = self._provinces(m, b)  # the projects it brings settle in its provinces
         self.promo_block, self.promo_cost = i, b.cost_per_project
 
     def affordable_projects(self, projects: int) -> int:
