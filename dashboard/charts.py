@@ -316,7 +316,8 @@ def draw_network(idx: RunIndex, step: int, tr: Tr) -> Chart:
         m["nodes"].set_sizes(4 + 80 * np.sqrt(node_value[active] / max(node_value.max(initial=0.0), 1e-9)))
         m["nodes"].set_facecolors(NODE_RGBA[net.kind[active]])
         m["title"].set_text(tr("net.title", date=idx.date(step)))
-        m["note"].set_text(note_lines(tr("net.note", shown=len(edges), total=n_links, active=int(active.sum())))[0])
+        note = tr("net.note", shown=len(edges), total=n_links, active=int(active.sum())) if n_links else tr("net.note_none")
+        m["note"].set_text(note_lines(note)[0])
         png = blit.render()
     return Chart(png, lambda: edges.drop(columns=["buyer", "supplier"]))
 
@@ -343,6 +344,10 @@ def _ts_static(idx: RunIndex, tr: Tr) -> Blit:
             ax.plot(x, ind[col].to_numpy(dtype=float) * scale, color=colour, lw=1.8, label=tr(f"lg.{col}"))
             moving[f"dot{k}{j}"] = ax.plot([], [], "o", color=colour, ms=7)[0]
         moving[f"line{k}"] = ax.axvline(x[0], color="#c0392b", lw=1.3, ls="--")
+        if not np.isfinite(ind[list(cols)].to_numpy(dtype=float)).any():  # say so, not an axis around 0
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, tr("ts.no_value"), transform=ax.transAxes, ha="center", va="center", fontsize=10,
+                    color="#7f8c8d")
         ax.set_title(tr(title), fontsize=11)
         ax.tick_params(labelsize=8.5)
         ax.grid(alpha=0.3)

@@ -83,7 +83,7 @@ def draw_flows(idx: RunIndex, step: int, tr: Tr, firms_only: bool = False) -> Ch
                 bars.append(np.array([(x0, tops[k]), (x0 + BAR, tops[k]), (x0 + BAR, tops[k] - h), (x0, tops[k] - h)]))
                 bar_colours.append(CAT_RGBA[k])
                 name = tr(f"flow.{cat}_{'from' if side == 'l' else 'to'}") if cat == "outside" else tr(f"flow.{cat}")
-                labels[f"{side}{k}"] = (tops[k] - h / 2, f"{name}\n{int(sizes[k]):,}")
+                labels[f"{side}{k}"] = (tops[k] - h / 2, f"{name}\n{tr('num', n=int(sizes[k]))}")
     with blit.lock:
         mv = blit.moving
         mv["bands"].set_verts(bands)

@@ -7,6 +7,8 @@ and keep their diacritics in both languages.
 
 from __future__ import annotations
 
+import numbers
+import string
 from collections.abc import Callable
 
 LANGS = ("vi", "en")
@@ -61,8 +63,12 @@ EN: dict[str, str] = {
     "net.edge_domestic": "to a domestic SME",
     "net.edge_foreign": "to a foreign supplier",
     "net.note": "{shown:,} largest of {total:,} buyer–supplier links; {active:,} firms with contracts.\nLine width = contract value per month.",
+    "net.note_none": "No buyer–supplier contracts this month.\nLine width = contract value per month.",
+    "num": "{n:,}",
+    "num_short": "{n:.4g}",
     # time series
     "ts.title": "Main indicators (marker: {date})",
+    "ts.no_value": "No value in this run",
     "panel.localisation": "Localisation rate, %",
     "panel.suppliers": "Domestic suppliers to FDI",
     "panel.employment": "Employment, thousand workers",
@@ -300,8 +306,12 @@ VI: dict[str, str] = {
     "net.edge_domestic": "tới DNNVV trong nước",
     "net.edge_foreign": "tới nhà cung cấp nước ngoài",
     "net.note": "{shown:,} liên kết lớn nhất trong {total:,} liên kết mua–bán; {active:,} DN có hợp đồng.\nĐộ dày đường = giá trị hợp đồng mỗi tháng.",
+    "net.note_none": "Không có hợp đồng mua–bán trong tháng này.\nĐộ dày đường = giá trị hợp đồng mỗi tháng.",
+    "num": "{n:,}",
+    "num_short": "{n:.4g}",
     # time series
     "ts.title": "Các chỉ số chính (mốc: {date})",
+    "ts.no_value": "Không có giá trị trong lần chạy này",
     "panel.localisation": "Tỷ lệ nội địa hóa, %",
     "panel.suppliers": "Nhà cung cấp trong nước cho FDI",
     "panel.employment": "Lao động, nghìn người",
@@ -492,12 +502,26 @@ VI: dict[str, str] = {
 TABLES = {"en": EN, "vi": VI}
 
 
+class _VietnameseNumbers(string.Formatter):
+    """``str.format`` with Vietnamese separators: a number field reads 1.234.567 and 0,25, as
+    Vietnamese readers write numbers, instead of 1,234,567 and 0.25 (other fields are as given)."""
+
+    _SWAP = str.maketrans(",.", ".,")
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        text = super().format_field(value, format_spec)
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        return text.translate(self._SWAP) if number else text
+
+
 def make_tr(lang: str) -> Callable[..., str]:
-    """A translator for ``lang``: ``tr(key, **fields)``; an unknown key shows as itself."""
+    """A translator for ``lang``: ``tr(key, **fields)``; an unknown key shows as itself. Numbers are
+    written with the language's separators (``tr("num", n=...)`` for a number on its own)."""
     table = TABLES.get(lang, VI)
+    fmt = _VietnameseNumbers().format if table is VI else str.format
 
     def tr(key: str, **fields: object) -> str:
         text = table.get(key) or EN.get(key) or key
-        return text.format(**fields) if fields else text
+        return fmt(text, **fields) if fields else text
 
     return tr

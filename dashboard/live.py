@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
@@ -118,7 +119,7 @@ def LeverControls(lever: str, controls, values: solara.Reactive[dict], tr) -> No
         values.set({**values.value, lever: {**current, name: value}})
 
     # Mesa's sliders show their value only while dragged: the label carries it, for the room to read
-    sliders = {c.path: c.mesa_spec(f"{tr(c.label_key)}: {show_value(current.get(c.path, c.value))}")
+    sliders = {c.path: c.mesa_spec(f"{tr(c.label_key)}: {show_value(current.get(c.path, c.value), tr)}")
                for c in controls if c.kind.startswith("Slider")}
     for c in controls:
         if c.kind == "switch":
@@ -131,11 +132,12 @@ def LeverControls(lever: str, controls, values: solara.Reactive[dict], tr) -> No
                on_change=set_value)
 
 
-def show_value(value: Any) -> str:
-    """A slider's value as the room reads it: 0.04, 1.6, 50, 3,000."""
+def show_value(value: Any, tr: Callable[..., str]) -> str:
+    """A slider's value as the room reads it, with its language's separators: 0.04, 1.6, 50, 3,000
+    (Vietnamese 0,04, 1,6, 50, 3.000)."""
     if isinstance(value, float) and not value.is_integer():
-        return f"{value:.4g}"
-    return f"{int(value):,}" if isinstance(value, int | float) else str(value)
+        return tr("num_short", n=value)
+    return tr("num", n=int(value)) if isinstance(value, int | float) else str(value)
 
 
 @solara.component
@@ -155,7 +157,9 @@ def Live(tr, lang: str, on_saved) -> None:
     run = solara.use_reactive(None)
     playing = solara.use_reactive(False)
     tick = solara.use_reactive(0)
-    message = solara.use_reactive("")
+    # (key, fields) of the message shown, translated as it is shown (it follows a change of language);
+    # key None: a text given as it is (the loader's own message)
+    message = solara.use_reactive((None, ""))
     controls = solara.use_memo(
         lambda: {t: controls_for(c, sc, months) for t, c in lever_classes().items()} if sc else {}, [choice.value])
 
@@ -188,21 +192,21 @@ def Live(tr, lang: str, on_saved) -> None:
                   for t in controls if on.value.get(t) and controls[t]]
         text = str(seed.value).strip() or "0"
         if not text.isdigit():  # the seed box takes any text: say what it wants, in the page's language
-            message.set(tr("live.bad_seed", seed=text))
+            message.set(("live.bad_seed", {"seed": text}))
             return
         try:
             run.set(start_run(root / choice.value, int(text), end.value or months[-1], blocks))
-            message.set("")
+            message.set((None, ""))
         except Exception as err:  # an invalid combination of levers: show the loader's message
-            message.set(str(err))
+            message.set((None, str(err)))
 
     def save() -> None:
         try:
             path = run.value.save(results_dir())
         except (store.StoreError, OSError) as err:  # a full disk, a read-only results folder
-            message.set(tr("live.save_failed", error=str(err)))
+            message.set(("live.save_failed", {"error": str(err)}))
             return
-        message.set(tr("live.saved", run_id=path.name))
+        message.set(("live.saved", {"run_id": path.name}))
         on_saved()
 
     with solara.Columns([1, 2]):
@@ -232,8 +236,9 @@ def Live(tr, lang: str, on_saved) -> None:
                               disabled=r is None or playing.value or not r.model.running)
                 solara.Button(tr("live.save"), on_click=save, icon_name="mdi-content-save",
                               disabled=r is None or not r.history or playing.value)
-            if message.value:
-                solara.Info(message.value)
+            key, fields = message.value
+            if key or fields:
+                solara.Info(tr(key, **fields) if key else fields)
             if r is None:
                 solara.Text(tr("live.not_started"))
                 return

@@ -113,3 +113,41 @@ def test_the_scenario_page_writes_works_and_switches_in_words() -> None:
         assert f"{tr('field.refuse_polluting')}: {yes}" in text
         openings = next(p for p in lines if p.startswith(tr("field.park_openings")))
         assert openings.count("(") == 2 and "; (" in openings  # one bracket per opening
+
+
+def test_vietnamese_numbers_use_vietnamese_separators() -> None:
+    """Vietnamese text wrote 35,000 and 0.04, which a Vietnamese reader takes for 35 and 0,04."""
+    from dashboard.live import show_value
+
+    vi, en = make_tr("vi"), make_tr("en")
+    assert "35.000 liên kết mua–bán; 1.200 DN" in vi("net.note", shown=12, total=35000, active=1200)
+    assert "35,000 buyer–supplier links; 1,200 firms" in en("net.note", shown=12, total=35000, active=1200)
+    assert (show_value(3000, vi), show_value(0.04, vi), show_value(1.6, vi)) == ("3.000", "0,04", "1,6")
+    assert (show_value(3000, en), show_value(0.04, en), show_value(50, en)) == ("3,000", "0.04", "50")
+    assert "live-2023.1" in vi("live.saved", run_id="live-2023.1")  # a text field is left as it is
+
+
+def test_a_month_without_contracts_and_a_panel_without_values_say_so(results: Path, monkeypatch) -> None:
+    """The network's note read "0 largest of 0 buyer–supplier links" in a month without contracts,
+    and a panel whose indicators are undefined in every month drew an empty −0.04…0.04 axis."""
+    import dataclasses
+
+    from dashboard import charts
+
+    idx = run_index(next(r.path for r in find_runs(results) if r.run_id == "baseline-s1"))
+    for lang in ("en", "vi"):
+        tr = make_tr(lang)
+        monkeypatch.setattr(idx, "active_contracts", lambda step: np.zeros(0, np.int64))  # a month without any
+        chart = charts.draw_network(idx, 3, tr)
+        assert len(chart.data()) == 0
+        note = charts._cached(idx, ("network", tr("app.lang")), lambda: None).moving["note"].get_text()
+        assert note == charts.note_lines(tr("net.note_none"))[0] and "0" not in note
+    monkeypatch.undo()
+    title, cols, _ = charts.PANELS[3]
+    idx = dataclasses.replace(idx, indicators=idx.indicators.copy(), figures={})  # the index may be shared
+    idx.indicators[cols] = np.nan
+    tr = make_tr("en")
+    fig = charts._ts_static(idx, tr).fig
+    texts = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in fig.axes}
+    assert texts[tr(title)] == [tr("ts.no_value")]
+    assert all(not t for name, t in texts.items() if name != tr(title))
