@@ -10,6 +10,8 @@ random numbers through model/random_replay.py, so both paths give bit-identical 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from model.kernels import njit
@@ -70,6 +72,22 @@ def _pairwise_sum(a, lo, n):
             top -= 1
     return vals[0]
 
+
+def _gumbel_bounds(bits: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on the Gumbel value of a draw by its top ``bits`` bits (``x >> (64 - bits)``): each
+    bucket's least and greatest value (random_replay._gumbel_of at its ends), widened by 1e-9 so
+    that no rounding in the logarithms can put a value outside (the values lie in -3.6 .. 36.8)."""
+    lo, hi = np.empty(1 << bits), np.empty(1 << bits)
+    step = 1 << (53 - bits)  # values of the 53-bit draw r = x >> 11 per bucket; G falls as r rises
+    for b in range(1 << bits):
+        r_first, r_last = max(b * step, 1), (b + 1) * step - 1  # r = 0 is drawn again
+        lo[b] = -math.log(-math.log(1.0 - r_last * (1.0 / 9007199254740992.0))) - 1e-9
+        hi[b] = -math.log(-math.log(1.0 - r_first * (1.0 / 9007199254740992.0))) + 1e-9
+    return lo, hi
+
+
+NOISE_BITS = 10  # the Gumbel bounds' buckets: 1,024 (16 KiB of bounds, within the core's first cache)
+GUMBEL_LO, GUMBEL_HI = _gumbel_bounds(NOISE_BITS)
 
 GUIDE = 64  # guide-table entries per buyer location (``_location_table``): a power of two, so g / GUIDE is exact
 
@@ -285,9 +303,13 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, g
             pa[t, 4] = spare[q]
     # per buyer: its candidates (positions in the pool), their costs and validity, then ranked
     cand = np.empty(k, np.int64)
-    cost = np.empty(k)
+    base = np.empty(k)  # the cost before the noise
+    cost_lo, cost_hi = np.empty(k), np.empty(k)  # bounds on the cost (equal once it is computed)
     valid = np.empty(k, np.bool_)
-    key_sort = np.empty(k)
+    again = np.empty(k, np.bool_)  # its cost is computed: its bounds overlap another valid candidate's
+    # bounds on the noise by the top bits of its draw (score_noise >= 0, so the product keeps the order)
+    noise_lo, noise_hi = score_noise * GUMBEL_LO, score_noise * GUMBEL_HI
+    shift = np.uint64(64 - NOISE_BITS)
     u_loc, lps = np.empty(k), np.empty(k, np.int64)
     idx = np.empty(k, np.int64)
     win = np.empty((nb, k), np.int64)
@@ -345,9 +367,6 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, g
             # the cost falls monotonically with the record and the noise
             if (c - history_weight * h_max) + noise_floor >= limit:
                 continue
-            noise = score_noise * _gumbel_of(g[j])
-            if (c - history_weight * h_max) + noise >= limit:
-                continue
             key = b * key_base + s  # relationship record, as ContractBook.history (within b's pairs)
             h = 0.0
             # most candidates have no record: the filter spares their search
@@ -357,18 +376,43 @@ def _round_awards(buyers, k, st, rows, counts, offsets, slot, flat, reachable, g
                 if lo < seg_hi and pair_keys[at] == key and pair_ids[at] >= 0:
                     h = hist[pair_ids[at]]
             c -= history_weight * h
-            c += noise
-            cost[j] = c
-            valid[j] = c < limit
-        # rank by cost (stable; invalid last), then offers and asks
+            base[j] = c
+            # the cost is base + noise; the noise's two logarithms are taken only where bounds on it
+            # (by its draw's top bits) leave the candidate's validity or its place in the ranking open
+            q = np.int64(g[j] >> shift)
+            cost_lo[j], cost_hi[j] = c + noise_lo[q], c + noise_hi[q]
+            if cost_lo[j] < limit <= cost_hi[j]:
+                cost_lo[j] = cost_hi[j] = c + score_noise * _gumbel_of(g[j])
+            valid[j] = cost_hi[j] < limit
         for j in range(k):
-            key_sort[j] = cost[j] if valid[j] else np.inf
-        for j in range(k):  # a stable sort by counting (no branches): j's rank is the keys below its own
-            v = key_sort[j]  # and the equal ones before it (keys are never NaN)
+            if not valid[j]:
+                cost_lo[j] = cost_hi[j] = np.inf  # invalid last
+        # rank by cost (stable, invalid last) in a counting pass without branches: j's rank is the costs
+        # below its own and the equal ones before it (costs are never NaN). Where no two valid
+        # candidates' bounds overlap, the bounds rank them as their costs would; those whose bounds
+        # overlap another's (found in the same pass, against the bounds as they are) have their costs
+        # computed, and the pass is made again with them.
+        recount = False
+        for j in range(k):
+            v_lo, v_hi = cost_lo[j], cost_hi[j]
             rank = 0
+            overlap = False
             for jj in range(k):
-                rank += (key_sort[jj] < v) | ((key_sort[jj] == v) & (jj < j))
+                rank += (cost_hi[jj] < v_lo) | ((cost_lo[jj] == v_lo) & (jj < j))
+                overlap |= valid[jj] & (jj != j) & (cost_lo[jj] <= v_hi) & (v_lo <= cost_hi[jj])
             idx[rank] = j
+            again[j] = valid[j] & overlap & (v_lo < v_hi)
+            recount |= again[j]
+        if recount:
+            for j in range(k):
+                if again[j]:
+                    cost_lo[j] = cost_hi[j] = base[j] + score_noise * _gumbel_of(g[j])
+            for j in range(k):  # now any two valid costs are both computed or have bounds apart
+                v_lo = cost_lo[j]
+                rank = 0
+                for jj in range(k):
+                    rank += (cost_hi[jj] < v_lo) | ((cost_lo[jj] == v_lo) & (jj < j))
+                idx[rank] = j
         run = 0.0
         for j in range(k):
             win[i, j] = cand[idx[j]]

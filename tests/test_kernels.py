@@ -12,9 +12,12 @@ from model.cluster_model import ClusterModel
 from tests.conftest import kernel_path
 
 
-def _indicators(compiled: bool):
+def _indicators(compiled: bool, sourcing: dict | None = None):
     with kernel_path(compiled):
-        m = ClusterModel(scaled_world(400, end="2023-06"), seed=7)
+        sc = scaled_world(400, end="2023-06")
+        if sourcing:
+            sc = sc.model_copy(update={"sourcing": sc.sourcing.model_copy(update=sourcing)})
+        m = ClusterModel(sc, seed=7)
         while m.running:
             m.step()
         book = m.contracts
@@ -26,8 +29,12 @@ def _indicators(compiled: bool):
 
 
 @pytest.mark.skipif(not kernels.HAVE_NUMBA, reason="numba is not installed")
-def test_compiled_tenders_match_numpy():
-    a, b = _indicators(True), _indicators(False)
+@pytest.mark.parametrize("sourcing", [None, {"score_noise": 0.0}, {"score_noise": 0.3}],
+                         ids=["defaults", "no noise: ties", "ten times the noise"])
+def test_compiled_tenders_match_numpy(sourcing):
+    """The kernel ranks most candidates by bounds on their noise and takes its logarithms only where
+    the bounds leave the order open: the ranking stays NumPy's, ties and wide noise included."""
+    a, b = _indicators(True, sourcing), _indicators(False, sourcing)
     assert a[0].equals(b[0]) and a[1].equals(b[1])  # indicators; contract events, in order
     for x, y in zip(a[2:], b[2:], strict=True):
         assert np.array_equal(x, y)
@@ -226,3 +233,22 @@ def test_pair_filter_passes_every_pair_on_file_and_rejects_most_others(compiled)
         passed = np.mean([tender_kernel._may_hold(bits, start, shift, k // book._key_base, k) for k in others])
         assert len(layouts) > 2 and len(book.pair_keys) > 10000
         assert passed < 0.1  # 16-32 bits a pair: a few per cent of pairs not on file are searched
+
+
+def test_gumbel_bounds_hold_every_draw_of_their_bucket():
+    """The tender kernel orders candidates by bounds on their Gumbel noise from the draw's top bits:
+    a value outside its bucket's bounds would misrank. Checked at every bucket's ends and inside."""
+    shift = 64 - tender_kernel.NOISE_BITS
+    step = 1 << (53 - tender_kernel.NOISE_BITS)
+    rng = np.random.default_rng(5)
+    for b in range(1 << tender_kernel.NOISE_BITS):
+        rs = {max(b * step, 1), (b + 1) * step - 1, *rng.integers(max(b * step, 1), (b + 1) * step, 6).tolist()}
+        for r in rs:
+            x = np.uint64(r) << np.uint64(11) | np.uint64(2047)  # the low bits are not part of the value
+            g = random_replay._gumbel_of(x)
+            assert int(x) >> shift == b
+            assert tender_kernel.GUMBEL_LO[b] <= g <= tender_kernel.GUMBEL_HI[b], (b, r)
+    lo, hi = tender_kernel.GUMBEL_LO, tender_kernel.GUMBEL_HI
+    assert np.all(np.diff(lo) < 0) and np.all(np.diff(hi) < 0) and np.all(lo < hi)  # G falls as the draw rises
+    assert np.all(hi[1:] >= lo[:-1] - 1e-6)  # neighbouring buckets meet: no value falls between them
+    assert tender_kernel.GUMBEL_HI[0] > 36 and tender_kernel.GUMBEL_LO[-1] < -3.5  # the two tails
