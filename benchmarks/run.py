@@ -270,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.repeats:
         plan = {w: a.repeats for w in plan}
     print(f"clusterlink benchmarks, {time.strftime('%Y-%m-%d %H:%M %Z')}")
-    print(f"machine: {_machine()}")
+    machine = _machine()  # the load average at the start, as the JSON says too
+    print(f"machine: {machine}")
     print(f"plan: {', '.join(f'{w} x{r}' for w, r in plan.items())}; one process per run, one core\n", flush=True)
 
     results: dict[str, list[dict]] = {}
@@ -343,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         "run_100k_s": _median(results["100k"], "run_s") if "100k" in results else None,
         "peak_mib_100k": _median(results["100k"], "peak_mib") if "100k" in results else None,
         "recording_overhead": rec["overhead"] if rec else None,
-        "date": time.strftime("%Y-%m-%d"), "machine": _machine(), "quick": a.quick,
+        "date": time.strftime("%Y-%m-%d"), "machine": machine, "quick": a.quick,
     }
     print("\nFigures: " + json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in figures.items()
                                       if k not in ("machine",)}))
