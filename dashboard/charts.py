@@ -31,6 +31,7 @@ from PIL import Image  # noqa: E402
 
 from dashboard.frames import NODE_KINDS, RunIndex  # noqa: E402
 from dashboard.geo import EXTENT, PROVINCE_COLOURS, PROVINCE_LABELS, PROVINCE_OUTLINES  # noqa: E402
+from dashboard.i18n import local_ticks  # noqa: E402
 
 Tr = Callable[..., str]
 DPI = 96
@@ -350,6 +351,7 @@ def _ts_static(idx: RunIndex, tr: Tr) -> Blit:
                     color="#7f8c8d")
         ax.set_title(tr(title), fontsize=11)
         ax.tick_params(labelsize=8.5)
+        local_ticks(ax, tr)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best", framealpha=0.85)
         date_axis(ax, float(x[0]), float(x[-1]), max_ticks=4)

@@ -12,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from dashboard.charts import Chart, date_axis, encode, new_figure, year_of
 from dashboard.data import RunEntry, SkippedRun, groups, indicators, read_run
+from dashboard.i18n import local_ticks
 from dashboard.widgets import ChartCard, SkippedRuns
 from experiments.store import TABLE_COLUMNS, StoreError
 
@@ -92,6 +93,7 @@ def draw_compare(selected: dict[str, list[RunEntry]], indicator: str, tr) -> Cha
     ax.set_xlabel(tr("cmp.year" if span[1] - span[0] >= 2.5 else "cmp.month"), fontsize=11)
     ax.set_ylabel(tr(f"ind.{indicator}") + (" (%)" if scale == 100 else ""), fontsize=10)
     ax.grid(alpha=0.3)
+    local_ticks(ax, tr)
     ax.tick_params(labelsize=10)
     if rows:
         date_axis(ax, *span, max_ticks=9)

@@ -524,4 +524,19 @@ def make_tr(lang: str) -> Callable[..., str]:
         text = table.get(key) or EN.get(key) or key
         return fmt(text, **fields) if fields else text
 
+    tr.lang = "vi" if table is VI else "en"  # type: ignore[attr-defined]  # read by local_ticks
     return tr
+
+
+def local_ticks(ax: object, tr: Callable[..., str]) -> None:
+    """Write an axis's value ticks with the translator's separators (Vietnamese 0,5 and 1.200):
+    matplotlib's own formatter, its text with the separators swapped."""
+    if getattr(tr, "lang", "en") != "vi":
+        return
+    from matplotlib.ticker import ScalarFormatter
+
+    class Swapped(ScalarFormatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return super().__call__(x, pos).translate(_VietnameseNumbers._SWAP)
+
+    ax.yaxis.set_major_formatter(Swapped())  # type: ignore[attr-defined]

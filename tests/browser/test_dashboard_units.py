@@ -151,3 +151,20 @@ def test_a_month_without_contracts_and_a_panel_without_values_say_so(results: Pa
     texts = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in fig.axes}
     assert texts[tr(title)] == [tr("ts.no_value")]
     assert all(not t for name, t in texts.items() if name != tr(title))
+
+
+def test_vietnamese_chart_ticks_use_a_decimal_comma(results: Path) -> None:
+    """The playback panels' value ticks read 0.425 and 10.5 on the Vietnamese page."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from dashboard import charts
+
+    idx = run_index(next(r.path for r in find_runs(results) if r.run_id == "baseline-s1"))
+    ticks = {}
+    for lang in ("en", "vi"):
+        fig = charts._ts_static(idx, make_tr(lang)).fig
+        FigureCanvasAgg(fig).draw()
+        ticks[lang] = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+    decimals = [t for t in ticks["en"] if "." in t]
+    assert decimals and not any("," in t for t in ticks["en"])
+    assert ticks["vi"] == [t.replace(".", ",") for t in ticks["en"]]
