@@ -66,6 +66,7 @@ EN: dict[str, str] = {
     "net.note_none": "No buyer–supplier contracts this month.\nLine width = contract value per month.",
     "num": "{n:,}",
     "num_short": "{n:.4g}",
+    "num_g": "{n:g}",
     # time series
     "ts.title": "Main indicators (marker: {date})",
     "ts.no_value": "No value in this run",
@@ -309,6 +310,7 @@ VI: dict[str, str] = {
     "net.note_none": "Không có hợp đồng mua–bán trong tháng này.\nĐộ dày đường = giá trị hợp đồng mỗi tháng.",
     "num": "{n:,}",
     "num_short": "{n:.4g}",
+    "num_g": "{n:g}",
     # time series
     "ts.title": "Các chỉ số chính (mốc: {date})",
     "ts.no_value": "Không có giá trị trong lần chạy này",
@@ -529,8 +531,8 @@ def make_tr(lang: str) -> Callable[..., str]:
 
 
 def local_ticks(ax: object, tr: Callable[..., str]) -> None:
-    """Write an axis's value ticks with the translator's separators (Vietnamese 0,5 and 1.200):
-    matplotlib's own formatter, its text with the separators swapped."""
+    """Write an axis's value ticks with the translator's decimal separator (Vietnamese 0,5):
+    matplotlib's own formatter, its text with the separators swapped (it groups no thousands)."""
     if getattr(tr, "lang", "en") != "vi":
         return
     from matplotlib.ticker import ScalarFormatter

@@ -69,13 +69,16 @@ def _ym(text: str) -> float:
 
 
 def _value(v: object, tr) -> str:
-    """A setting in words: numbers as written, named choices and per-skill keys translated."""
+    """A setting in words: numbers with the language's separators, named choices and per-skill keys
+    translated."""
     if v is None:
         return "—"
     if isinstance(v, bool):
         return tr("sc.yes" if v else "sc.no")
     if isinstance(v, float):
-        return f"{v:g}"
+        return tr("num_g", n=v)
+    if isinstance(v, int):
+        return tr("num", n=v)
     if isinstance(v, dict):
         return ", ".join(f"{tr('field.' + k) if tr('field.' + k) != 'field.' + k else k}: {_value(x, tr)}"
                          for k, x in v.items() if x is not None)  # an unset option (area_ha: None) says nothing

@@ -168,3 +168,15 @@ def test_vietnamese_chart_ticks_use_a_decimal_comma(results: Path) -> None:
     decimals = [t for t in ticks["en"] if "." in t]
     assert decimals and not any("," in t for t in ticks["en"])
     assert ticks["vi"] == [t.replace(".", ",") for t in ticks["en"]]
+
+
+def test_the_scenario_page_writes_numbers_in_the_pages_language() -> None:
+    """The Scenario tab wrote 1.5 and 0.05 on the Vietnamese page (a Vietnamese reader takes 1.5
+    for fifteen hundred), where the Live tab wrote 0,05."""
+    from dashboard.scenario_view import lever_lines
+
+    sc = load_scenario(ROOT / "scenarios" / "bac_ninh_semiconductor.yaml")
+    en = [p for _, parts in lever_lines(sc, make_tr("en")) for p in parts]
+    vi = [p for _, parts in lever_lines(sc, make_tr("vi")) for p in parts]
+    assert any(p.endswith(": 1.5") for p in en) and any(p.endswith(": 1,5") for p in vi)
+    assert any(p.endswith(": 0.05") for p in en) and any(p.endswith(": 0,05") for p in vi)
