@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -146,33 +147,29 @@ def test_compare_shows_two_runs(page: Page, dashboard_url: str, tmp_path: Path) 
     _shot(page, tmp_path / "compare.png")
 
 
-def _choose(page: Page, select: str, item: Locator) -> None:
-    """Pick ``item`` from the drop-down ``select``: a click that lands while the tab is still being
-    drawn leaves the menu shut (seen once on a loaded machine), so the menu is opened until it shows."""
+def _until_shown(act: Callable[[], object], shows: Locator) -> None:
+    """Do ``act`` until ``shows`` appears: a click that lands while the tab is still being drawn is
+    lost (seen with a menu and with a lever's switch on a loaded machine), so it is made again."""
     for _ in range(3):
-        page.locator(select).click()
-        try:
-            item.wait_for(state="visible", timeout=TIMEOUT // 6)
-            break
-        except PlaywrightTimeout:
-            continue
-    item.click()
-
-
-def _switch_on(page: Page, label: str, shows: Locator) -> None:
-    """Switch a lever on and wait for its controls: like a menu's, a click that lands while the tab is
-    still being drawn is lost (seen once in a full suite on a loaded machine), so the switch is
-    clicked again, but only while it is still off."""
-    switch = page.get_by_role("switch", name=label)
-    for _ in range(3):
-        if not switch.is_checked():
-            page.get_by_text(label).click()
+        act()
         try:
             shows.wait_for(state="visible", timeout=TIMEOUT // 6)
             return
         except PlaywrightTimeout:
             continue
     expect(shows).to_be_visible(timeout=TIMEOUT)
+
+
+def _choose(page: Page, select: str, item: Locator) -> None:
+    """Pick ``item`` from the drop-down ``select``, opening the menu until it shows."""
+    _until_shown(lambda: page.locator(select).click(), item)
+    item.click()
+
+
+def _switch_on(page: Page, label: str, shows: Locator) -> None:
+    """Switch a lever on and wait for its controls (``shows``), clicking again only while it is off."""
+    switch = page.get_by_role("switch", name=label)
+    _until_shown(lambda: switch.is_checked() or page.get_by_text(label).click(), shows)
 
 
 def _open_scenario(page: Page, dashboard_url: str, name: str) -> None:
