@@ -370,8 +370,14 @@ class DaskExecutor(Executor):
 
         todo = iter(tasks)
         pending: dict[Any, RunTask] = {}
+        lost: dict[str, int] = {}  # run id -> times its result was lost with the worker holding it
         idle_since: float | None = None
         exhausted = False
+
+        def submit(task: RunTask) -> None:
+            key = f"{task.run_id}-{uuid.uuid4().hex[:8]}"
+            pending[self.client.submit(run_task, task, key=key, pure=False)] = task
+
         while True:
             slots = self._slots()
             window = max(4, 2 * slots)
@@ -380,8 +386,7 @@ class DaskExecutor(Executor):
                 if task is None:
                     exhausted = True
                     break
-                key = f"{task.run_id}-{uuid.uuid4().hex[:8]}"
-                pending[self.client.submit(run_task, task, key=key, pure=False)] = task
+                submit(task)
             if not pending:
                 return
             try:
@@ -399,12 +404,19 @@ class DaskExecutor(Executor):
                 err = fut.exception() if fut.status == "error" else None
                 if err is None and fut.status == "finished":
                     yield fut.result()
+                elif fut.status == "lost" and lost.get(task.run_id, 0) < 3:
+                    # the worker died after the run but before its result reached us (the run folder
+                    # may well be complete): ask again; run_task finds a finished folder and reuses it
+                    lost[task.run_id] = lost.get(task.run_id, 0) + 1
+                    submit(task)
                 elif isinstance(err, KilledWorker):
                     yield _failed(task, "worker died every time this run was tried (KilledWorker: "
                                         f"{err.args[-1] if err.args else '?'} attempts)")
                 elif isinstance(err, ImportError):
                     raise SweepAborted(f"Dask workers cannot import clusterlink ({err}); install it on the "
                                        "workers or start them with PYTHONPATH set to the project") from err
+                elif fut.status == "lost":
+                    yield _failed(task, f"its result was lost with its worker {lost[task.run_id] + 1} times")
                 else:
                     yield _failed(task, f"{type(err).__name__}: {err}" if err else f"task {fut.status}")
                 fut.release()

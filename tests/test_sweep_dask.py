@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from experiments.executors import RunResult
 from experiments.sweep import run_sweep, sweep_status
 from tests.sweep_helpers import ROOT, assert_same_runs, complete_runs, journal_records, write_sweep
 from tests.test_sweep_run import SWEEP, wait_for
@@ -101,3 +102,55 @@ def test_dask_sweep_survives_a_killed_worker_and_matches_in_process(cluster, tmp
     # identical to the same sweep in-process: same seeds, same tables
     run_sweep(spec, ref, executor="inprocess", progress=False)
     assert assert_same_runs(ref, out) == 12
+
+
+class _Future:
+    """A Dask future as DaskExecutor.imap reads it: its status, and its result once finished."""
+
+    def __init__(self, status: str, result=None):
+        self.status, self._result = status, result
+
+    def exception(self):
+        return None
+
+    def result(self):
+        return self._result
+
+    def release(self):
+        pass
+
+
+class _Client:
+    """Hands out futures with the statuses given, one per submit, and counts the submits."""
+
+    def __init__(self, statuses):
+        self.statuses, self.submits = list(statuses), 0
+
+    def scheduler_info(self, n_workers=-1):
+        return {"workers": {"w": {"nthreads": 1}}}
+
+    def submit(self, fn, task, key=None, pure=False):
+        self.submits += 1
+        status = self.statuses.pop(0)
+        done = RunResult(task.run_id, "complete", finished=1.0, worker="w:1") if status == "finished" else None
+        return _Future(status, done)
+
+
+@pytest.mark.parametrize("losses, submits, status", [(1, 2, "complete"), (3, 4, "complete"), (4, 4, "failed")])
+def test_a_result_lost_with_its_worker_is_asked_for_again(monkeypatch, losses, submits, status):
+    """A worker killed after its run but before the result reached the client left the future
+    'lost': the journal recorded the run as failed ("task lost") though its folder was complete,
+    and nothing asked again (seen once in the killed-worker test above). Up to three losses a run
+    are now submitted again (run_task reuses a finished folder); a fourth is a failure that says why."""
+    import distributed
+
+    from experiments.executors import DaskExecutor, RunTask
+
+    ex = DaskExecutor.__new__(DaskExecutor)
+    ex.client = _Client(["lost"] * losses + ["finished"])
+    ex.idle_timeout = 60
+    monkeypatch.setattr(distributed, "wait", lambda futs, **kw: type("Done", (), {"done": set(futs)})())
+    got = list(ex.imap([RunTask("r1", "s.yaml", (), 1, "/tmp")]))
+    assert ex.client.submits == submits and [r.run_id for r in got] == ["r1"] and got[0].status == status
+    if status == "failed":
+        assert "lost with its worker" in got[0].error
